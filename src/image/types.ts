@@ -1,0 +1,50 @@
+import type { ClosureEntry, StoreLocation } from "../nix/types.js";
+
+/** A package whose outputs become links in the image's farm (usr/bin, usr/share/man, …). */
+export interface FarmPackage {
+  name: string;
+  /** Store paths (logical, /nix/store/…) of the outputs whose files get linked. */
+  outPaths: string[];
+  /** Higher wins a file collision between packages; equal priority on the same path is an error. */
+  priority?: number;
+  /** The user allowed this package to shadow files of the host's own /usr. */
+  allowShadow?: boolean;
+}
+
+export interface StageInput {
+  /** Runtime closure of all packages together. */
+  closure: ClosureEntry[];
+  packages: FarmPackage[];
+  store: StoreLocation;
+  /** Empty directory that receives `usr/…`. */
+  stageDir: string;
+  /** Extension name: image file `<name>.raw` ↔ `extension-release.<name>`. */
+  extensionName: string;
+  /** systemd architecture string (x86-64, arm64, …). */
+  architecture: string;
+  /** Host root used to check where the host has symlinks (usr/sbin, usr/lib64) and, when given,
+   *  which files of the host's /usr an image would shadow. "/" normally; `--root` otherwise. */
+  hostRoot: string;
+}
+
+export interface StageReport {
+  files: number;
+  /** Bytes of regular file content staged. */
+  bytes: number;
+  /** Files whose content was rewritten /nix/store → /usr/store. */
+  rewritten: number;
+  /** Files that may hide a store reference in compressed or archived content (path inside image, kind). */
+  opaqueReferences: { path: string; kind: string }[];
+  /** Links created in the farm, relative to the stage root (e.g. usr/bin/rg). */
+  links: string[];
+  /** Files of the host's /usr that the farm would shadow, allowed by allowShadow. */
+  shadowed: string[];
+}
+
+export type Compression = "none" | "lz4" | "lz4hc" | (string & {});
+
+export interface PackResult {
+  path: string;
+  sha256: string;
+  size: number;
+}

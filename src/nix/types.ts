@@ -1,0 +1,59 @@
+// The contract between the Nix adapter and the rest of ext. Store paths are always the logical
+// `/nix/store/<hash>-<name>` form; where their bytes physically live is `physicalPath()`.
+
+/** Where Nix keeps its store. `root: "/"` is the system store; otherwise a chroot store
+ *  (`nix --store <root>`) whose files live under `<root>/nix/store` while paths stay `/nix/store/…`. */
+export interface StoreLocation {
+  root: string;
+}
+
+export interface NixContext {
+  store: StoreLocation;
+  /** Nix `system` to build for, e.g. `x86_64-linux`. */
+  system: string;
+  /** Extra environment for every nix call (NIX_CONFIG for offline use, etc.). */
+  env?: Record<string, string>;
+  /** Progress lines from nix's stderr. */
+  onLog?: (line: string) => void;
+}
+
+/** One package as the user asked for it and as Nix resolved it. */
+export interface PackageRequest {
+  /** The name the user typed (key in tools.json). */
+  name: string;
+  /** Attribute path inside the source (defaults to name). */
+  attr: string;
+  /** Flake reference of the package source, e.g. `nixpkgs`, `path:/abs/fixtures`, `github:NixOS/nixpkgs/<rev>`. */
+  source: string;
+  /** Outputs wanted; empty = the package's default outputs. */
+  outputs?: string[];
+}
+
+export interface PackageMeta {
+  pname: string;
+  version: string;
+  description?: string;
+  license?: string;
+  homepage?: string;
+}
+
+export interface ResolvedPackage extends PackageRequest, PackageMeta {
+  /** Output name → store path, for the outputs that were realised. */
+  outPaths: Record<string, string>;
+}
+
+export interface ClosureEntry {
+  path: string;
+  narSize: number;
+  references: string[];
+}
+
+export interface LockedSource {
+  /** What the user wrote. */
+  original: string;
+  /** A reference that always means the same tree (with rev and/or narHash). */
+  locked: string;
+  rev?: string;
+  narHash?: string;
+  lastModified?: number;
+}
