@@ -40,6 +40,8 @@ export interface PackageMeta {
 export interface ResolvedPackage extends PackageRequest, PackageMeta {
   /** Output name → store path, for the outputs that were realised. */
   outPaths: Record<string, string>;
+  /** The derivation that produced outPaths (for `nix log`, and to tell rebuilds apart). */
+  drvPath?: string;
 }
 
 export interface ClosureEntry {
@@ -56,4 +58,13 @@ export interface LockedSource {
   rev?: string;
   narHash?: string;
   lastModified?: number;
+}
+
+/** One hit of `search()`. */
+export interface SearchResult {
+  /** Attribute path inside the source, usable as a package name (`ripgrep`, `python3Packages.requests`). */
+  attr: string;
+  pname: string;
+  version: string;
+  description: string;
 }

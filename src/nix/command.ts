@@ -1,0 +1,39 @@
+import path from "node:path";
+import { run, type RunResult } from "../exec.js";
+import type { NixContext, StoreLocation } from "./types.js";
+import { validateStorePath } from "./validate.js";
+
+// Every nix call goes through here so that each one carries the flags ext depends on: flakes are
+// experimental on Nix 2.8, and a chroot store must be named on every command or Nix silently uses
+// the system store.
+
+export interface NixCommandOptions {
+  /** Add the experimental-features and store flags (all but `nix --version`). */
+  global?: boolean;
+  /** Forward stderr lines to ctx.onLog (progress and build logs). */
+  log?: boolean;
+}
+
+export function globalArgs(store: StoreLocation): string[] {
+  const args = ["--extra-experimental-features", "nix-command flakes"];
+  if (store.root !== "/") args.push("--store", path.resolve(store.root));
+  return args;
+}
+
+/** Runs `nix <args>`; never throws on a non-zero exit, callers translate stderr into typed errors. */
+export function nixCommand(ctx: NixContext, args: readonly string[], options: NixCommandOptions = {}): Promise<RunResult> {
+  const argv = options.global === false ? [...args] : [...globalArgs(ctx.store), ...args];
+  return run("nix", argv, {
+    env: ctx.env,
+    reject: false,
+    onStderrLine: options.log === false ? undefined : ctx.onLog,
+  });
+}
+
+/** Where the bytes of a (logical `/nix/store/…`) store path are on this machine. */
+export function physicalPath(store: StoreLocation, storePath: string): string {
+  const parts = storePath.split("/");
+  validateStorePath(parts.slice(0, 4).join("/"));
+  if (parts.includes("..")) throw new Error(`store path ${JSON.stringify(storePath)} climbs out of the store`);
+  return store.root === "/" ? storePath : path.join(path.resolve(store.root), storePath);
+}

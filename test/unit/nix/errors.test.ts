@@ -1,0 +1,158 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { BuildFailedError, ExitCode, ToolFailedError, UnknownPackageError } from "../../../src/errors.js";
+import {
+  NixSourceError, buildFailed, buildLogFromStderr, classifyNixStderr, errorBlock, evalFailed, localDirectory, nixFailed, nixSuggestions,
+  sourceError, unknownPackage,
+} from "../../../src/nix/errors.js";
+
+const recorded = (file: string): string =>
+  readFileSync(fileURLToPath(new URL(`../../recorded/nix/${file}`, import.meta.url)), "utf8");
+
+const BROKEN = "/nix/store/6876a0izv70w773qpxahx4mcqjzw38ca-recbroken-1.drv";
+
+describe("classifyNixStderr on recorded stderr", () => {
+  it("unknown attribute (2.8), with Nix's own suggestion", () => {
+    expect(classifyNixStderr(recorded("nix-2.8.0/stderr-unknown-attribute.txt"))).toEqual({
+      kind: "unknown-attribute",
+      flake: "path:/tmp/ext-rec/flake",
+      attr: "recgods",
+      tried: ["packages.x86_64-linux.recgods", "legacyPackages.x86_64-linux.recgods", "recgods"],
+      suggestions: ["recgood"],
+    });
+  });
+
+  it.each([
+    ["nix-2.8.0/stderr-build-failed.txt", 1],
+    ["nix-2.8.0/stderr-build-failed-L.txt", 1],
+    ["nix-2.8.0/stderr-dependency-failed.txt", 1],
+    ["nix-2.33/stderr-build-failed.txt", 1],
+    ["nix-2.33/stderr-dependency-failed.txt", 1],
+  ])("build failure in %s names the derivation whose builder failed and quotes its log", (file, code) => {
+    expect(classifyNixStderr(recorded(file))).toEqual({
+      kind: "build-failed",
+      drv: BROKEN,
+      exitCode: code,
+      log: ["compiling", "error: something went wrong"],
+    });
+  });
+
+  it.each([
+    ["nix-2.8.0/stderr-source-missing.txt", { kind: "source-missing", path: "/tmp/ext-rec/nonexistent" }],
+    ["nix-2.8.0/stderr-not-a-flake.txt", { kind: "not-a-flake", path: "/tmp/ext-rec/empty" }],
+    ["nix-2.8.0/stderr-not-a-flake-path.txt", { kind: "not-a-flake" }],
+    ["nix-2.33/stderr-not-a-flake.txt", { kind: "not-a-flake", path: "/tmp/ext-rec/empty" }],
+    ["nix-2.8.0/stderr-registry.txt", { kind: "registry" }],
+    ["nix-2.33/stderr-registry.txt", { kind: "registry", ref: "nixpkgs" }],
+  ])("%s", (file, expected) => {
+    expect(classifyNixStderr(recorded(file))).toEqual(expected);
+  });
+
+  it("an evaluation error keeps Nix's message", () => {
+    const failure = classifyNixStderr(recorded("nix-2.8.0/stderr-eval-refused.txt"));
+    expect(failure.kind).toBe("eval");
+    expect(failure.kind === "eval" && failure.message).toMatch(/^error: Package ‘refused-1.0’.*refusing to evaluate\.$/);
+  });
+});
+
+describe("classifyNixStderr on other wording", () => {
+  it("a fixed-output hash mismatch is a build failure", () => {
+    const text = `error: hash mismatch in fixed-output derivation '${BROKEN}':\n         specified: sha256-AAAA\n            got:    sha256-BBBB\n`;
+    expect(classifyNixStderr(text)).toMatchObject({ kind: "build-failed", drv: BROKEN });
+  });
+
+  it("network errors count only when they are errors, not offline warnings", () => {
+    const warnOnly = "warning: error: unable to download 'https://cache.nixos.org/nix-cache-info': Couldn't resolve host name (6)\nerror: assertion 'false' failed\n";
+    expect(classifyNixStderr(warnOnly)).toEqual({ kind: "eval", message: "error: assertion 'false' failed" });
+    const real = "error: unable to download 'https://api.github.com/repos/NixOS/nixpkgs/commits/HEAD': Couldn't resolve host name (6)\n";
+    expect(classifyNixStderr(real)).toEqual({ kind: "network", url: "https://api.github.com/repos/NixOS/nixpkgs/commits/HEAD" });
+  });
+
+  it("a malformed reference", () => {
+    expect(classifyNixStderr("error: 'path:/x#y^z' is not a valid URL\n")).toEqual({ kind: "bad-reference", ref: "path:/x#y^z" });
+  });
+
+  it("strips terminal colours before matching", () => {
+    const text = "\x1b[31;1merror:\x1b[0m flake '\x1b[35;1mpath:/x\x1b[0m' does not provide attribute 'packages.x86_64-linux.a', 'legacyPackages.x86_64-linux.a' or 'a'\n";
+    expect(classifyNixStderr(text)).toMatchObject({ kind: "unknown-attribute", flake: "path:/x", attr: "a" });
+  });
+
+  it("anything else is kept verbatim", () => {
+    expect(classifyNixStderr("something odd\n")).toEqual({ kind: "other", message: "something odd" });
+  });
+});
+
+describe("helpers", () => {
+  it("nixSuggestions reads one or several guesses", () => {
+    expect(nixSuggestions("error: x\n       Did you mean recgood?\n")).toEqual(["recgood"]);
+    expect(nixSuggestions("       Did you mean one of ripgrep, ripgrep-all or ripsecrets?\n")).toEqual(["ripgrep", "ripgrep-all", "ripsecrets"]);
+    expect(nixSuggestions("nothing here")).toEqual([]);
+  });
+
+  it("errorBlock drops the --show-trace advice", () => {
+    expect(errorBlock(recorded("nix-2.8.0/stderr-source-missing.txt"))).toBe("error: getting status of '/tmp/ext-rec/nonexistent': No such file or directory");
+  });
+
+  it("buildLogFromStderr prefers the -L stream, else the quoted excerpt", () => {
+    expect(buildLogFromStderr("recbroken> a\nother> b\nrecbroken> c\n", BROKEN)).toEqual(["a", "c"]);
+    expect(buildLogFromStderr("nothing", BROKEN)).toEqual([]);
+  });
+
+  it("localDirectory finds the directory of local references only", () => {
+    expect(localDirectory("path:/a/b?narHash=x")).toBe("/a/b");
+    expect(localDirectory("git+file:///a/b")).toBe("/a/b");
+    expect(localDirectory("github:o/r")).toBeUndefined();
+    expect(localDirectory("nixpkgs")).toBeUndefined();
+  });
+});
+
+describe("typed errors", () => {
+  it("unknown package carries close matches", () => {
+    const e = unknownPackage("ripgrp", "nixpkgs", ["ripgrep"]);
+    expect(e).toBeInstanceOf(UnknownPackageError);
+    expect(e.message).toBe("unknown package 'ripgrp' in nixpkgs");
+    expect(e.hint).toBe("did you mean 'ripgrep'?");
+  });
+
+  it("a build failure names the package and shows the log tail", () => {
+    const e = buildFailed({ packages: ["broken"], drv: BROKEN, rootOfPackage: true, log: ["compiling", "oops"], exitCode: 1 });
+    expect(e).toBeInstanceOf(BuildFailedError);
+    expect(e.message).toBe("package 'broken' failed to build (builder exit code 1)");
+    expect(e.details).toBe("last 2 log lines of recbroken-1:\n  > compiling\n  > oops");
+    expect(e.hint).toContain(`nix log ${BROKEN}`);
+    expect(e.exitCode).toBe(ExitCode.nix);
+  });
+
+  it("a failed dependency is named as such", () => {
+    const e = buildFailed({ packages: ["needs", "other"], drv: BROKEN, rootOfPackage: false, log: [] });
+    expect(e.message).toBe("packages 'needs', 'other' failed to build: its dependency 'recbroken-1' failed");
+    expect(e.details).toBeUndefined();
+  });
+
+  it("source errors", () => {
+    const missing = sourceError({ kind: "source-missing", path: "/srv/flake" }, "path:/srv/flake");
+    expect(missing).toBeInstanceOf(NixSourceError);
+    expect(missing?.message).toContain("does not exist");
+    expect(missing?.exitCode).toBe(ExitCode.nix);
+    // A package reading some other missing file is not the source's fault.
+    expect(sourceError({ kind: "source-missing", path: "/etc/secret" }, "path:/srv/flake")).toBeUndefined();
+    expect(sourceError({ kind: "not-a-flake" }, "path:/srv")?.hint).toContain("flake.nix");
+    expect(sourceError({ kind: "registry", ref: "nixpkgs" }, "nixpkgs")?.message).toContain("flake registry");
+    expect(sourceError({ kind: "network" }, "github:o/r")?.message).toContain("cannot fetch");
+    expect(sourceError({ kind: "eval", message: "x" }, "nixpkgs")).toBeUndefined();
+  });
+
+  it("evaluation refusals get a nixpkgs hint", () => {
+    const e = evalFailed("refused", "nixpkgs", "error: Package ‘refused-1.0’ has an unfree license (‘unfree’), refusing to evaluate.");
+    expect(e).toBeInstanceOf(BuildFailedError);
+    expect(e.hint).toContain("unfree");
+  });
+
+  it("anything else shows what nix said and the command", () => {
+    const e = nixFailed("doing x", "nix foo", "noise\nerror: bad thing\n");
+    expect(e).toBeInstanceOf(ToolFailedError);
+    expect(e.details).toBe("error: bad thing");
+    expect(e.hint).toContain("nix foo");
+  });
+});
