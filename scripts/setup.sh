@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what ext, its demo and its tests need on a fresh Debian 12 (as root), then the npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+$SUDO apt-get update -q
+# erofs-utils: mkfs.erofs; nix-bin: Nix 2.8; systemd: systemd-sysext; util-linux: unshare/nsenter;
+# squashfs-tools and hyperfine: the benchmark; the rest: what the fixture packages are made of.
+# shellcheck disable=SC2046
+$SUDO apt-get install -y -q --no-install-recommends \
+  erofs-utils nix-bin patchelf systemd util-linux file xz-utils zstd squashfs-tools hyperfine \
+  $(grep -v '^#' .ci/fixture-deps.txt)
+npm ci --no-audit --no-fund

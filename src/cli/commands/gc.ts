@@ -1,0 +1,56 @@
+import { readdir, unlink, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { CommandContext } from "../context.js";
+import { withStateLock } from "../context.js";
+import { deleteGeneration, listGenerations, readCurrent } from "../../generations/store.js";
+import { activeImageSha } from "../../sysext/link.js";
+import { UsageError } from "../../errors.js";
+import { formatBytes } from "../output.js";
+
+export interface GcResult {
+  keptGenerations: number[];
+  deletedGenerations: number[];
+  deletedImages: string[];
+  freedBytes: number;
+}
+
+/** Keeps the current generation and the newest N others (default: all generations are kept and
+ *  only images no generation refers to go); never the image that is linked right now. */
+export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<GcResult> {
+  if (opts.keep !== undefined && (!Number.isInteger(opts.keep) || opts.keep < 0)) {
+    throw new UsageError("--keep takes a whole number ≥ 0");
+  }
+  return withStateLock(ctx, async () => {
+    const records = await listGenerations(ctx.layout);
+    const current = await readCurrent(ctx.layout);
+    const newestFirst = [...records].reverse();
+    const kept = opts.keep === undefined
+      ? records
+      : newestFirst.filter((r) => r.id === current || newestFirst.filter((x) => x.id !== current).indexOf(r) < opts.keep!);
+    const keptIds = new Set(kept.map((r) => r.id));
+    const deletedGenerations = records.filter((r) => !keptIds.has(r.id)).map((r) => r.id);
+    for (const id of deletedGenerations) await deleteGeneration(ctx.layout, id);
+
+    const needed = new Set(kept.flatMap((r) => (r.image ? [r.image.sha256] : [])));
+    const active = await activeImageSha(ctx.layout, ctx.extensionName);
+    if (typeof active === "string" && active !== "foreign") needed.add(active);
+    const deletedImages: string[] = [];
+    let freedBytes = 0;
+    for (const name of await readdir(ctx.layout.imagesDir)) {
+      const sha = /^([0-9a-f]{64})\.raw$/.exec(name)?.[1];
+      if (!sha || needed.has(sha)) continue;
+      const file = join(ctx.layout.imagesDir, name);
+      freedBytes += (await stat(file)).size;
+      await unlink(file);
+      deletedImages.push(sha);
+    }
+    return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes };
+  });
+}
+
+export function formatGc(r: GcResult): string[] {
+  return [
+    `removed ${r.deletedGenerations.length} generation(s)${r.deletedGenerations.length ? ` (${r.deletedGenerations.join(", ")})` : ""} and ${r.deletedImages.length} image(s), freed ${formatBytes(r.freedBytes)}`,
+    `kept generations: ${r.keptGenerations.join(", ") || "none"}`,
+  ];
+}

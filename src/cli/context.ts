@@ -1,0 +1,62 @@
+import { layout, type Layout } from "../generations/layout.js";
+import { acquireLock } from "../generations/lock.js";
+import { ensureStateDirs } from "../generations/store.js";
+import { recoverIfNeeded, type Recovery } from "../machine/recover.js";
+import { PermissionError } from "../errors.js";
+import type { NixContext } from "../nix/types.js";
+import type { Compression } from "../image/types.js";
+import type { Reporter } from "./reporter.js";
+
+/** What every command receives: the global options, resolved once. */
+export interface CommandContext {
+  layout: Layout;
+  source: string;
+  json: boolean;
+  wait: boolean;
+  extensionName: string;
+  compression: Compression;
+  architecture: string;
+  nix: NixContext;
+  reporter: Reporter;
+  /** The command line as typed, recorded in generations. */
+  argv: string[];
+  /** Where human output goes (stdout); JSON is printed by the boundary. */
+  print: (line: string) => void;
+}
+
+export const DEFAULT_SOURCE = "nixpkgs";
+export const DEFAULT_EXTENSION_NAME = "ext";
+
+export function commandLine(ctx: CommandContext): string {
+  return ["ext", ...ctx.argv].join(" ");
+}
+
+/** Serialises commands that read or change state, and repairs what a killed run left behind. */
+export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recovery | undefined) => Promise<T>): Promise<T> {
+  await ensureStateDirs(ctx.layout).catch((e) => {
+    if ((e as NodeJS.ErrnoException).code === "EACCES") throw needsRoot(ctx);
+    throw e;
+  });
+  const lock = await acquireLock(ctx.layout, ["ext", ...ctx.argv].join(" "), {
+    wait: ctx.wait,
+    onWait: (holder) => ctx.reporter.info(`waiting for another ext to finish${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}…`),
+  });
+  try {
+    const recovery = await recoverIfNeeded(ctx.layout, ctx.reporter);
+    return await fn(recovery);
+  } finally {
+    await lock.release();
+  }
+}
+
+export function requireRoot(ctx: CommandContext): void {
+  if (process.getuid?.() !== 0) throw needsRoot(ctx);
+}
+
+function needsRoot(ctx: CommandContext): PermissionError {
+  return new PermissionError("changing the active extensions needs root", {
+    hint: `run it as root: sudo ext ${ctx.argv.join(" ")} (or run0 / pkexec); 'ext build' works without root`,
+  });
+}
+
+export { layout };

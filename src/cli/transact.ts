@@ -1,0 +1,73 @@
+import { runTransaction, type RunOptions } from "../machine/transaction.js";
+import type { TxOutcome, TxRequest } from "../machine/types.js";
+import { diffGenerations, describeDiff, type GenerationDiff } from "../generations/diff.js";
+import { readGeneration } from "../generations/store.js";
+import { isExtError, ExtError, ActivationError } from "../errors.js";
+import { commandLine, requireRoot, withStateLock, type CommandContext } from "./context.js";
+import { formatBytes, formatSignedBytes } from "./output.js";
+import type { Recovery } from "../machine/recover.js";
+
+// add, remove, apply and rollback all run one transaction and report it the same way.
+
+export interface TransactionResult {
+  status: "done" | "noop";
+  generation: number | null;
+  previous: number | null;
+  reason?: string;
+  diff?: GenerationDiff;
+  image?: { sha256: string; size: number; reused: boolean } | null;
+  recovered?: Recovery;
+}
+
+export async function transact(ctx: CommandContext, request: TxRequest, options: RunOptions = {}): Promise<TransactionResult> {
+  requireRoot(ctx);
+  return withStateLock(ctx, async (recovered) => {
+    const outcome: TxOutcome = await runTransaction(
+      {
+        layout: ctx.layout,
+        nix: ctx.nix,
+        source: ctx.source,
+        extensionName: ctx.extensionName,
+        compression: ctx.compression,
+        architecture: ctx.architecture,
+        command: commandLine(ctx),
+        reporter: ctx.reporter,
+      },
+      request,
+      options,
+    );
+    if (outcome.status === "failed") throw failure(outcome);
+    if (outcome.status === "noop") {
+      return { status: "noop", generation: outcome.generation, previous: outcome.generation, reason: outcome.reason, ...(recovered ? { recovered } : {}) };
+    }
+    const before = outcome.previous === null ? null : await readGeneration(ctx.layout, outcome.previous).catch(() => null);
+    return {
+      status: "done",
+      generation: outcome.record.id,
+      previous: outcome.previous,
+      diff: diffGenerations(before, outcome.record),
+      image: outcome.record.image ? { sha256: outcome.record.image.sha256, size: outcome.record.image.size, reused: outcome.reusedImage } : null,
+      ...(recovered ? { recovered } : {}),
+    };
+  });
+}
+
+function failure(outcome: Extract<TxOutcome, { status: "failed" }>): unknown {
+  if (outcome.rollbackError !== undefined) {
+    const first = isExtError(outcome.error) ? outcome.error.message : String(outcome.error);
+    const second = isExtError(outcome.rollbackError) ? outcome.rollbackError.message : String(outcome.rollbackError);
+    return new ActivationError(`${first}; and rolling back failed too: ${second}`, {
+      hint: "the next ext command retries the rollback; 'ext status' shows the state",
+      cause: outcome.error,
+    });
+  }
+  return outcome.error instanceof Error ? outcome.error : new ExtError(String(outcome.error));
+}
+
+export function formatTransaction(r: TransactionResult): string[] {
+  if (r.status === "noop") return [`nothing to do: ${r.reason}`];
+  const lines = [`generation ${r.generation} is active (${r.diff ? describeDiff(r.diff) : ""})`];
+  if (r.diff) lines.push(`closure ${formatSignedBytes(r.diff.sizeDelta)}`);
+  if (r.image) lines.push(`image ${r.image.sha256.slice(0, 12)} ${formatBytes(r.image.size)}${r.image.reused ? " (reused)" : ""}`);
+  return lines;
+}

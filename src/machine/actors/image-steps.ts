@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, rename, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { stage, pack, verifyImage, STAGING_VERSION } from "../../image/index.js";
+import type { StageReport, PackResult } from "../../image/types.js";
+import { imagePath } from "../../generations/layout.js";
+import { listGenerations } from "../../generations/store.js";
+import type { ImageInfo, InstalledPackage } from "../../generations/record.js";
+import { writeJournal } from "../../generations/journal.js";
+import type { ClosureEntry } from "../../nix/types.js";
+import { errnoCode } from "../../errors.js";
+import type { TxEnv } from "../types.js";
+
+/** Everything that decides an image's bytes. Equal keys give byte-identical images, so an image
+ *  made earlier for the same key is reused instead of staged and packed again. */
+export function imageKeyFor(env: TxEnv, packages: InstalledPackage[], closure: ClosureEntry[]): string {
+  const input = {
+    staging: STAGING_VERSION,
+    name: env.extensionName,
+    arch: env.architecture,
+    compression: env.compression,
+    paths: closure.map((c) => c.path).sort(),
+    farm: packages.map((p) => ({
+      name: p.name,
+      out: Object.entries(p.outPaths).sort(),
+      priority: p.priority ?? 0,
+      allowShadow: !!p.allowShadow,
+    })),
+  };
+  return createHash("sha256").update(JSON.stringify(input)).digest("hex");
+}
+
+export async function findReusableImage(env: TxEnv, key: string): Promise<ImageInfo | null> {
+  for (const g of (await listGenerations(env.layout)).reverse()) {
+    if (g.imageKey !== key || !g.image) continue;
+    try {
+      await stat(imagePath(env.layout, g.image.sha256));
+      return g.image;
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    }
+  }
+  return null;
+}
+
+export async function stageStep(env: TxEnv, packages: InstalledPackage[], closure: ClosureEntry[]): Promise<{ stageDir: string; report: StageReport }> {
+  const stageDir = await mkdtemp(join(env.layout.tmpDir, "stage-"));
+  env.journal.temp.push(stageDir);
+  await writeJournal(env.layout, env.journal);
+  env.reporter.phase("staging", `${closure.length} store paths`);
+  const report = await stage({
+    closure,
+    packages: packages.map((p) => ({
+      name: p.name,
+      outPaths: Object.values(p.outPaths),
+      ...(p.priority !== undefined ? { priority: p.priority } : {}),
+      ...(p.allowShadow ? { allowShadow: true } : {}),
+    })),
+    store: env.nix.store,
+    stageDir,
+    extensionName: env.extensionName,
+    architecture: env.architecture,
+    hostRoot: env.layout.root,
+  });
+  for (const o of report.opaqueReferences) {
+    env.reporter.warn(`${o.path}: ${o.kind} content refers to /nix/store and cannot be relocated; it may not work from /usr/store`);
+  }
+  return { stageDir, report };
+}
+
+export async function packStep(env: TxEnv, stageDir: string): Promise<PackResult> {
+  env.reporter.phase("packing", env.compression);
+  const scratch = join(env.layout.tmpDir, `pack-${env.journal.txid}.raw`);
+  env.journal.temp.push(scratch);
+  await writeJournal(env.layout, env.journal);
+  const packed = await pack({ stageDir, output: scratch, compression: env.compression });
+  const final = imagePath(env.layout, packed.sha256);
+  let existed = true;
+  try {
+    await stat(final);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+    existed = false;
+  }
+  // Record that the image may be ours before it appears, so an undo knows to look for it.
+  env.journal.nextImage = packed.sha256;
+  env.journal.createdImage = !existed;
+  await writeJournal(env.layout, env.journal);
+  if (existed) {
+    // Content-addressed: the same bytes are already there.
+    await unlink(packed.path);
+  } else {
+    await rename(packed.path, final);
+  }
+  await rm(stageDir, { recursive: true, force: true });
+  return { ...packed, path: final };
+}
+
+export async function verifyStep(env: TxEnv, sha256: string | null): Promise<void> {
+  if (sha256 === null) return;
+  env.reporter.phase("verifying");
+  await verifyImage(imagePath(env.layout, sha256), env.extensionName, env.architecture);
+}

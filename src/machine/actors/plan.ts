@@ -1,0 +1,79 @@
+import { readCurrentGeneration, readGeneration } from "../../generations/store.js";
+import type { InstalledPackage } from "../../generations/record.js";
+import { ExtError, UsageError } from "../../errors.js";
+import type { PackageSpec, Plan, TxEnv, TxRequest } from "../types.js";
+
+// Decide what the transaction must do, from the request and the current generation only:
+// no Nix here, so a request that changes nothing returns at once.
+
+export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
+  const current = await readCurrentGeneration(env.layout);
+  const withDefaults = (spec: PackageSpec): PackageSpec => ({ ...spec, attr: spec.attr ?? spec.name, source: spec.source ?? env.source });
+  const installed = current?.packages ?? [];
+  switch (request.kind) {
+    case "switch": {
+      const target = await readGeneration(env.layout, request.generation);
+      if (current?.id === target.id) return { kind: "noop", reason: `generation ${target.id} is already current`, current };
+      return { kind: "switch", target, current };
+    }
+    case "add": {
+      const fresh = request.packages.map(withDefaults).filter((spec) => !isSatisfied(spec, installed));
+      if (fresh.length === 0) {
+        return { kind: "noop", reason: `already installed: ${request.packages.map((p) => p.name).join(", ")}`, current };
+      }
+      const replaced = new Set(fresh.map((p) => p.name));
+      return { kind: "build", current, resolve: fresh, keep: installed.filter((p) => !replaced.has(p.name)) };
+    }
+    case "remove": {
+      const names = new Set(request.names);
+      const unknown = request.names.filter((n) => !installed.some((p) => p.name === n));
+      if (unknown.length > 0) {
+        throw new ExtError(`not installed: ${unknown.join(", ")}`, {
+          hint: installed.length > 0 ? `installed are: ${installed.map((p) => p.name).join(", ")}` : "nothing is installed",
+        });
+      }
+      return { kind: "build", current, resolve: [], keep: installed.filter((p) => !names.has(p.name)) };
+    }
+    case "set": {
+      const seen = new Set<string>();
+      for (const spec of request.packages) {
+        if (seen.has(spec.name)) throw new UsageError(`package '${spec.name}' is listed twice`);
+        seen.add(spec.name);
+      }
+      const locked = new Map((request.locked ?? []).map((p) => [p.name, p]));
+      const keep: InstalledPackage[] = [];
+      const resolve: PackageSpec[] = [];
+      for (const spec of request.packages.map(withDefaults)) {
+        const have = locked.get(spec.name) ?? installed.find((p) => p.name === spec.name);
+        if (have && sameRequest(spec, have)) keep.push({ ...have, priority: spec.priority, allowShadow: spec.allowShadow });
+        else resolve.push(spec);
+      }
+      const unchanged = resolve.length === 0 && keep.length === installed.length
+        && keep.every((k) => installed.some((i) => i.name === k.name && samePaths(i, k) && i.priority === k.priority && !!i.allowShadow === !!k.allowShadow));
+      if (unchanged && current) return { kind: "noop", reason: "the system already matches", current };
+      if (unchanged && !current && keep.length === 0) return { kind: "noop", reason: "nothing to install", current };
+      return { kind: "build", current, resolve, keep };
+    }
+  }
+}
+
+function isSatisfied(spec: PackageSpec, installed: InstalledPackage[]): boolean {
+  const have = installed.find((p) => p.name === spec.name);
+  return !!have && sameRequest(spec, have) && have.priority === spec.priority && !!have.allowShadow === !!spec.allowShadow;
+}
+
+/** Same attribute from the same source with the same outputs: no need to ask Nix again.
+ *  `spec` has its defaults filled in. */
+function sameRequest(spec: PackageSpec, have: InstalledPackage): boolean {
+  return spec.attr === have.attr
+    && spec.source === have.source
+    && sameOutputs(spec.outputs, have.outputs);
+}
+
+function sameOutputs(a: string[] | undefined, b: string[] | undefined): boolean {
+  return [...(a ?? [])].sort().join(",") === [...(b ?? [])].sort().join(",");
+}
+
+function samePaths(a: InstalledPackage, b: InstalledPackage): boolean {
+  return JSON.stringify(Object.entries(a.outPaths).sort()) === JSON.stringify(Object.entries(b.outPaths).sort());
+}

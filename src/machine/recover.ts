@@ -1,0 +1,27 @@
+import type { Layout } from "../generations/layout.js";
+import { readJournal } from "../generations/journal.js";
+import { finish, recoveryActionFor, undo } from "./undo.js";
+import type { Reporter } from "../cli/reporter.js";
+
+export interface Recovery {
+  action: "undone" | "finished";
+  command: string;
+  generation?: number;
+}
+
+/** Called under the lock by every command before it reads state: a journal left behind means a
+ *  run was killed; finish it or undo it, and say which. */
+export async function recoverIfNeeded(l: Layout, reporter: Reporter): Promise<Recovery | undefined> {
+  const journal = await readJournal(l);
+  if (!journal) return undefined;
+  const action = recoveryActionFor(journal);
+  if (action === "finished") await finish(l, journal);
+  else await undo(l, journal);
+  const recovery: Recovery = { action, command: journal.command, generation: journal.nextGeneration };
+  reporter.warn(
+    action === "finished"
+      ? `recovered: finished the interrupted '${journal.command}' (generation ${journal.nextGeneration})`
+      : `recovered: undid the interrupted '${journal.command}' (stopped during ${journal.phase}); the previous set is active`,
+  );
+  return recovery;
+}

@@ -1,0 +1,56 @@
+import { link, rename, unlink, stat, readdir, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode } from "../errors.js";
+import { fsyncDir, tempName } from "../fsutil.js";
+import { activeLinkPath, type Layout } from "../generations/layout.js";
+
+// `<root>/var/lib/extensions/<name>.raw` is a hard link to one image in images/. systemd-sysext
+// ignores symlinked images under --root, and a hard link survives the image being renamed or gc'd.
+// The switch is link-to-temp + rename(2), so the directory always holds the old image or the new one.
+
+export async function linkActiveImage(l: Layout, extensionName: string, image: string | null): Promise<void> {
+  const target = activeLinkPath(l, extensionName);
+  await mkdir(l.extensionsDir, { recursive: true });
+  if (image === null) {
+    try {
+      await unlink(target);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    }
+  } else {
+    const tmp = tempName(target);
+    await link(image, tmp);
+    try {
+      await rename(tmp, target);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+  await fsyncDir(l.extensionsDir);
+}
+
+/** Which image in images/ the active link is (by inode), null when nothing is linked,
+ *  "foreign" when a file is there that ext did not put there. */
+export async function activeImageSha(l: Layout, extensionName: string): Promise<string | null | "foreign"> {
+  let linked;
+  try {
+    linked = await stat(activeLinkPath(l, extensionName));
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return null;
+    throw e;
+  }
+  let names: string[] = [];
+  try {
+    names = await readdir(l.imagesDir);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
+  }
+  for (const name of names) {
+    const m = /^([0-9a-f]{64})\.raw$/.exec(name);
+    if (!m) continue;
+    const s = await stat(join(l.imagesDir, name));
+    if (s.ino === linked.ino && s.dev === linked.dev) return m[1]!;
+  }
+  return "foreign";
+}

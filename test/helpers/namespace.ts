@@ -1,0 +1,96 @@
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { OFFLINE_NIX_CONFIG } from "./nix-env.js";
+
+// A private mount namespace kept alive by a holder process; commands enter it with nsenter.
+// Inside, /run and ext's state directories are tmpfs and / propagates to sysext's own mounts, so
+// merges happen on this namespace's /usr only. Killing the holder ends the namespace and every mount.
+
+export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+export const FIXTURES = `path:${REPO}/test/fixtures`;
+export const EXT = `${REPO}/bin/ext.js`;
+
+export interface Namespace {
+  pid: number;
+  /** Runs argv inside the namespace; never throws, returns status and output. */
+  run(argv: string[], opts?: { env?: Record<string, string>; hideNix?: boolean }): RunOutput;
+  /** `node bin/ext.js …` inside the namespace, with the fixture source and offline Nix. */
+  ext(args: string[], opts?: { env?: Record<string, string> }): RunOutput;
+  /** Starts ext in the namespace without waiting. */
+  spawnExt(args: string[], opts?: { env?: Record<string, string> }): ChildProcess;
+  /** Reads a file as the namespace sees it. */
+  read(path: string): string | undefined;
+  close(): void;
+}
+
+export interface RunOutput {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+const STATE_DIRS = ["/var/lib/extensions", "/var/lib/ext", "/run"];
+
+export function extEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    NIX_CONFIG: OFFLINE_NIX_CONFIG,
+    EXT_SOURCE: FIXTURES,
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
+export function openNamespace(): Namespace {
+  const holder = spawn("unshare", ["-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
+  const pid = holder.pid;
+  if (pid === undefined) throw new Error("unshare did not start");
+  // Wait until the holder is in its own namespace.
+  const own = execFileSync("readlink", ["/proc/self/ns/mnt"]).toString();
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (execFileSync("readlink", [`/proc/${pid}/ns/mnt`]).toString() !== own) break;
+    } catch {
+      /* not yet */
+    }
+    execFileSync("sleep", ["0.01"]);
+  }
+  const enter = (argv: string[]) => ["nsenter", `--target=${pid}`, "--mount", "--", ...argv];
+  const setup = [
+    "mount --make-rshared /",
+    ...STATE_DIRS.map((d) => `mkdir -p ${d} && mount -t tmpfs tmpfs ${d}`),
+  ].join(" && ");
+  const setupArgv = enter(["sh", "-c", setup]);
+  execFileSync(setupArgv[0]!, setupArgv.slice(1));
+
+  const run: Namespace["run"] = (argv, opts = {}) => {
+    const inner = opts.hideNix ? ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs /nix && exec "$@"', "sh", ...argv] : argv;
+    const full = enter(inner);
+    try {
+      const stdout = execFileSync(full[0]!, full.slice(1), { env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      return { status: 0, stdout, stderr: "" };
+    } catch (e) {
+      const err = e as { status?: number; stdout?: string; stderr?: string };
+      return { status: err.status ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
+    }
+  };
+  return {
+    pid,
+    run,
+    ext: (args, opts = {}) => run(["node", EXT, ...args], { env: extEnv(opts.env) }),
+    spawnExt: (args, opts = {}) => {
+      const full = enter(["node", EXT, ...args]);
+      return spawn(full[0]!, full.slice(1), { env: extEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+    },
+    read: (path) => {
+      try {
+        return readFileSync(`/proc/${pid}/root${path}`, "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+    close: () => {
+      holder.kill("SIGKILL");
+    },
+  };
+}

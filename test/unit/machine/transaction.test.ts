@@ -1,0 +1,145 @@
+import { describe, it, expect, beforeEach, afterEach } from "vitest";
+import { mkdtemp, rm, readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { fromPromise } from "xstate";
+import { runTransaction, actors } from "../../../src/machine/transaction.js";
+import { layout, type Layout } from "../../../src/generations/layout.js";
+import { ensureStateDirs, readCurrent } from "../../../src/generations/store.js";
+import { writeJournal } from "../../../src/generations/journal.js";
+import { linkActiveImage } from "../../../src/sysext/link.js";
+import { imagePath } from "../../../src/generations/layout.js";
+import { silentReporter } from "../../../src/cli/reporter.js";
+import { systemdArchitecture } from "../../../src/image/index.js";
+import { nixSystem } from "../../../src/nix/index.js";
+import type { TxEnv, TxRequest } from "../../../src/machine/types.js";
+import type { GenerationRecord } from "../../../src/generations/record.js";
+import { OFFLINE_NIX_CONFIG } from "../../helpers/nix-env.js";
+
+// Fault injection through the machine: real Nix, real staging and packing under a temporary --root;
+// systemd-sysext is replaced by a recorder (merging is tested for real in test/integration), and the
+// post-merge check by a pass, since nothing is merged here.
+
+const FIXTURES = `path:${new URL("../../fixtures", import.meta.url).pathname}`;
+
+let root: string;
+let l: Layout;
+let refreshes: number;
+
+function env(): Omit<TxEnv, "journal"> {
+  return {
+    layout: l,
+    nix: { store: { root: "/" }, system: nixSystem(), env: { NIX_CONFIG: OFFLINE_NIX_CONFIG } },
+    source: FIXTURES,
+    extensionName: "ext",
+    compression: "lz4",
+    architecture: systemdArchitecture(),
+    command: "ext test",
+    reporter: silentReporter,
+    refresh: async () => {
+      refreshes++;
+    },
+  };
+}
+
+const passingCheck = fromPromise(async () => {});
+
+async function run(request: TxRequest, overrides: Partial<typeof actors> = {}) {
+  return runTransaction(env(), request, { actors: { check: passingCheck, ...overrides } });
+}
+
+/** Every file under the state directories with its content (images by size), and the link's inode. */
+async function snapshotState(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(dir: string): Promise<void> {
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const n of names.sort()) {
+      const p = join(dir, n);
+      const s = await stat(p);
+      if (s.isDirectory()) await walk(p);
+      else out[p.slice(root.length)] = p.endsWith(".raw") ? `raw:${s.size}:${s.ino}` : p.endsWith("lock") ? "lock" : await readFile(p, "utf8");
+    }
+  }
+  await walk(join(root, "var"));
+  return out;
+}
+
+const boom = (phase: string) => fromPromise(async () => {
+  throw new Error(`injected at ${phase}`);
+});
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "ext-machine-"));
+  l = layout(root);
+  refreshes = 0;
+  await ensureStateDirs(l);
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("transaction machine", () => {
+  it("builds, commits, links and points current at a new generation", async () => {
+    const outcome = await run({ kind: "add", packages: [{ name: "hello" }] });
+    expect(outcome.status).toBe("done");
+    const record = (outcome as { record: GenerationRecord }).record;
+    expect(record.id).toBe(1);
+    expect(record.packages.map((p) => p.name)).toEqual(["hello"]);
+    expect(await readCurrent(l)).toBe(1);
+    const linked = await stat(join(l.extensionsDir, "ext.raw"));
+    expect(linked.ino).toBe((await stat(imagePath(l, record.image!.sha256))).ino);
+    expect(refreshes).toBe(1);
+    await expect(stat(l.journalFile)).rejects.toThrow();
+    expect(await readdir(l.tmpDir)).toEqual([]);
+  });
+
+  it("a request that changes nothing ends at once and leaves no journal", async () => {
+    await run({ kind: "add", packages: [{ name: "hello" }] });
+    const before = await snapshotState();
+    const outcome = await run({ kind: "add", packages: [{ name: "hello" }] }, { realise: boom("realise") });
+    expect(outcome.status).toBe("noop");
+    expect(await snapshotState()).toEqual(before);
+  });
+
+  const steps = ["plan", "realise", "close", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"] as const;
+  for (const phase of steps) {
+    it(`a failure at ${phase} leaves the active set and the state on disk as they were`, async () => {
+      await run({ kind: "add", packages: [{ name: "hello" }] });
+      const before = await snapshotState();
+      const outcome = await run({ kind: "add", packages: [{ name: "greet" }] }, { [phase]: boom(phase) });
+      expect(outcome.status).toBe("failed");
+      expect(String((outcome as { error: Error }).error.message)).toBe(`injected at ${phase}`);
+      expect(await snapshotState()).toEqual(before);
+    });
+  }
+
+  it("a failure after the link was switched restores the previous image and merges again", async () => {
+    await run({ kind: "add", packages: [{ name: "hello" }] });
+    const before = await snapshotState();
+    refreshes = 0;
+    const switchThenFail = fromPromise<void, { env: TxEnv; record: GenerationRecord }>(async ({ input }) => {
+      input.env.journal.phase = "activate";
+      await writeJournal(input.env.layout, input.env.journal);
+      await linkActiveImage(input.env.layout, "ext", imagePath(input.env.layout, input.record.image!.sha256));
+      throw new Error("refresh failed");
+    });
+    const outcome = await run({ kind: "add", packages: [{ name: "greet" }] }, { activate: switchThenFail });
+    expect(outcome.status).toBe("failed");
+    expect(refreshes).toBe(1);
+    expect(await snapshotState()).toEqual(before);
+  });
+
+  it("rollback switches to an existing generation without building", async () => {
+    await run({ kind: "add", packages: [{ name: "hello" }] });
+    await run({ kind: "add", packages: [{ name: "greet" }] });
+    const outcome = await run({ kind: "switch", generation: 1 }, { realise: boom("realise"), stage: boom("stage"), pack: boom("pack") });
+    expect(outcome.status).toBe("done");
+    expect(await readCurrent(l)).toBe(1);
+    expect((await readdir(l.generationsDir)).sort()).toEqual(["1.json", "2.json"]);
+  });
+});
