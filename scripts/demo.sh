@@ -20,7 +20,7 @@ ext build ripgrep jq greet -o "$out/ext.raw"
 unshare -m --propagation private bash -euo pipefail -c '
   mount --make-rshared /
   mount -t tmpfs tmpfs /run
-  for d in /var/lib/extensions /var/lib/ext; do mkdir -p $d; mount -t tmpfs tmpfs $d; done
+  mount -t tmpfs tmpfs /var/lib      # one file system: images are hard-linked into /var/lib/extensions
   hidden() { unshare -m sh -c "mount -t tmpfs tmpfs /nix; exec \"\$@\"" sh "$@"; }
   step() { echo; echo "== $*"; }
   step ext add ripgrep jq greet;       ext add ripgrep jq greet

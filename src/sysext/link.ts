@@ -1,6 +1,6 @@
 import { link, rename, unlink, stat, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { errnoCode } from "../errors.js";
+import { ActivationError, errnoCode } from "../errors.js";
 import { fsyncDir, tempName } from "../fsutil.js";
 import { activeLinkPath, type Layout } from "../generations/layout.js";
 
@@ -19,7 +19,17 @@ export async function linkActiveImage(l: Layout, extensionName: string, image: s
     }
   } else {
     const tmp = tempName(target);
-    await link(image, tmp);
+    try {
+      await link(image, tmp);
+    } catch (e) {
+      if (errnoCode(e) === "EXDEV") {
+        throw new ActivationError(`${l.extensionsDir} and ${l.imagesDir} are on different file systems`, {
+          hint: "ext activates an image by hard-linking it; keep /var/lib/ext and /var/lib/extensions on one file system",
+          cause: e,
+        });
+      }
+      throw e;
+    }
     try {
       await rename(tmp, target);
     } catch (e) {

@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { OFFLINE_NIX_CONFIG } from "./nix-env.js";
 
@@ -29,7 +29,8 @@ export interface RunOutput {
   stderr: string;
 }
 
-const STATE_DIRS = ["/var/lib/extensions", "/var/lib/ext", "/run"];
+// One tmpfs for /var/lib: images are hard-linked into /var/lib/extensions, which needs one file system.
+const STATE_DIRS = ["/var/lib", "/run"];
 
 export function extEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -66,13 +67,8 @@ export function openNamespace(): Namespace {
   const run: Namespace["run"] = (argv, opts = {}) => {
     const inner = opts.hideNix ? ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs /nix && exec "$@"', "sh", ...argv] : argv;
     const full = enter(inner);
-    try {
-      const stdout = execFileSync(full[0]!, full.slice(1), { env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-      return { status: 0, stdout, stderr: "" };
-    } catch (e) {
-      const err = e as { status?: number; stdout?: string; stderr?: string };
-      return { status: err.status ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
-    }
+    const r = spawnSync(full[0]!, full.slice(1), { env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   };
   return {
     pid,
