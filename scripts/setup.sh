@@ -6,9 +6,14 @@ export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get update -q
 # erofs-utils: mkfs.erofs; nix-bin: Nix 2.8; systemd: systemd-sysext; util-linux: unshare/nsenter;
-# squashfs-tools and hyperfine: the benchmark; the rest: what the fixture packages are made of.
+# squashfs-tools and hyperfine: the benchmark; mmdebstrap and systemd-container: the real-boot test
+# (a Debian 12 tree booted by systemd-nspawn); the rest: what the fixture packages are made of.
 # shellcheck disable=SC2046
 $SUDO apt-get install -y -q --no-install-recommends \
   erofs-utils nix-bin patchelf systemd util-linux file xz-utils zstd squashfs-tools hyperfine \
+  mmdebstrap systemd-container \
   $(grep -v '^#' .ci/fixture-deps.txt)
+# The fixtures' ripgrep, jq and hello come from .debs extracted into /var/cache/ext-fixtures/root
+# (.ci/fixture-debs.txt), never installed: ext refuses an image that shadows the host's /usr/bin/rg.
+$SUDO bash scripts/fetch-fixture-debs.sh
 npm ci --no-audit --no-fund

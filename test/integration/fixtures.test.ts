@@ -4,8 +4,9 @@
 // output and a package that fails. Other integration tests rely on these properties.
 //
 // Needs: nix (flakes on 2.8+), patchelf, unshare/mount and root (the hidden-library runs use a private
-// mount namespace), and the Debian packages in .ci/fixture-deps.txt. Nothing is skipped: a missing
-// tool fails the test.
+// mount namespace), the Debian packages in .ci/fixture-deps.txt installed, and the .debs in
+// .ci/fixture-debs.txt (ripgrep, jq, hello, ...) extracted by scripts/fetch-fixture-debs.sh but NOT
+// installed. Nothing is skipped: a missing tool fails the test.
 import { describe, it, expect } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { offlineNixEnv } from "../helpers/nix-env.js";
+import { FARM_RULES } from "../../src/image/farm.js";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 const FLAKE = `path:${FIXTURES}`;
@@ -108,6 +110,34 @@ function isElf(file: string): boolean {
   }
 }
 
+/** Whether anything (a dangling symlink included) is at `p`. */
+function lexists(p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
+/** The host paths an image of `outPath` would link (ext's FARM_RULES: bin → /usr/bin, share/man → …). */
+function farmHostPaths(outPath: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, to: string, recursive: boolean) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && recursive) walk(path.join(dir, e.name), path.join(to, e.name), true);
+      else if (!e.isDirectory()) found.push(path.join(to, e.name));
+    }
+  };
+  for (const rule of FARM_RULES) {
+    const dir = path.join(outPath, rule.from);
+    if (fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) walk(dir, `/${rule.to}`, rule.recursive);
+  }
+  return found;
+}
+
+// Why the fixtures' ripgrep, jq and hello must not be installed on the host.
+const NOT_INSTALLED =
+  "ext refuses an image that would shadow a file of the host's /usr, so with this file on the host " +
+  "the end-to-end tests' `ext add ripgrep|jq|hello` fail on the shadow check. The fixtures take these " +
+  "programs from .debs extracted into /var/cache/ext-fixtures/root (bash scripts/fetch-fixture-debs.sh); " +
+  "the Debian packages must not be installed: apt-get remove -y ripgrep jq hello";
+
 // Tools and builds are checked inside each test (not in beforeAll) so that a missing tool fails every
 // test instead of reporting them as skipped.
 type Built = { out: Record<Good, string>; helloMan: string };
@@ -139,6 +169,24 @@ describe("test fixture package set (test/fixtures)", () => {
   // Getters so every test goes through fixtures() and fails on its own when something is missing.
   const out = new Proxy({} as Record<Good, string>, { get: (_t, k) => fixtures().out[k as Good] });
   const helloManOutput = () => fixtures().helloMan;
+
+  it("the host has no /usr/bin/rg, /usr/bin/jq or /usr/bin/hello (their packages are not installed)", () => {
+    for (const file of ["/usr/bin/rg", "/usr/bin/jq", "/usr/bin/hello"]) {
+      expect(lexists(file), `${file} exists on the host. ${NOT_INSTALLED}`).toBe(false);
+    }
+  });
+
+  it("the host has none of the files that ext would link into /usr for the fixtures the tests add", () => {
+    // dash (bin/dash, bin/sh) and the libraries are only dependencies; the host's dash is Essential.
+    const added: string[] = [
+      out.ripgrep, out.jq, out.hello, helloManOutput(), out.greet, out["cowsay-a"], out["cowsay-b"], out.toolbox,
+    ];
+    const paths = added.flatMap(farmHostPaths);
+    expect(paths).toContain("/usr/bin/rg");
+    expect(paths).toContain("/usr/share/man/man1/hello.1.gz");
+    const onHost = paths.filter(lexists);
+    expect(onHost, `these exist on the host: ${onHost.join(", ")}. ${NOT_INSTALLED}`).toEqual([]);
+  });
 
   it("builds every fixture into a store path named <pname>-<version>", () => {
     fixtures();
