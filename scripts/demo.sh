@@ -25,11 +25,11 @@ unshare -m --propagation private bash -euo pipefail -c '
   step() { echo; echo "== $*"; }
   step ext add ripgrep jq greet;       ext add ripgrep jq greet
   step "tools run from /usr/bin with /nix hidden"
-  hidden /usr/bin/rg --version | head -1
+  hidden /usr/bin/rg --version | sed -n 1p
   hidden /usr/bin/jq --version
   hidden /usr/bin/greet
   step ext remove jq;                  ext remove jq
-  test ! -e /usr/bin/jq && echo "/usr/bin/jq is gone"; hidden /usr/bin/rg --version | head -1
+  test ! -e /usr/bin/jq && echo "/usr/bin/jq is gone"; hidden /usr/bin/rg --version | sed -n 1p
   step ext rollback;                   ext rollback
   hidden /usr/bin/jq --version
   step ext generations;                ext generations

@@ -8,6 +8,7 @@ import { realiseStep, closeStep } from "./actors/nix-steps.js";
 import { findReusableImage, imageKeyFor, packStep, stageStep, verifyStep } from "./actors/image-steps.js";
 import { activateStep, checkStep, commitStep } from "./actors/activation-steps.js";
 import { finish, undo } from "./undo.js";
+import { markActivated } from "../boot/pending.js";
 import { activeImageSha } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";
 import type { ClosureEntry } from "../nix/types.js";
@@ -61,7 +62,11 @@ export const actors = {
   check: step("check", ({ env, record, previous }: { env: TxEnv; record: GenerationRecord; previous: GenerationRecord | null }) =>
     checkStep(env, record, previous)),
   describe: fromPromise<GenerationRecord, TxContext>(({ input }) => describeGeneration(input)),
-  finalize: step("finalize", ({ env }: { env: TxEnv }) => finish(env.layout, env.journal)),
+  finalize: step("finalize", async ({ env }: { env: TxEnv }) => {
+    await finish(env.layout, env.journal);
+    // The new set is on trial for the next boots until one is blessed (src/boot; never throws).
+    await markActivated(env.layout, env.journal.nextGeneration, env.journal.nextImage, env.reporter);
+  }),
   rollback: fromPromise<void, { env: TxEnv }>(async ({ input }) => {
     input.env.reporter.phase("rolling back");
     // The journal keeps the phase that failed: it tells undo whether the link was touched,

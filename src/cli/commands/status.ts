@@ -4,6 +4,7 @@ import { readJournal } from "../../generations/journal.js";
 import { activeImageSha } from "../../sysext/link.js";
 import { isMerged } from "../../sysext/sysext.js";
 import { formatBytes } from "../output.js";
+import { bootSummary, formatBootSummary, type BootSummary } from "../../boot/report.js";
 
 export interface StatusResult {
   root: string;
@@ -17,6 +18,8 @@ export interface StatusResult {
   merged: boolean;
   /** An unfinished transaction is waiting for recovery (run any ext command that changes state). */
   interrupted: { command: string; phase: string } | null;
+  /** Boot selection (ext setup): pending generation and its tries, last good, last boot, last revert. */
+  boot: BootSummary | null;
 }
 
 export async function status(ctx: CommandContext): Promise<StatusResult> {
@@ -33,6 +36,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     linkedMatchesGeneration: (current?.image?.sha256 ?? null) === linked,
     merged: await isMerged(ctx.layout, ctx.extensionName),
     interrupted: journal ? { command: journal.command, phase: journal.phase } : null,
+    boot: await bootSummary(ctx.layout),
   };
 }
 
@@ -44,5 +48,6 @@ export function formatStatus(s: StatusResult): string[] {
     `merged:     ${s.merged ? "yes" : "no"}`,
   ];
   if (s.interrupted) lines.push(`interrupted: '${s.interrupted.command}' during ${s.interrupted.phase}; the next ext command recovers it`);
+  lines.push(...formatBootSummary(s.boot));
   return lines;
 }

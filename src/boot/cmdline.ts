@@ -1,0 +1,82 @@
+import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+
+// The kernel command line options the selector understands:
+//   ext.generation=N         boot generation N, this boot only
+//   ext.generation=previous  boot the last good generation other than the current one, this boot only
+//   ext.disable              no ext extension this boot (also ext.disable=1|yes|true; =0|no|false: ignored)
+// The last occurrence of an option wins, as with the kernel's own parameters.
+
+export interface BootCmdline {
+  generation?: number | "previous";
+  disable: boolean;
+  /** Options that were there but not understood: reported, never fatal. */
+  invalid: string[];
+}
+
+export function parseCmdline(text: string): BootCmdline {
+  const out: BootCmdline = { disable: false, invalid: [] };
+  for (const word of splitCmdline(text)) {
+    const eq = word.indexOf("=");
+    const key = eq < 0 ? word : word.slice(0, eq);
+    const value = eq < 0 ? undefined : word.slice(eq + 1);
+    if (key === "ext.generation") {
+      if (value === "previous") out.generation = "previous";
+      else if (value !== undefined && /^[1-9]\d{0,8}$/.test(value)) out.generation = Number(value);
+      else out.invalid.push(word);
+    } else if (key === "ext.disable") {
+      if (value === undefined || /^(1|yes|true|on)$/i.test(value)) out.disable = true;
+      else if (/^(0|no|false|off)$/i.test(value)) out.disable = false;
+      else out.invalid.push(word);
+    }
+  }
+  return out;
+}
+
+/** Splits like the kernel does: on whitespace, with double quotes grouping. */
+function splitCmdline(text: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let quoted = false;
+  let any = false;
+  for (const ch of text) {
+    if (ch === '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (!quoted && /\s/.test(ch)) {
+      if (any) words.push(cur);
+      cur = "";
+      any = false;
+    } else {
+      cur += ch;
+      any = true;
+    }
+  }
+  if (any) words.push(cur);
+  return words;
+}
+
+/** The command line to obey: given explicitly (tests, --cmdline), $EXT_BOOT_CMDLINE, or /proc/cmdline. */
+export async function readCmdline(explicit?: string): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  const env = process.env["EXT_BOOT_CMDLINE"];
+  if (env !== undefined) return env;
+  try {
+    return await readFile("/proc/cmdline", "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** This boot's id: given explicitly, $EXT_BOOT_ID, or the kernel's random boot_id. */
+export async function readBootId(explicit?: string): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  const env = process.env["EXT_BOOT_ID"];
+  if (env !== undefined && env !== "") return env;
+  try {
+    return (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim().replace(/-/g, "");
+  } catch {
+    // Never a constant: two boots must not look like one (the selector would count no try).
+    return `random-${randomBytes(16).toString("hex")}`;
+  }
+}

@@ -1,0 +1,101 @@
+import { readFile, readlink, mkdir, symlink, unlink, rename, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { errnoCode } from "../errors.js";
+import { fsyncDir, tempName, writeFileAtomic } from "../fsutil.js";
+import type { Layout } from "../generations/layout.js";
+
+// The two units `ext setup` installs into <root>/etc/systemd/system from templates/, with the
+// command that runs ext filled in, and enables them the way `systemctl enable` would (a symlink in
+// the [Install] target's .wants/ directory), which needs no running systemd and works under --root.
+
+export const UNIT_NAMES = ["ext-boot-select.service", "ext-boot-bless.service"] as const;
+export type UnitName = (typeof UNIT_NAMES)[number];
+
+const WANTED_BY: Record<UnitName, string> = {
+  "ext-boot-select.service": "sysinit.target",
+  "ext-boot-bless.service": "multi-user.target",
+};
+
+export function unitDir(l: Layout): string {
+  return join(l.root, "etc/systemd/system");
+}
+
+export function templatesDir(): string {
+  // dist/boot/units.js and src/boot/units.ts both sit two levels below the package root.
+  return fileURLToPath(new URL("../../templates/", import.meta.url));
+}
+
+/** The ext command line a unit runs: this Node and this ext's bin/ext.js. */
+export function defaultExtCommand(): string {
+  return [process.execPath, fileURLToPath(new URL("../../bin/ext.js", import.meta.url))].map(quoteExecArg).join(" ");
+}
+
+/** Quotes one word for ExecStart= (systemd.service(5): quotes, backslash escapes, % and $ doubled). */
+export function quoteExecArg(word: string): string {
+  const escaped = word.replace(/%/g, "%%").replace(/\$/g, "$$$$");
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+export async function renderUnit(unit: UnitName, extCommand: string): Promise<string> {
+  const template = await readFile(join(templatesDir(), unit), "utf8");
+  if (!template.includes("@EXT@")) throw new Error(`template ${unit} has no @EXT@ placeholder`);
+  return template.replace(/@EXT@/g, extCommand);
+}
+
+export interface UnitChange {
+  unit: UnitName;
+  path: string;
+  /** The file was written (absent or different before). */
+  written: boolean;
+  /** The enabling symlink. */
+  wantsLink: string;
+  linked: boolean;
+}
+
+/** Idempotent: files and links that are already right are left alone. */
+export async function installUnits(l: Layout, extCommand: string): Promise<UnitChange[]> {
+  const dir = unitDir(l);
+  const out: UnitChange[] = [];
+  for (const unit of UNIT_NAMES) {
+    const path = join(dir, unit);
+    const content = await renderUnit(unit, extCommand);
+    const before = await readFile(path, "utf8").catch(() => undefined);
+    const written = before !== content;
+    if (written) await writeFileAtomic(path, content, 0o644);
+    const wantsDir = join(dir, `${WANTED_BY[unit]}.wants`);
+    const wantsLink = join(wantsDir, unit);
+    const target = `/etc/systemd/system/${unit}`;
+    const existing = await readlink(wantsLink).catch(() => undefined);
+    const linked = existing !== target;
+    if (linked) {
+      await mkdir(wantsDir, { recursive: true });
+      const tmp = tempName(wantsLink);
+      await symlink(target, tmp);
+      await rename(tmp, wantsLink);
+      await fsyncDir(wantsDir);
+    }
+    out.push({ unit, path, written, wantsLink, linked });
+  }
+  return out;
+}
+
+/** Removes the units and their enabling links; returns what was removed. */
+export async function uninstallUnits(l: Layout): Promise<string[]> {
+  const dir = unitDir(l);
+  const removed: string[] = [];
+  for (const unit of UNIT_NAMES) {
+    const wantsDir = join(dir, `${WANTED_BY[unit]}.wants`);
+    for (const p of [join(wantsDir, unit), join(dir, unit)]) {
+      try {
+        await unlink(p);
+        removed.push(p);
+      } catch (e) {
+        if (errnoCode(e) !== "ENOENT") throw e;
+      }
+    }
+    await rmdir(wantsDir).catch(() => {});
+  }
+  return removed;
+}

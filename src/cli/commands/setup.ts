@@ -1,0 +1,53 @@
+import type { CommandContext } from "../context.js";
+import { requireRoot, withStateLock } from "../context.js";
+import { DEFAULT_EXTENSION_NAME } from "../context.js";
+import { UsageError } from "../../errors.js";
+import { setupBoot, unsetupBoot, type SetupResult } from "../../boot/setup.js";
+import { defaultExtCommand, quoteExecArg } from "../../boot/units.js";
+
+// `ext setup`: install and enable the boot units (ext-boot-select.service before
+// systemd-sysext.service, ext-boot-bless.service after boot-complete.target) and create the boot
+// state. Idempotent; `--root DIR` installs into another system's tree. `--remove` takes them out.
+
+export interface SetupCommandOptions {
+  bootTries?: number;
+  extCommand?: string;
+  remove?: boolean;
+}
+
+export type SetupCommandResult = (SetupResult & { action: "install"; extCommand: string }) | { action: "remove"; removed: string[] };
+
+export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Promise<SetupCommandResult> {
+  if (opts.bootTries !== undefined && (!Number.isInteger(opts.bootTries) || opts.bootTries < 1 || opts.bootTries > 100)) {
+    throw new UsageError("--boot-tries takes a whole number from 1 to 100");
+  }
+  if (ctx.layout.root === "/") requireRoot(ctx);
+  if (opts.remove) return { action: "remove", removed: await unsetupBoot(ctx.layout) };
+  const base = opts.extCommand ?? defaultExtCommand();
+  const extCommand = ctx.extensionName === DEFAULT_EXTENSION_NAME ? base : `${base} --name ${quoteExecArg(ctx.extensionName)}`;
+  return withStateLock(ctx, async () => {
+    const result = await setupBoot(ctx.layout, {
+      extensionName: ctx.extensionName,
+      extCommand,
+      ...(opts.bootTries !== undefined ? { tries: opts.bootTries } : {}),
+    });
+    for (const w of result.warnings) ctx.reporter.warn(w);
+    return { action: "install", extCommand, ...result };
+  });
+}
+
+export function formatSetup(r: SetupCommandResult): string[] {
+  if (r.action === "remove") {
+    return r.removed.length ? r.removed.map((p) => `removed ${p}`) : ["the boot units were not installed"];
+  }
+  const lines = r.units.map((u) => `${u.unit}: ${u.written ? "written" : "unchanged"}${u.linked ? ", enabled" : ", already enabled"}  (${u.path})`);
+  const state = {
+    created: `boot state created${r.adopted !== null ? `: generation ${r.adopted} (current) adopted as good` : ""}`,
+    recreated: `boot state made anew${r.adopted !== null ? `: generation ${r.adopted} (current) adopted as good` : ""}`,
+    updated: "boot state updated",
+    unchanged: "boot state unchanged",
+  }[r.bootState];
+  lines.push(`${state}; a newly activated generation gets ${r.tries} boot ${r.tries === 1 ? "try" : "tries"}`);
+  if (r.reloaded) lines.push("systemd reloaded");
+  return lines;
+}

@@ -1,0 +1,248 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, chmodSync, symlinkSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
+
+// Issue 5, a real boot: a Debian 12 system (mmdebstrap from Debian's packages) with systemd as
+// PID 1, booted as a container by systemd-nspawn. ext (the host's node and this repository,
+// read-only) installs its units into it with `ext setup --root`, and two generations made by
+// `ext --root … add` (real Nix builds of the fixtures, real EROFS images) go under its /var/lib/ext.
+// Each boot runs ext-boot-select.service → systemd-sysext.service (real loop devices and
+// overlayfs) → … → ext-boot-bless.service, then a probe unit writes what it sees to
+// /root/probe.txt and powers off. The guest has no Nix.
+//
+// "The bless unit made to fail": a health check unit RequiredBy=boot-complete.target fails while
+// /etc/ext-test-fail-boot exists, so boot-complete.target is not reached and bless does not run,
+// as on a machine whose new extension set breaks a unit that must succeed.
+//
+// Timing on the 2-core CI machine: building the Debian tree ≈ 2 min the first time (cached as a
+// tarball in $EXT_TEST_CACHE, default /var/cache/ext-test), each boot ≈ 3–5 s.
+
+const CACHE = process.env["EXT_TEST_CACHE"] ?? "/var/cache/ext-test";
+const TARBALL = join(CACHE, "debian12-systemd-rootfs.tar");
+const NODE_IN_GUEST = "/usr/local/bin/node";
+const EXT_IN_GUEST = "/opt/ext/bin/ext.js";
+
+let work: string;
+let guest: string;
+let ns: Namespace | undefined;
+let bootCount = 0;
+const timings: Record<string, number> = {};
+
+function sh(cmd: string, args: string[], opts: { timeout?: number } = {}): string {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 600_000 });
+}
+
+function ensureRootfs(): void {
+  if (existsSync(TARBALL)) return;
+  mkdirSync(CACHE, { recursive: true });
+  const sources = "/etc/apt/sources.list.d/debian.sources";
+  const tmp = `${TARBALL}.${process.pid}.tmp.tar`;
+  // The host's own Debian sources when it has them (the mirrors this machine is set up for).
+  sh("mmdebstrap", ["--quiet", "--variant=minbase", "--include=systemd,systemd-sysv", "bookworm", tmp, ...(existsSync(sources) ? [sources] : [])], { timeout: 900_000 });
+  execFileSync("mv", [tmp, TARBALL]);
+}
+
+function write(path: string, text: string, mode = 0o644): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(path, text);
+  chmodSync(path, mode);
+}
+
+function enable(unit: string, target: string, kind: "wants" | "requires" = "wants"): void {
+  const dir = join(guest, "etc/systemd/system", `${target}.${kind}`);
+  mkdirSync(dir, { recursive: true });
+  symlinkSync(`/etc/systemd/system/${unit}`, join(dir, unit));
+}
+
+/** The guest's test units: a health check that boot-complete.target requires, and the probe. */
+function installTestUnits(): void {
+  write(join(guest, "etc/systemd/system/ext-test-health.service"), `[Unit]
+Description=Test health check (fails while /etc/ext-test-fail-boot exists)
+Before=boot-complete.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'test ! -e /etc/ext-test-fail-boot'
+[Install]
+RequiredBy=boot-complete.target
+`);
+  enable("ext-test-health.service", "boot-complete.target", "requires");
+  write(join(guest, "etc/ext-probe.sh"), `#!/bin/sh
+exec > /root/probe.txt 2>&1
+echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+echo "select=$(systemctl show -P ActiveState ext-boot-select.service)/$(systemctl show -P Result ext-boot-select.service)"
+echo "sysext=$(systemctl show -P ActiveState systemd-sysext.service)"
+s=$(systemctl show -P ExecMainStartTimestampMonotonic ext-boot-select.service); e=$(systemctl show -P ExecMainExitTimestampMonotonic ext-boot-select.service)
+echo "select_ms=$(( (e - s) / 1000 ))"
+echo "bless=$(systemctl show -P ActiveState ext-boot-bless.service)/$(systemctl show -P Result ext-boot-bless.service)"
+echo "rg=$(rg --version 2>/dev/null | head -n 1)"
+echo "jq=$(jq --version 2>/dev/null)"
+echo "nix=$(command -v nix || echo none)"
+if systemd-analyze verify /etc/systemd/system/ext-boot-select.service /etc/systemd/system/ext-boot-bless.service > /root/verify.txt 2>&1; then echo "verify=ok"; else echo "verify=failed"; fi
+echo "run=$(ls /run/extensions 2>/dev/null | tr '\\n' ' ')"
+echo "--- ext status"
+${NODE_IN_GUEST} ${EXT_IN_GUEST} status
+echo "--- ext generations"
+${NODE_IN_GUEST} ${EXT_IN_GUEST} generations
+echo "--- journal"
+journalctl -b --no-pager -o cat -u ext-boot-select.service -u ext-boot-bless.service -u systemd-sysext.service
+echo "--- end"
+`, 0o755);
+  write(join(guest, "etc/systemd/system/ext-test-probe.service"), `[Unit]
+Description=Test probe: what this boot sees, then power off
+After=multi-user.target ext-boot-bless.service
+[Service]
+Type=oneshot
+ExecStart=/etc/ext-probe.sh
+ExecStartPost=/bin/systemctl --no-block poweroff
+[Install]
+WantedBy=multi-user.target
+`);
+  enable("ext-test-probe.service", "multi-user.target");
+}
+
+interface Probe {
+  raw: string;
+  fields: Record<string, string>;
+  seconds: number;
+}
+
+/** One boot of the container; `failHealth` makes the boot not good; `cmdline` is what the selector
+ *  reads as the kernel command line (a container shares the host's /proc/cmdline). */
+function boot(opts: { failHealth: boolean; cmdline?: string }): Probe {
+  bootCount++;
+  const flag = join(guest, "etc/ext-test-fail-boot");
+  if (opts.failHealth) writeFileSync(flag, "");
+  else rmSync(flag, { force: true });
+  write(join(guest, "etc/systemd/system/ext-boot-select.service.d/test-cmdline.conf"), `[Service]\nEnvironment="EXT_BOOT_CMDLINE=${opts.cmdline ?? ""}"\n`);
+  rmSync(join(guest, "root/probe.txt"), { force: true });
+  // Loop device nodes for systemd-sysext inside the container (it has no devtmpfs).
+  const loops = Array.from({ length: 64 }, (_, i) => `--bind=${work}/dev/loop${i}:/dev/loop${i}`);
+  const nspawn = ["systemd-nspawn", "-D", guest, "--boot", "--register=no", "--keep-unit", `--machine=exttest${process.pid}`,
+    `--bind-ro=${REPO}:/opt/ext`, "--bind=/dev/loop-control", ...loops].join(" ");
+  const started = Date.now();
+  // systemd as PID 1 wants a terminal for its console: script(1) gives it one.
+  const r = spawnSync("script", ["-qfec", nspawn, join(work, `console-${bootCount}.log`)], { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
+  const seconds = (Date.now() - started) / 1000;
+  const probe = join(guest, "root/probe.txt");
+  if (!existsSync(probe)) {
+    throw new Error(`boot ${bootCount}: no probe output (status ${r.status}); console log:\n${readFileSync(join(work, `console-${bootCount}.log`), "utf8").slice(-4000)}`);
+  }
+  const raw = readFileSync(probe, "utf8");
+  const fields: Record<string, string> = {};
+  for (const line of raw.split("\n")) {
+    const m = /^([a-z_]+)=(.*)$/.exec(line);
+    if (m && !(m[1]! in fields)) fields[m[1]!] = m[2]!;
+  }
+  timings[`boot${bootCount}`] = seconds;
+  timings[`boot${bootCount}_select`] = Number(fields["select_ms"]) / 1000;
+  return { raw, fields, seconds };
+}
+
+function ext(args: string[]): string {
+  const r = ns!.ext(["--root", guest, ...args]);
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+beforeAll(() => {
+  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO });
+  let t = Date.now();
+  ensureRootfs();
+  timings["rootfs"] = (Date.now() - t) / 1000;
+  t = Date.now();
+  work = mkdtempSync("/var/tmp/ext-boot-real-");
+  guest = join(work, "root");
+  mkdirSync(guest);
+  sh("tar", ["-xf", TARBALL, "-C", guest]);
+  mkdirSync(join(work, "dev"));
+  for (let i = 0; i < 64; i++) sh("mknod", [join(work, "dev", `loop${i}`), "b", "7", String(i)]);
+  copyFileSync(process.execPath, join(guest, NODE_IN_GUEST.slice(1)));
+  chmodSync(join(guest, NODE_IN_GUEST.slice(1)), 0o755);
+  mkdirSync(join(guest, "opt/ext"), { recursive: true });
+  installTestUnits();
+  timings["guest"] = (Date.now() - t) / 1000;
+
+  // Two generations made by ext, the units installed by ext setup, all under --root (in a private
+  // mount namespace: `ext add` merges onto the guest's /usr to check it, and that merge must go away).
+  t = Date.now();
+  ns = openNamespace();
+  ext(["add", "ripgrep"]); // generation 1
+  ext(["setup", "--boot-tries", "1", "--ext-command", `${NODE_IN_GUEST} ${EXT_IN_GUEST}`]); // adopts 1 as good
+  ext(["add", "jq"]); // generation 2: pending, one boot try
+  ns.close();
+  ns = undefined;
+  timings["generations"] = (Date.now() - t) / 1000;
+}, 1_200_000);
+
+afterAll(() => {
+  ns?.close();
+  if (work && !process.env["EXT_TEST_KEEP"]) rmSync(work, { recursive: true, force: true });
+  // eslint-disable-next-line no-console
+  console.log(`boot test timings (s): ${JSON.stringify(timings)}`);
+});
+
+describe("a real boot with systemd as PID 1", () => {
+  it("ext setup installed the units and enabled them; the boot state says generation 2 is pending", () => {
+    expect(readlinkSync(join(guest, "etc/systemd/system/sysinit.target.wants/ext-boot-select.service"))).toBe("/etc/systemd/system/ext-boot-select.service");
+    expect(readlinkSync(join(guest, "etc/systemd/system/multi-user.target.wants/ext-boot-bless.service"))).toBe("/etc/systemd/system/ext-boot-bless.service");
+    const unit = readFileSync(join(guest, "etc/systemd/system/ext-boot-select.service"), "utf8");
+    expect(unit).toContain(`ExecStart=${NODE_IN_GUEST} ${EXT_IN_GUEST} boot select`);
+    const state = JSON.parse(readFileSync(join(guest, "var/lib/ext/boot.json"), "utf8")) as { pending: { generation: number; triesLeft: number } };
+    expect(state.pending).toMatchObject({ generation: 2, triesLeft: 1 });
+  });
+
+  it("boot 1, not good: the current generation (2) is used: jq and rg run, without Nix; bless does not run", () => {
+    const p = boot({ failHealth: true });
+    expect(p.fields["select"], p.raw).toBe("active/success");
+    expect(p.fields["sysext"], p.raw).toBe("active");
+    expect(p.fields["jq"], p.raw).toBe("jq-1.6");
+    expect(p.fields["rg"], p.raw).toMatch(/^ripgrep 13/);
+    expect(p.fields["nix"]).toBe("none");
+    expect(p.fields["verify"], readFileSync(join(guest, "root/verify.txt"), "utf8")).toBe("ok");
+    expect(p.fields["bless"], p.raw).not.toBe("active/success");
+    expect(p.raw).toMatch(/generation 2 is on trial: 0 more boot\(s\)/);
+  });
+
+  it("boot 2, not good: out of tries → reverted to generation 1: rg runs, jq is gone; status and generations say why", () => {
+    const p = boot({ failHealth: true });
+    expect(p.fields["select"], p.raw).toBe("active/success");
+    expect(p.fields["rg"], p.raw).toMatch(/^ripgrep 13/);
+    expect(p.fields["jq"], p.raw).toBe("");
+    expect(p.raw).toMatch(/generation 2 did not reach a good boot in 1 try: went back to generation 1/);
+    expect(p.raw).toMatch(/reverted: .* from generation 2 to generation 1/); // ext status
+    expect(p.raw).toMatch(/generation 2 was reverted at boot/); // ext generations
+    const current = JSON.parse(readFileSync(join(guest, "var/lib/ext/current.json"), "utf8")) as { generation: number };
+    expect(current.generation).toBe(1);
+  });
+
+  it("boot 3, good: generation 1 stays and is blessed", () => {
+    const p = boot({ failHealth: false });
+    expect(p.fields["bless"], p.raw).toBe("active/success");
+    expect(p.fields["rg"], p.raw).toMatch(/^ripgrep 13/);
+    expect(p.fields["jq"], p.raw).toBe("");
+    const state = JSON.parse(readFileSync(join(guest, "var/lib/ext/boot.json"), "utf8")) as { lastBoot: { generation: number; blessedAt?: string; bootId: string } };
+    expect(state.lastBoot.generation).toBe(1);
+    expect(state.lastBoot.blessedAt).toBeDefined();
+    expect(state.lastBoot.bootId).toBe(p.fields["boot_id"]!.replace(/-/g, ""));
+  });
+
+  it("boot 4, ext.generation=2 on the command line: generation 2 for this boot only, through /run/extensions", () => {
+    const p = boot({ failHealth: false, cmdline: "quiet ext.generation=2" });
+    expect(p.fields["jq"], p.raw).toBe("jq-1.6");
+    expect(p.fields["run"], p.raw).toMatch(/ext\.raw/);
+    const current = JSON.parse(readFileSync(join(guest, "var/lib/ext/current.json"), "utf8")) as { generation: number };
+    expect(current.generation).toBe(1);
+  });
+
+  it("boot 5, ext.disable: no ext extension; boot 6: generation 1 again", () => {
+    const off = boot({ failHealth: false, cmdline: "ext.disable" });
+    expect(off.fields["rg"], off.raw).toBe("");
+    expect(off.fields["jq"], off.raw).toBe("");
+    const back = boot({ failHealth: false });
+    expect(back.fields["rg"], back.raw).toMatch(/^ripgrep 13/);
+    expect(back.fields["jq"], back.raw).toBe("");
+  }, 300_000);
+});
