@@ -1,6 +1,7 @@
 import type { CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { parsePackageArg } from "../package-arg.js";
+import { trackedAdd, formatTrackedChange, type TrackedChange } from "../../manifest/index.js";
 
 export interface AddOptions {
   packages: string[];
@@ -8,13 +9,19 @@ export interface AddOptions {
   priority?: number;
 }
 
-export async function add(ctx: CommandContext, opts: AddOptions): Promise<TransactionResult> {
+export async function add(ctx: CommandContext, opts: AddOptions): Promise<TransactionResult & { tracked?: TrackedChange }> {
   const packages = opts.packages.map((arg) => ({
     ...parsePackageArg(arg),
     ...(opts.allowShadow ? { allowShadow: true } : {}),
     ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
   }));
-  return transact(ctx, { kind: "add", packages });
+  // With a tracked tools.json (docs/tools-json.md): resolve from its lock's pins, then add to the file.
+  const tracked = await trackedAdd(ctx, packages);
+  if (!tracked) return transact(ctx, { kind: "add", packages });
+  const result = await transact(tracked.ctx, { kind: "add", packages: tracked.packages });
+  return { ...result, tracked: await tracked.after() };
 }
 
-export const formatAdd = formatTransaction;
+export function formatAdd(r: TransactionResult & { tracked?: TrackedChange }): string[] {
+  return [...formatTransaction(r), ...formatTrackedChange(r.tracked)];
+}

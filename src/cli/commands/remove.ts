@@ -1,8 +1,14 @@
 import type { CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
+import { trackedRemove, formatTrackedChange, type TrackedChange } from "../../manifest/index.js";
 
-export async function remove(ctx: CommandContext, opts: { packages: string[] }): Promise<TransactionResult> {
-  return transact(ctx, { kind: "remove", names: opts.packages });
+export async function remove(ctx: CommandContext, opts: { packages: string[] }): Promise<TransactionResult & { tracked?: TrackedChange }> {
+  // With a tracked tools.json (docs/tools-json.md): the packages leave the file too.
+  const tracked = await trackedRemove(ctx, opts.packages);
+  const result = await transact(tracked?.ctx ?? ctx, { kind: "remove", names: opts.packages });
+  return tracked ? { ...result, tracked: await tracked.after() } : result;
 }
 
-export const formatRemove = formatTransaction;
+export function formatRemove(r: TransactionResult & { tracked?: TrackedChange }): string[] {
+  return [...formatTransaction(r), ...formatTrackedChange(r.tracked)];
+}
