@@ -27,6 +27,15 @@ export interface StageInput {
   hostRoot: string;
 }
 
+/** Tuning knobs for stage(); the defaults suit a local disk. */
+export interface StageOptions {
+  /** Decompression tools (xz, zstd, …) run at once to look inside compressed files (default 4). */
+  concurrency?: number;
+  /** How files that need no rewrite reach the stage: "copy" (default; copy_file_range, or a reflink
+   *  on btrfs/xfs) or "link" (hard link into the store when on the same file system). */
+  reuse?: "copy" | "link";
+}
+
 export interface StageReport {
   files: number;
   /** Bytes of regular file content staged. */
@@ -34,11 +43,27 @@ export interface StageReport {
   /** Files whose content was rewritten /nix/store → /usr/store. */
   rewritten: number;
   /** Files that may hide a store reference in compressed or archived content (path inside image, kind). */
-  opaqueReferences: { path: string; kind: string }[];
+  opaqueReferences: OpaqueReference[];
   /** Links created in the farm, relative to the stage root (e.g. usr/bin/rg). */
   links: string[];
   /** Files of the host's /usr that the farm would shadow, allowed by allowShadow. */
   shadowed: string[];
+  /** Symlinks copied from the closure, and how many of their targets were relocated. */
+  symlinks: number;
+  rewrittenLinks: number;
+  directories: number;
+  /** Stage-relative path of the extension-release file. */
+  releaseFile: string;
+}
+
+export interface OpaqueReference {
+  /** Path inside the image, e.g. usr/store/<hash>-foo/share/x.gz. */
+  path: string;
+  /** Container format: gzip, xz, zstd, bzip2, zip, lz4. */
+  kind: string;
+  /** true: decompressed and a /nix/store reference was found; false: could not be searched, may contain one. */
+  confirmed: boolean;
+  detail?: string;
 }
 
 export type Compression = "none" | "lz4" | "lz4hc" | (string & {});

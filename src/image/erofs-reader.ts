@@ -1,0 +1,181 @@
+import { open, type FileHandle } from "node:fs/promises";
+
+// A read-only view of an EROFS image's metadata: superblock, inodes, directories, and the content of
+// uncompressed files. Enough for verify to check an image's layout and read its extension-release file
+// without mounting (no root) and without extracting the whole image (slow for big ones). The on-disk
+// format is a kernel ABI, which makes this steadier than parsing dump.erofs's text, whose exit status
+// is 0 even when a path does not exist (erofs-utils 1.5).
+
+const SUPER_OFFSET = 1024;
+const MAGIC = 0xe0f5e1e2;
+/** Incompatible features that do not change how directories and flat files are found and read:
+ *  zero padding, big pclusters, chunked files, device table, ztailpacking, fragments/dedupe, xattr
+ *  prefixes. Anything newer (48-bit layout, metabox) may move metadata, so it is refused. */
+const UNDERSTOOD_INCOMPAT = 0x7f;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export const Layout = { FlatPlain: 0, CompressedFull: 1, FlatInline: 2, CompressedCompact: 3, ChunkBased: 4 } as const;
+
+/** The image is not EROFS, or is damaged. */
+export class ErofsFormatError extends Error {}
+/** Valid EROFS that this reader does not decode (compressed data, newer features). */
+export class ErofsUnsupportedError extends Error {}
+
+export interface ErofsInode {
+  nid: number;
+  mode: number;
+  size: number;
+  layout: number;
+  rawBlkAddr: number;
+  /** Absolute byte offset of tail-packed (inline) data. */
+  inlineAt: number;
+}
+
+export interface ErofsDirent {
+  name: Buffer;
+  nid: number;
+  /** EROFS_FT_*: 1 file, 2 directory, 7 symlink, … */
+  type: number;
+}
+
+/** Files larger than this are not read into memory by verify. */
+const MAX_READ = 16 * 1024 * 1024;
+
+export class ErofsImage {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly blockSize: number,
+    readonly rootNid: number,
+    private readonly metaBase: number,
+  ) {}
+
+  static async open(path: string): Promise<ErofsImage> {
+    const fh = await open(path, "r");
+    try {
+      const sb = Buffer.alloc(128);
+      const { bytesRead } = await fh.read(sb, 0, 128, SUPER_OFFSET);
+      if (bytesRead < 128 || sb.readUInt32LE(0) !== MAGIC) throw new ErofsFormatError("not an EROFS image (bad superblock magic)");
+      const blkszbits = sb.readUInt8(12);
+      if (blkszbits < 9 || blkszbits > 16) throw new ErofsFormatError(`implausible block size 2^${blkszbits}`);
+      const incompat = sb.readUInt32LE(80);
+      if ((incompat & ~UNDERSTOOD_INCOMPAT) !== 0) {
+        throw new ErofsUnsupportedError(`image uses EROFS features 0x${(incompat & ~UNDERSTOOD_INCOMPAT).toString(16)}`);
+      }
+      if (sb.readUInt8(90) !== 0) throw new ErofsUnsupportedError("image uses a directory block size of its own");
+      const blockSize = 1 << blkszbits;
+      return new ErofsImage(fh, blockSize, sb.readUInt16LE(14), sb.readUInt32LE(40) * blockSize);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+
+  private async readAt(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) throw new ErofsFormatError(`image ends before byte ${position + length}`);
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  async inode(nid: number): Promise<ErofsInode> {
+    const at = this.metaBase + nid * 32;
+    const raw = await this.readAt(at, 64).catch(async (e: unknown) => {
+      // A compact inode at the very end of the metadata may have fewer than 64 bytes after it.
+      if (e instanceof ErofsFormatError) return this.readAt(at, 32);
+      throw e;
+    });
+    const format = raw.readUInt16LE(0);
+    const extended = (format & 1) === 1;
+    const layout = (format >> 1) & 7;
+    const xattrCount = raw.readUInt16LE(2);
+    const mode = raw.readUInt16LE(4);
+    if (extended && raw.length < 64) throw new ErofsFormatError(`inode ${nid} is cut short`);
+    const size = extended ? Number(raw.readBigUInt64LE(8)) : raw.readUInt32LE(8);
+    const inodeSize = extended ? 64 : 32;
+    const xattrSize = xattrCount === 0 ? 0 : 12 + (xattrCount - 1) * 4;
+    return { nid, mode, size, layout, rawBlkAddr: raw.readUInt32LE(16), inlineAt: at + inodeSize + xattrSize };
+  }
+
+  /** Content of an uncompressed file, directory or symlink. */
+  async read(inode: ErofsInode): Promise<Buffer> {
+    if (inode.size > MAX_READ) throw new ErofsUnsupportedError(`inode ${inode.nid} is too large to read (${inode.size} bytes)`);
+    if (inode.size === 0) return Buffer.alloc(0);
+    switch (inode.layout) {
+      case Layout.FlatPlain:
+        return this.readAt(inode.rawBlkAddr * this.blockSize, inode.size);
+      case Layout.FlatInline: {
+        // All blocks but the last are at raw_blkaddr; the last one is packed right after the inode.
+        const blocks = Math.ceil(inode.size / this.blockSize);
+        const head = (blocks - 1) * this.blockSize;
+        const tail = await this.readAt(inode.inlineAt, inode.size - head);
+        if (head === 0) return tail;
+        return Buffer.concat([await this.readAt(inode.rawBlkAddr * this.blockSize, head), tail]);
+      }
+      default:
+        throw new ErofsUnsupportedError(`inode ${inode.nid} uses data layout ${inode.layout} (compressed or chunked)`);
+    }
+  }
+
+  async readDir(inode: ErofsInode): Promise<ErofsDirent[]> {
+    if ((inode.mode & S_IFMT) !== S_IFDIR) throw new ErofsFormatError(`inode ${inode.nid} is not a directory`);
+    const data = await this.read(inode);
+    const out: ErofsDirent[] = [];
+    for (let start = 0; start < data.length; start += this.blockSize) {
+      const block = data.subarray(start, Math.min(start + this.blockSize, data.length));
+      if (block.length < 12) throw new ErofsFormatError(`directory inode ${inode.nid} has a short block`);
+      const count = block.readUInt16LE(8) / 12;
+      if (!Number.isInteger(count) || count === 0 || count * 12 > block.length) {
+        throw new ErofsFormatError(`directory inode ${inode.nid} has a damaged block`);
+      }
+      for (let i = 0; i < count; i++) {
+        const nameoff = block.readUInt16LE(i * 12 + 8);
+        let end = i + 1 < count ? block.readUInt16LE((i + 1) * 12 + 8) : block.length;
+        if (nameoff > end || end > block.length) throw new ErofsFormatError(`directory inode ${inode.nid} has a damaged entry`);
+        // Only the last name of a block can be followed by padding.
+        if (i + 1 === count) {
+          const nul = block.indexOf(0, nameoff);
+          if (nul >= 0 && nul < end) end = nul;
+        }
+        out.push({
+          name: Buffer.from(block.subarray(nameoff, end)),
+          nid: Number(block.readBigUInt64LE(i * 12)),
+          type: block.readUInt8(i * 12 + 10),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Names in a directory except "." and "..". */
+  async list(inode: ErofsInode): Promise<ErofsDirent[]> {
+    return (await this.readDir(inode)).filter((d) => !(d.name.equals(DOT) || d.name.equals(DOTDOT)));
+  }
+
+  /** The inode at `path` ("usr/lib/x"), without following symlinks; undefined when absent. */
+  async lookup(path: string): Promise<ErofsInode | undefined> {
+    let current = await this.inode(this.rootNid);
+    for (const part of path.split("/").filter((p) => p !== "")) {
+      if ((current.mode & S_IFMT) !== S_IFDIR) return undefined;
+      const wanted = Buffer.from(part);
+      const hit = (await this.readDir(current)).find((d) => d.name.equals(wanted));
+      if (!hit) return undefined;
+      current = await this.inode(hit.nid);
+    }
+    return current;
+  }
+}
+
+const DOT = Buffer.from(".");
+const DOTDOT = Buffer.from("..");

@@ -1,0 +1,222 @@
+import { chmod, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
+import { posix } from "node:path";
+import { CollisionError, errnoCode, UnsafeImageError } from "../errors.js";
+import type { HostView } from "./host.js";
+import { DIR_MODE } from "./copy.js";
+import { relocatedPath } from "./store-paths.js";
+import type { FarmPackage } from "./types.js";
+
+// The farm makes a package's commands, man pages, completions, desktop files and icons appear where the
+// host's tools look for them, as symlinks into /usr/store. Directories are real (so several packages and
+// the host can share usr/share/man/man1); only leaves are links.
+
+interface FarmRule {
+  /** Directory inside a package output. */
+  from: string;
+  /** Where its entries go in the image. */
+  to: string;
+  /** Link every file of the subtree (man pages, icons) rather than the directory's own entries. */
+  recursive: boolean;
+}
+
+export const FARM_RULES: readonly FarmRule[] = [
+  { from: "bin", to: "usr/bin", recursive: false },
+  // On merged-/usr hosts usr/sbin → bin; HostView.placeDirectory sends these to usr/bin there.
+  { from: "sbin", to: "usr/sbin", recursive: false },
+  { from: "share/man", to: "usr/share/man", recursive: true },
+  { from: "share/bash-completion/completions", to: "usr/share/bash-completion/completions", recursive: false },
+  { from: "share/zsh/site-functions", to: "usr/share/zsh/site-functions", recursive: false },
+  { from: "share/fish/vendor_completions.d", to: "usr/share/fish/vendor_completions.d", recursive: false },
+  { from: "share/applications", to: "usr/share/applications", recursive: false },
+  { from: "share/icons", to: "usr/share/icons", recursive: true },
+];
+
+const MAX_DEPTH = 32;
+const MAX_LINK_DEPTH = 40;
+
+interface Candidate {
+  rel: string;
+  /** Absolute symlink target, /usr/store/…, valid once the image is merged. */
+  target: string;
+  pkg: FarmPackage;
+}
+
+export interface FarmResult {
+  links: string[];
+  shadowed: string[];
+}
+
+export interface FarmOptions {
+  stageDir: string;
+  packages: readonly FarmPackage[];
+  host: HostView;
+  /** Logical store paths that were staged; every package output must be one of them. */
+  staged: ReadonlySet<string>;
+}
+
+export async function buildFarm(options: FarmOptions): Promise<FarmResult> {
+  const plan = await planFarm(options);
+  await createFarm(options.stageDir, plan);
+  return { links: plan.links.map((l) => l.rel), shadowed: plan.shadowed };
+}
+
+export interface FarmPlan {
+  links: Candidate[];
+  directories: string[];
+  shadowed: string[];
+}
+
+export async function planFarm(options: FarmOptions): Promise<FarmPlan> {
+  const { stageDir, host } = options;
+  const resolver = new StageResolver(stageDir);
+  const candidates: Candidate[] = [];
+  for (const pkg of options.packages) {
+    for (const out of pkg.outPaths) {
+      if (!options.staged.has(out)) {
+        throw new UnsafeImageError(`output ${out} of package '${pkg.name}' is not in the closure`, {
+          hint: "its farm links would point nowhere; this is a bug in how the closure was computed",
+        });
+      }
+      for (const rule of FARM_RULES) {
+        const from = `${relocatedPath(out)}/${rule.from}`;
+        const dir = await resolver.resolve(from);
+        if (dir?.isDir) await collect(resolver, dir.physical, from, "", rule, pkg, candidates, 0);
+      }
+    }
+  }
+
+  // Place each link's directory where the host has it, then decide every path among its providers.
+  const byRel = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    const dir = await host.placeDirectory(posix.dirname(c.rel));
+    const rel = `${dir}/${posix.basename(c.rel)}`;
+    const list = byRel.get(rel);
+    if (list) list.push({ ...c, rel });
+    else byRel.set(rel, [{ ...c, rel }]);
+  }
+  const winners: Candidate[] = [];
+  const collisions: string[] = [];
+  for (const [rel, list] of [...byRel].sort(([a], [b]) => compare(a, b))) {
+    const top = Math.max(...list.map((c) => c.pkg.priority ?? 0));
+    const best = list.filter((c) => (c.pkg.priority ?? 0) === top).sort((a, b) => compare(a.pkg.name, b.pkg.name));
+    const targets = new Set(best.map((c) => c.target));
+    if (targets.size > 1) {
+      collisions.push(`${rel}: ${best.map((c) => `'${c.pkg.name}' (${c.target})`).join(" and ")}`);
+      continue;
+    }
+    winners.push(best[0]!);
+  }
+  if (collisions.length > 0) {
+    throw new CollisionError(
+      collisions.length === 1 ? `two packages provide ${collisions[0]}` : `${collisions.length} files are provided by more than one package`,
+      { details: collisions.join("\n"), hint: "give one of the packages a higher priority, or remove one of them" },
+    );
+  }
+
+  const directories = new Set<string>();
+  for (const w of winners) {
+    for (let d = posix.dirname(w.rel); d !== "." && d !== "usr"; d = posix.dirname(d)) directories.add(d);
+  }
+  const clashes = winners.filter((w) => directories.has(w.rel));
+  if (clashes.length > 0) {
+    throw new CollisionError(`'${clashes[0]!.pkg.name}' links ${clashes[0]!.rel}, which another package needs as a directory`, {
+      details: clashes.map((c) => `${c.rel} ('${c.pkg.name}')`).join("\n"),
+    });
+  }
+  const sortedDirs = [...directories].sort(compare);
+  for (const d of sortedDirs) await host.assertDirectoryAllowed(d);
+
+  const shadowed: string[] = [];
+  const refused: string[] = [];
+  for (const w of winners) {
+    if ((await host.kind(w.rel)) === "missing" || (await host.isOwnLink(w.rel))) continue;
+    if (w.pkg.allowShadow) shadowed.push(w.rel);
+    else refused.push(`/${w.rel} (from '${w.pkg.name}')`);
+  }
+  if (refused.length > 0) {
+    throw new UnsafeImageError(
+      refused.length === 1 ? `the image would shadow the host's ${refused[0]}` : `the image would shadow ${refused.length} files of the host's /usr`,
+      { details: refused.join("\n"), hint: "allow it for that package (allowShadow) if replacing the host's file is intended" },
+    );
+  }
+  return { links: winners, directories: sortedDirs, shadowed };
+}
+
+async function createFarm(stageDir: string, plan: FarmPlan): Promise<void> {
+  // Sorted, so parents come before their children.
+  for (const d of plan.directories) {
+    const full = posix.join(stageDir, d);
+    try {
+      await mkdir(full);
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+    }
+    await chmod(full, DIR_MODE);
+  }
+  await Promise.all(plan.links.map((l) => symlink(l.target, posix.join(stageDir, l.rel))));
+}
+
+async function collect(
+  resolver: StageResolver, physical: string, logical: string, sub: string, rule: FarmRule,
+  pkg: FarmPackage, out: Candidate[], depth: number,
+): Promise<void> {
+  const entries = await readdir(physical, { withFileTypes: true, encoding: "buffer" });
+  entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  for (const e of entries) {
+    const name = e.name.toString("utf8");
+    if (!Buffer.from(name, "utf8").equals(e.name)) {
+      throw new UnsafeImageError(`${logical}/${e.name.toString("latin1")} has a name that is not UTF-8; it cannot be linked into the farm`);
+    }
+    const childLogical = `${logical}/${name}`;
+    const childSub = sub === "" ? name : `${sub}/${name}`;
+    let dirPhysical: string | undefined;
+    if (e.isDirectory()) dirPhysical = `${physical}/${name}`;
+    else if (e.isSymbolicLink()) {
+      const r = await resolver.resolve(childLogical);
+      if (r?.isDir) dirPhysical = r.physical;
+    }
+    if (dirPhysical !== undefined) {
+      // A directory in bin/ or completions/ is not something the host would look up by name.
+      if (rule.recursive && depth < MAX_DEPTH) await collect(resolver, dirPhysical, childLogical, childSub, rule, pkg, out, depth + 1);
+      continue;
+    }
+    out.push({ rel: `${rule.to}/${childSub}`, target: childLogical, pkg });
+  }
+}
+
+/** Follows symlinks of the staged tree inside the stage (their targets already say /usr/store). */
+class StageResolver {
+  constructor(private readonly stageDir: string) {}
+
+  async resolve(path: string, depth = 0): Promise<{ physical: string; isDir: boolean } | undefined> {
+    if (depth > MAX_LINK_DEPTH) return undefined;
+    const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    const done: string[] = [];
+    let isDir = true;
+    for (let i = 0; i < parts.length; i++) {
+      const here = `${this.stageDir}/${[...done, parts[i]!].join("/")}`;
+      let st;
+      try {
+        st = await lstat(here);
+      } catch (e) {
+        if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+        throw e;
+      }
+      if (st.isSymbolicLink()) {
+        const target = await readlink(here);
+        const base = target.startsWith("/") ? target : `/${posix.join(done.join("/"), target)}`;
+        const next = posix.normalize(posix.join(base, ...parts.slice(i + 1)));
+        // Anything outside /usr/store points at the host, which the stage cannot answer for.
+        if (!next.startsWith("/usr/store/")) return undefined;
+        return this.resolve(next, depth + 1);
+      }
+      done.push(parts[i]!);
+      isDir = st.isDirectory();
+    }
+    return { physical: `${this.stageDir}/${done.join("/")}`, isDir };
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

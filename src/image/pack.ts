@@ -1,0 +1,63 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { rename, stat, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fsyncDir, fsyncFile, tempName } from "../fsutil.js";
+import { run } from "../exec.js";
+import { resolveCompression } from "./compressors.js";
+import type { Compression, PackResult } from "./types.js";
+
+/** Any constant works; it only has to be the same every time so equal trees give equal bytes. */
+export const IMAGE_UUID = "5f0e7a1c-9d3b-4e2a-8c61-0e7b2d9a4f13";
+
+export interface PackInput {
+  stageDir: string;
+  output: string;
+  compression: Compression;
+}
+
+/**
+ * The mkfs.erofs arguments that make the image a function of the tree alone:
+ *  -T0          every inode's mtime and the superblock's build time are 0 (the tree's mtimes are ignored)
+ *  -U           a fixed filesystem UUID instead of a random one
+ *  --all-root   uid/gid 0 whoever staged the tree
+ *  -x-1         no extended attributes: SELinux labels or user.* xattrs of the staging file system would
+ *               otherwise differ from machine to machine
+ * mkfs.erofs sorts directory entries itself, so the order files were created in does not matter.
+ */
+export function mkfsArguments(compressionArg: string | undefined, image: string, stageDir: string): string[] {
+  return [
+    "--quiet",
+    "-T0",
+    `-U${IMAGE_UUID}`,
+    "--all-root",
+    "-x-1",
+    ...(compressionArg === undefined ? [] : [`-z${compressionArg}`]),
+    image,
+    stageDir,
+  ];
+}
+
+/** Packs a staged tree into an EROFS image at `output`, atomically (temp file, fsync, rename). */
+export async function pack(input: PackInput): Promise<PackResult> {
+  const choice = await resolveCompression(input.compression);
+  const tmp = tempName(input.output);
+  try {
+    await run("mkfs.erofs", mkfsArguments(choice.mkfsArg, tmp, input.stageDir));
+    // Hashing reads the image from the page cache while fsync writes it out: both at once.
+    const [sha256] = await Promise.all([sha256File(tmp), fsyncFile(tmp)]);
+    const { size } = await stat(tmp);
+    await rename(tmp, input.output);
+    await fsyncDir(dirname(input.output));
+    return { path: input.output, sha256, size };
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
