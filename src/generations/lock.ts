@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:net";
 import { createHash } from "node:crypto";
-import { realpath, mkdir } from "node:fs/promises";
+import { realpath, mkdir, stat } from "node:fs/promises";
 import { LockedError } from "../errors.js";
 import { writeFileAtomic } from "../fsutil.js";
 import { readJsonFile } from "./store.js";
@@ -34,7 +34,10 @@ export interface LockHolder {
 async function socketName(l: Layout): Promise<string> {
   await mkdir(l.stateDir, { recursive: true });
   const dir = await realpath(l.stateDir);
-  return `\0ext-lock-${createHash("sha256").update(dir).digest("hex").slice(0, 32)}`;
+  // The device and inode tell apart two state directories with the same path in different mount
+  // namespaces (a container, a test namespace): they are different systems and must not exclude each other.
+  const { dev, ino } = await stat(dir);
+  return `\0ext-lock-${createHash("sha256").update(`${dir}\0${dev}\0${ino}`).digest("hex").slice(0, 32)}`;
 }
 
 function tryListen(name: string): Promise<Server | undefined> {

@@ -196,3 +196,10 @@ function findEndOfCentralDirectory(data: Buffer): number {
   }
   return -1;
 }
+
+/** The one wording for a store reference that relocation cannot reach, used by build and add. */
+export function opaqueWarning(o: { path: string; kind: string; confirmed: boolean }): string {
+  return o.confirmed
+    ? `${o.path}: ${o.kind} content refers to /nix/store, which a byte rewrite cannot relocate; it may not work from /usr/store`
+    : `${o.path}: ${o.kind} content could not be searched and may refer to /nix/store`;
+}

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, basename } from "node:path";
 import type { CommandContext } from "../context.js";
 import { realise, closure as nixClosure } from "../../nix/index.js";
-import { stage, pack, verifyImage } from "../../image/index.js";
+import { stage, pack, verifyImage, opaqueWarning } from "../../image/index.js";
 import { UsageError, errnoCode } from "../../errors.js";
 import { parsePackageArg } from "../package-arg.js";
 import { formatBytes, table } from "../output.js";
@@ -23,7 +23,7 @@ export interface BuildResult {
   extensionName: string;
   packages: { name: string; attr: string; version: string; outPaths: Record<string, string> }[];
   links: string[];
-  opaqueReferences: { path: string; kind: string }[];
+  opaqueReferences: { path: string; kind: string; confirmed: boolean }[];
 }
 
 export async function build(ctx: CommandContext, opts: BuildOptions): Promise<BuildResult> {
@@ -62,7 +62,7 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
       architecture: ctx.architecture,
       hostRoot: ctx.layout.root,
     });
-    for (const o of report.opaqueReferences) ctx.reporter.warn(`${o.path}: ${o.kind} content refers to /nix/store and cannot be relocated`);
+    for (const o of report.opaqueReferences) ctx.reporter.warn(opaqueWarning(o));
     ctx.reporter.phase("packing", String(ctx.compression));
     const packed = await pack({ stageDir, output, compression: ctx.compression });
     ctx.reporter.phase("verifying");

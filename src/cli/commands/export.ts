@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import type { CommandContext } from "../context.js";
-import { DEFAULT_EXTENSION_NAME, requireRoot } from "../context.js";
+import { DEFAULT_COMPRESSION, DEFAULT_EXTENSION_NAME, requireRoot } from "../context.js";
 import { readCurrentGeneration, ensureStateDirs } from "../../generations/store.js";
 import type { InstalledPackage } from "../../generations/record.js";
 import { ManifestError, UsageError, errnoCode } from "../../errors.js";
@@ -15,7 +15,6 @@ import {
 // the same generation content here or on another machine. An existing FILE is edited in place (its
 // order and formatting stay); without FILE the tools.json goes to stdout.
 
-const DEFAULT_COMPRESSION = "lz4hc";
 
 export interface ExportOptions {
   file?: string;

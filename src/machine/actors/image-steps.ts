@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdtemp, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { stage, pack, verifyImage, STAGING_VERSION } from "../../image/index.js";
+import { stage, pack, verifyImage, opaqueWarning, STAGING_VERSION } from "../../image/index.js";
 import type { StageReport, PackResult } from "../../image/types.js";
 import { imagePath } from "../../generations/layout.js";
 import { listGenerations } from "../../generations/store.js";
@@ -62,9 +62,7 @@ export async function stageStep(env: TxEnv, packages: InstalledPackage[], closur
     architecture: env.architecture,
     hostRoot: env.layout.root,
   });
-  for (const o of report.opaqueReferences) {
-    env.reporter.warn(`${o.path}: ${o.kind} content refers to /nix/store and cannot be relocated; it may not work from /usr/store`);
-  }
+  for (const o of report.opaqueReferences) env.reporter.warn(opaqueWarning(o));
   return { stageDir, report };
 }
 
