@@ -3,12 +3,13 @@ import { hideBin } from "yargs/helpers";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ExitCode, isExtError, UsageError } from "../errors.js";
-import { layout, DEFAULT_EXTENSION_NAME, DEFAULT_SOURCE, type CommandContext } from "./context.js";
-import { streamReporter } from "./reporters.js";
-import { silentReporter } from "./reporter.js";
+import { ExitCode, ExtError, PermissionError, errnoCode, isExtError, UsageError } from "../errors.js";
+import { layout, DEFAULT_COMPRESSION, DEFAULT_EXTENSION_NAME, DEFAULT_SOURCE, type CommandContext } from "./context.js";
+import { createReporter } from "./reporters.js";
+import { observeCommands } from "../exec.js";
 import { systemdArchitecture } from "../image/index.js";
 import { nixSystem, validateFlakeRef } from "../nix/index.js";
+import { chooseStore, readStoreSetting } from "../store/index.js";
 import { add, formatAdd } from "./commands/add.js";
 import { remove, formatRemove } from "./commands/remove.js";
 import { rollback, formatRollback } from "./commands/rollback.js";
@@ -17,6 +18,16 @@ import { generations, formatGenerations } from "./commands/generations.js";
 import { gc, formatGc } from "./commands/gc.js";
 import { status, formatStatus } from "./commands/status.js";
 import { build, formatBuild } from "./commands/build.js";
+import { apply, formatApply, untrack, formatUntrack } from "./commands/apply.js";
+import { diff, formatDiff } from "./commands/diff.js";
+import { exportSet, formatExport } from "./commands/export.js";
+import { upgrade, formatUpgrade } from "./commands/upgrade.js";
+import { setup, formatSetup } from "./commands/setup.js";
+import { boot, formatBoot } from "./commands/boot.js";
+import { search, formatSearch } from "./commands/search.js";
+import { show, formatShow } from "./commands/show.js";
+import { doctor, formatDoctor, doctorExitCode } from "./commands/doctor.js";
+import { completion, formatCompletion, completeNames, cliSpec, SHELLS } from "./commands/completion.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
 // errors into messages and exit codes. User errors never show a stack trace; bugs always do.
@@ -30,6 +41,7 @@ interface GlobalArgs {
   wait: boolean;
   name: string;
   compression: string;
+  store?: string;
 }
 
 function version(): string {
@@ -39,17 +51,23 @@ function version(): string {
 
 function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
   const color = !args.json && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
-  const reporter = args.json ? silentReporter : streamReporter({ quiet: args.quiet, verbose: args.verbose, color });
+  // --json: stdout is the document alone; stderr keeps warnings (and --verbose's commands), no progress.
+  const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto" });
+  // Every external command (exec.ts) feeds the progress display, and --verbose prints it.
+  observeCommands(reporter);
   const source = validateFlakeRef(args.source ?? process.env["EXT_SOURCE"] ?? DEFAULT_SOURCE);
+  const where = layout(resolve(args.root));
+  // The system store, or a private (chroot) store where /nix cannot be used (src/store/).
+  const store = chooseStore(readStoreSetting(args.store), where.stateDir);
   return {
-    layout: layout(resolve(args.root)),
+    layout: where,
     source,
     json: args.json,
     wait: args.wait,
     extensionName: args.name,
     compression: args.compression,
     architecture: systemdArchitecture(),
-    nix: { store: { root: "/" }, system: nixSystem(), onLog: (line) => reporter.debug(line) },
+    nix: { store, env: store.env, system: nixSystem(), onLog: (line) => reporter.nixLog(line) },
     reporter,
     argv,
     print: (line) => process.stdout.write(line + "\n"),
@@ -58,13 +76,25 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
 
 type Handler<R> = (ctx: CommandContext, args: Record<string, unknown>) => Promise<R>;
 
+/** Set by a command whose result decides the exit code (doctor); read by main(). */
+let resultExitCode: number = ExitCode.ok;
+
 /** Runs one command and prints its result: JSON document or human lines. */
-function action<R>(fn: Handler<R>, format: (r: R) => string[]) {
+function action<R>(fn: Handler<R>, format: (r: R) => string[], exitCodeOf?: (r: R) => number) {
   return async (args: GlobalArgs & Record<string, unknown>) => {
     const ctx = makeContext(args, hideBin(process.argv));
-    const result = await fn(ctx, args);
+    let result: R;
+    try {
+      result = await fn(ctx, args);
+    } catch (e) {
+      // Settle the progress line before the error is printed under it.
+      ctx.reporter.end?.(false);
+      throw e;
+    }
+    ctx.reporter.end?.(true);
     if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
     else for (const line of format(result)) ctx.print(line);
+    if (exitCodeOf) resultExitCode = exitCodeOf(result);
   };
 }
 
@@ -79,64 +109,215 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .option("verbose", { alias: "v", type: "boolean", default: false, describe: "show underlying commands and causes", global: true })
     .option("wait", { type: "boolean", default: true, describe: "wait for another running ext (--no-wait fails at once)", global: true })
     .option("name", { type: "string", default: DEFAULT_EXTENSION_NAME, describe: "extension name (image file <name>.raw)", global: true })
-    .option("compression", { type: "string", default: "lz4hc", describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
+    .option("compression", { type: "string", default: DEFAULT_COMPRESSION, describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
+    .option("store", { type: "string", describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
     .command("build <packages..>", "build an image without installing it (no root needed)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
         .option("output", { alias: "o", type: "string", demandOption: true, describe: "image file to write (NAME.raw)" })
-        .example("$0 build --source path:./test/fixtures ripgrep jq -o ext.raw", "image with ripgrep and jq"),
+        .example("$0 build ripgrep jq -o ext.raw", "an image with ripgrep and jq in ./ext.raw")
+        .example("$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", "from a local flake instead of nixpkgs")
+        .example("$0 build ripgrep -o ext.raw && cp ext.raw /var/lib/extensions/ && systemd-sysext refresh", "install it by hand"),
       action((ctx, a) => build(ctx, { packages: a["packages"] as string[], output: a["output"] as string }), formatBuild))
     .command("add <packages..>", "install packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })
         .option("priority", { type: "number", describe: "wins file collisions against lower priorities" })
-        .example("$0 add ripgrep jq", "install two tools"),
+        .example("$0 add ripgrep jq", "install two tools in one new generation")
+        .example("$0 add rg=ripgrep", "install attribute ripgrep under the name rg")
+        .example("$0 add python3Packages.requests", "a package inside a set")
+        .example("$0 add --priority 10 busybox", "let busybox win collisions with files of other packages")
+        .example("$0 add jq --json", "the result as JSON (schemas/cli/transaction.json)"),
       action((ctx, a) => add(ctx, {
         packages: a["packages"] as string[],
         allowShadow: a["allowShadow"] as boolean,
         ...(a["priority"] !== undefined ? { priority: a["priority"] as number } : {}),
       }), formatAdd))
     .command("remove <packages..>", "uninstall packages (one new generation)",
-      (y) => y.positional("packages", { type: "string", array: true, demandOption: true }).example("$0 remove jq", ""),
+      (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "installed names (see 'ext list')" })
+        .example("$0 remove jq", "uninstall jq (one new generation)")
+        .example("$0 remove jq ripgrep", "uninstall two at once"),
       action((ctx, a) => remove(ctx, { packages: a["packages"] as string[] }), formatRemove))
-    .command("list", "installed packages", (y) => y.example("$0 list --json", ""), action((ctx) => list(ctx), formatList))
-    .command("generations", "history of extension sets", (y) => y, action((ctx) => generations(ctx), formatGenerations))
+    .command("list", "installed packages",
+      (y) => y.example("$0 list", "name, version and description of each installed package")
+        .example("$0 list --json", "with attribute, source and store paths (schemas/cli/list.json)"),
+      action((ctx) => list(ctx), formatList))
+    .command("search <query>", "find packages by name or description (through nix search)",
+      (y) => y.positional("query", { type: "string", demandOption: true, describe: "text to look for (not a regular expression); '' lists everything" })
+        .option("limit", { type: "number", describe: "show at most N matches (0: all; default 30, all with --json)" })
+        .example("$0 search ripgrep", "packages whose name or description contains 'ripgrep'")
+        .example("$0 search 'json processor' --limit 5", "the five best matches")
+        .example("$0 search --source github:NixOS/nixpkgs/nixos-24.11 jq", "search another nixpkgs")
+        .example("$0 search jq --json", "every match as JSON (schemas/cli/search.json)"),
+      action((ctx, a) => search(ctx, { query: String(a["query"] ?? ""), ...(a["limit"] === undefined ? {} : { limit: a["limit"] as number }) }), formatSearch))
+    .command("show <package>", "what a package would install: version, license, commands, closure size, installed or not",
+      (y) => y.positional("package", { type: "string", demandOption: true, describe: "NAME or NAME=ATTR" })
+        .option("build", { type: "boolean", default: true, describe: "build or fetch it to list its commands and closure (--no-build: metadata only)" })
+        .example("$0 show ripgrep", "version, description, license, homepage, /usr/bin entries, closure size")
+        .example("$0 show ripgrep --no-build", "metadata only, without building anything")
+        .example("$0 show jq --json", "as JSON (schemas/cli/show.json)"),
+      action((ctx, a) => show(ctx, { package: String(a["package"]), build: a["build"] !== false }), formatShow))
+    .command("generations", "history of extension sets",
+      (y) => y.example("$0 generations", "each generation: date, packages, size, what changed")
+        .example("$0 generations --json", "as JSON (schemas/cli/generations.json)"),
+      action((ctx) => generations(ctx), formatGenerations))
     .command("rollback", "switch to the previous generation (or --to N) without rebuilding",
-      (y) => y.option("to", { type: "number", describe: "generation to switch to" }).example("$0 rollback --to 3", ""),
+      (y) => y.option("to", { type: "number", describe: "generation to switch to" })
+        .example("$0 rollback", "back to the generation before the current one")
+        .example("$0 rollback --to 3", "switch to generation 3 (see 'ext generations')"),
       action((ctx, a) => rollback(ctx, a["to"] === undefined ? {} : { to: a["to"] as number }), formatRollback))
     .command("gc", "delete images no kept generation uses",
-      (y) => y.option("keep", { type: "number", describe: "keep the current and the newest N other generations" }),
+      (y) => y.option("keep", { type: "number", describe: "keep the current and the newest N other generations" })
+        .example("$0 gc", "delete images that no generation uses")
+        .example("$0 gc --keep 2", "also forget all but the current and the two newest other generations"),
       action((ctx, a) => gc(ctx, a["keep"] === undefined ? {} : { keep: a["keep"] as number }), formatGc))
-    .command("status", "active generation, merged or not, image", (y) => y, action((ctx) => status(ctx), formatStatus))
-    .demandCommand(1, "name a command: see 'ext --help'")
+    .command("status", "active generation, merged or not, image",
+      (y) => y.example("$0 status", "current generation, its image, linked and merged or not")
+        .example("$0 --root /mnt/sysroot status", "the state of another system"),
+      action((ctx) => status(ctx), formatStatus))
+    .command("apply [file]", "make the active set exactly what a tools.json says (one generation); tracks the file",
+      (y) => y.positional("file", { type: "string", describe: "tools.json (default: the tracked one)" })
+        .option("dry-run", { alias: "n", type: "boolean", default: false, describe: "only show what would change; nothing is built or changed" })
+        .option("track", { type: "boolean", default: true, describe: "track FILE so ext add/remove keep it up to date (--no-track: leave tracking as it is)" })
+        .example("$0 apply ~/dotfiles/tools.json", "install exactly what the file lists; its lock is written beside it")
+        .example("$0 apply --dry-run", "what applying the tracked file would change (docs/tools-json.md)"),
+      action((ctx, a) => apply(ctx, {
+        ...(a["file"] !== undefined ? { file: a["file"] as string } : {}),
+        dryRun: a["dryRun"] as boolean,
+        track: a["track"] as boolean,
+      }), formatApply))
+    .command("diff [file]", "what 'ext apply' would change: added, removed, versions, closure size",
+      (y) => y.positional("file", { type: "string", describe: "tools.json (default: the tracked one)" })
+        .example("$0 diff ~/dotfiles/tools.json", "nothing is built or changed"),
+      action((ctx, a) => diff(ctx, a["file"] !== undefined ? { file: a["file"] as string } : {}), formatDiff))
+    .command("export [file]", "write the active set as a tools.json and its lock (to stdout without FILE)",
+      (y) => y.positional("file", { type: "string", describe: "tools.json to write or update in place" })
+        .option("track", { type: "boolean", default: false, describe: "track FILE afterwards, as 'ext apply FILE' would" })
+        .option("force", { type: "boolean", default: false, describe: "replace FILE even when it is not a valid tools.json" })
+        .example("$0 export ~/dotfiles/tools.json", "the active set, with tools.lock.json beside it"),
+      action((ctx, a) => exportSet(ctx, {
+        ...(a["file"] !== undefined ? { file: a["file"] as string } : {}),
+        track: a["track"] as boolean,
+        force: a["force"] as boolean,
+      }), formatExport))
+    .command("upgrade [packages..]", "pin sources to their newest revision, show the version changes, apply them",
+      (y) => y.positional("packages", { type: "string", array: true, describe: "only these packages (default: all)" })
+        .option("dry-run", { alias: "n", type: "boolean", default: false, describe: "only show what would change" })
+        .example("$0 upgrade --dry-run", "newer versions, without changing anything")
+        .example("$0 upgrade ripgrep", "only ripgrep (and its source's pin)"),
+      action((ctx, a) => upgrade(ctx, { packages: (a["packages"] as string[] | undefined) ?? [], dryRun: a["dryRun"] as boolean }), formatUpgrade))
+    .command("untrack", "stop keeping the tracked tools.json up to date (the file is left as it is)",
+      (y) => y.example("$0 untrack", "ext add/remove no longer update the tracked tools.json"),
+      action((ctx) => untrack(ctx), formatUntrack))
+    .command("doctor", "check the host and say how to fix what is wrong",
+      (y) => y.example("$0 doctor", "systemd-sysext, kernel, nix, mkfs.erofs, space, /usr/store, state, units")
+        .example("$0 doctor --json", "findings as JSON (schemas/cli/doctor.json); exit code 1 when one is an error"),
+      action((ctx) => doctor(ctx), formatDoctor, doctorExitCode))
+    .command("completion <shell>", "print a completion script for bash, zsh or fish",
+      (y) => y.positional("shell", { type: "string", choices: [...SHELLS], demandOption: true })
+        .example("source <($0 completion bash)", "bash, for this shell (add it to ~/.bashrc)")
+        .example("$0 completion zsh > \"${fpath[1]}/_ext\"", "zsh")
+        .example("$0 completion fish > ~/.config/fish/completions/ext.fish", "fish"),
+      action(async (ctx, a) => completion(ctx, { shell: String(a["shell"]), spec: await cliSpec(parser as (argv: string[]) => Argv<unknown>) }), formatCompletion))
+    // Hidden: what the completion scripts ask for (installed names, generation ids), one a line.
+    .command("__complete <what>", false,
+      (y) => y.positional("what", { type: "string", choices: ["installed", "generations"], demandOption: true }),
+      action((ctx, a) => completeNames(ctx, String(a["what"])), (names) => names))
+    .command("setup", "install the boot units: choose a good extension set at boot, revert a failing one",
+      (y) => y.option("boot-tries", { type: "number", describe: "boots a newly activated generation gets before ext goes back to the last good one (default 3)" })
+        .option("ext-command", { type: "string", describe: "how the units run ext on the target system (default: this node and this ext)" })
+        .option("remove", { type: "boolean", default: false, describe: "disable and remove the boot units" })
+        .example("$0 setup", "install and enable ext-boot-select.service and ext-boot-bless.service")
+        .example("$0 setup --boot-tries 2", "a new generation gets two boots to be blessed"),
+      action((ctx, a) => setup(ctx, {
+        ...(a["bootTries"] !== undefined ? { bootTries: a["bootTries"] as number } : {}),
+        ...(a["extCommand"] !== undefined ? { extCommand: a["extCommand"] as string } : {}),
+        remove: a["remove"] as boolean,
+      }), formatSetup))
+    .command("boot <step>", "run by the boot units: select this boot's set, or bless it once the boot is complete",
+      (y) => y.positional("step", { choices: ["select", "bless"] as const, demandOption: true })
+        .option("cmdline", { type: "string", describe: "kernel command line to obey instead of /proc/cmdline ($EXT_BOOT_CMDLINE)" })
+        .option("boot-id", { type: "string", describe: "boot id instead of the kernel's ($EXT_BOOT_ID)" })
+        .example("$0 boot select", "what ext-boot-select.service runs before systemd-sysext.service")
+        .example("$0 boot bless", "what ext-boot-bless.service runs once the boot is complete"),
+      action((ctx, a) => boot(ctx, {
+        step: a["step"] as "select" | "bless",
+        ...(a["cmdline"] !== undefined ? { cmdline: a["cmdline"] as string } : {}),
+        ...(a["bootId"] !== undefined ? { bootId: a["bootId"] as string } : {}),
+      }), formatBoot))
+    .demandCommand(1, "name a command")
     .strict()
     .version(version())
     .help()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .recommendCommands()
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg);
+      const command = commandOf(argv);
+      const known = command !== undefined && !new RegExp(`^Unknown argument: ${command}$|^Did you mean`).test(msg);
+      const guess = /^Did you mean (\S+)\?/.exec(msg)?.[1];
+      if (guess !== undefined && !known) throw new UsageError(`unknown command '${command}'`, { hint: `did you mean 'ext ${guess}'? ('ext --help' lists the commands)` });
+      if (!known && command !== undefined && msg === `Unknown argument: ${command}`) {
+        throw new UsageError(`unknown command '${command}'`, { hint: "'ext --help' lists the commands" });
+      }
+      const text = known && /^Not enough non-option arguments/.test(msg) ? `'ext ${command}' is missing its argument` : msg;
+      throw new UsageError(text, { hint: known ? `see 'ext ${command} --help' (it has examples)` : "see 'ext --help' for the commands and options" });
     }) as unknown as Argv<GlobalArgs>;
+}
+
+/** The command word of argv: the first word that is neither an option nor a global option's value. */
+function commandOf(argv: string[]): string | undefined {
+  const takesValue = new Set(["--root", "--source", "--name", "--compression", "--store"]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? "";
+    if (takesValue.has(a)) i++;
+    else if (!a.startsWith("-")) return a;
+  }
+  return undefined;
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<number> {
   const json = argv.includes("--json");
   const verbose = argv.includes("--verbose") || argv.includes("-v");
+  resultExitCode = ExitCode.ok;
   try {
     await parser(argv).parseAsync();
-    return ExitCode.ok;
+    return resultExitCode;
   } catch (e) {
     return report(e, { json, verbose });
   }
 }
 
-function report(e: unknown, opts: { json: boolean; verbose: boolean }): number {
+/** Errors of the environment rather than of ext (no permission, disk full, read-only file system)
+ *  are the user's to fix: a message and a hint, not a stack trace. */
+function asUserError(e: unknown): unknown {
+  const code = errnoCode(e);
+  if (isExtError(e) || code === undefined || !(e instanceof Error)) return e;
+  const path = (e as NodeJS.ErrnoException).path;
+  const where = path ? `: ${path}` : "";
+  switch (code) {
+    case "EACCES":
+    case "EPERM":
+      return new PermissionError(`permission denied${where}`, { hint: "changing the active extensions needs root: run it with sudo (or run0 / pkexec)", cause: e });
+    case "ENOSPC":
+      return new ExtError(`no space left on the device${where}`, { hint: "free some space; 'sudo ext gc --keep 1' deletes old images, 'ext doctor' shows where space is short", cause: e });
+    case "EROFS":
+      return new ExtError(`read-only file system${where}`, { hint: "ext writes under /var/lib/ext and /var/lib/extensions; on a test system use --root DIR on a writable directory", cause: e });
+    default:
+      return e;
+  }
+}
+
+function report(raw: unknown, opts: { json: boolean; verbose: boolean }): number {
+  const e = asUserError(raw);
   if (isExtError(e)) {
+    // Every user error says what to do next; when the error itself cannot, --verbose shows more.
+    const hint = e.hint ?? (opts.verbose ? null : "run it again with --verbose to see the commands ext ran and the causes");
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint ?? null, details: e.details ?? null } }, null, 2) + "\n");
+      process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint, details: e.details ?? null } }, null, 2) + "\n");
     }
     const lines = [`ext: ${e.message}`];
     if (e.details) lines.push(e.details.split("\n").map((l) => `  ${l}`).join("\n"));
-    if (e.hint) lines.push(`hint: ${e.hint}`);
+    if (hint) lines.push(`hint: ${hint}`);
     if (opts.verbose) {
       let cause = e.cause;
       while (cause !== undefined) {

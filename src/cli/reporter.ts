@@ -8,6 +8,10 @@ export interface Reporter {
   warn(message: string): void;
   /** Shown with --verbose only: underlying commands and their output. */
   debug(message: string): void;
+  /** Optional: how far the current phase is (`done` of `total` `unit`s; total unknown = undefined). */
+  progress?(done: number, total: number | undefined, unit: string): void;
+  /** Optional: the command is over; a terminal renderer settles its last line. */
+  end?(ok: boolean): void;
 }
 
 export const silentReporter: Reporter = {

@@ -6,12 +6,15 @@ import { deleteGeneration, listGenerations, readCurrent } from "../../generation
 import { activeImageSha } from "../../sysext/link.js";
 import { UsageError } from "../../errors.js";
 import { formatBytes } from "../output.js";
+import { collectPrivateStore, describeStore, type StoreGcResult } from "../../store/index.js";
 
 export interface GcResult {
   keptGenerations: number[];
   deletedGenerations: number[];
   deletedImages: string[];
   freedBytes: number;
+  /** The private Nix store, collected too (null: ext uses the system store, which it never collects). */
+  store: StoreGcResult | null;
 }
 
 /** Keeps the current generation and the newest N others (default: all generations are kept and
@@ -44,7 +47,15 @@ export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<
       await unlink(file);
       deletedImages.push(sha);
     }
-    return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes };
+
+    // The private store is ext's own: keep what the kept generations need (their closures), collect the rest.
+    let store: StoreGcResult | null = null;
+    if (describeStore(ctx.nix.store).kind === "private") {
+      ctx.reporter.phase("collecting the private store", describeStore(ctx.nix.store).path);
+      const keep = kept.flatMap((r) => [...r.closure.paths, ...r.packages.flatMap((p) => Object.values(p.outPaths))]);
+      store = await collectPrivateStore(ctx.nix, keep);
+    }
+    return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes, store };
   });
 }
 
@@ -52,5 +63,6 @@ export function formatGc(r: GcResult): string[] {
   return [
     `removed ${r.deletedGenerations.length} generation(s)${r.deletedGenerations.length ? ` (${r.deletedGenerations.join(", ")})` : ""} and ${r.deletedImages.length} image(s), freed ${formatBytes(r.freedBytes)}`,
     `kept generations: ${r.keptGenerations.join(", ") || "none"}`,
+    ...(r.store ? [`private store ${r.store.root}: deleted ${r.store.deletedPaths} store path(s), freed ${formatBytes(r.store.freedBytes)}; ${r.store.roots} kept for these generations`] : []),
   ];
 }

@@ -5,6 +5,7 @@ import { activeImageSha } from "../../sysext/link.js";
 import { isMerged } from "../../sysext/sysext.js";
 import { formatBytes } from "../output.js";
 import { bootSummary, formatBootSummary, type BootSummary } from "../../boot/report.js";
+import { describeStore, formatStore, type StoreDescription } from "../../store/index.js";
 
 export interface StatusResult {
   root: string;
@@ -20,6 +21,8 @@ export interface StatusResult {
   interrupted: { command: string; phase: string } | null;
   /** Boot selection (ext setup): pending generation and its tries, last good, last boot, last revert. */
   boot: BootSummary | null;
+  /** The Nix store ext uses (system or private) and why. */
+  store: StoreDescription;
 }
 
 export async function status(ctx: CommandContext): Promise<StatusResult> {
@@ -37,6 +40,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     merged: await isMerged(ctx.layout, ctx.extensionName),
     interrupted: journal ? { command: journal.command, phase: journal.phase } : null,
     boot: await bootSummary(ctx.layout),
+    store: describeStore(ctx.nix.store),
   };
 }
 
@@ -46,6 +50,8 @@ export function formatStatus(s: StatusResult): string[] {
     `image:      ${s.image ? `${s.image.sha256.slice(0, 12)} ${formatBytes(s.image.size)}` : "none"}`,
     `linked:     ${s.linked === null ? "nothing" : s.linked === "foreign" ? "a file ext did not put there" : s.linked.slice(0, 12)}${s.linkedMatchesGeneration ? "" : "  (does not match the current generation)"}`,
     `merged:     ${s.merged ? "yes" : "no"}`,
+    `nix store:  ${formatStore(s.store)}`,
+    ...s.store.problems.map((p) => `            problem: ${p}`),
   ];
   if (s.interrupted) lines.push(`interrupted: '${s.interrupted.command}' during ${s.interrupted.phase}; the next ext command recovers it`);
   lines.push(...formatBootSummary(s.boot));

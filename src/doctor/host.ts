@@ -1,0 +1,70 @@
+import { lstat, readFile, readdir, statfs } from "node:fs/promises";
+import { release } from "node:os";
+import { run } from "../exec.js";
+import { MissingToolError } from "../errors.js";
+import { ErofsImage } from "../image/erofs-reader.js";
+import type { Host } from "./types.js";
+
+/** The machine ext runs on. */
+export const realHost: Host = {
+  async readText(path) {
+    try {
+      return await readFile(path, "utf8");
+    } catch {
+      return undefined;
+    }
+  },
+  async exists(path) {
+    try {
+      await lstat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  async stat(path) {
+    try {
+      const s = await lstat(path);
+      return { uid: s.uid, mode: s.mode, dev: s.dev, isDirectory: s.isDirectory(), isSymlink: s.isSymbolicLink() };
+    } catch {
+      return undefined;
+    }
+  },
+  async readDir(path) {
+    try {
+      return (await readdir(path)).sort();
+    } catch {
+      return undefined;
+    }
+  },
+  async run(file, args) {
+    try {
+      const r = await run(file, args, { reject: false, timeoutMs: 20_000 });
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      if (e instanceof MissingToolError) return undefined;
+      throw e;
+    }
+  },
+  async statfs(path) {
+    const s = await statfs(path);
+    return { available: s.bavail * s.bsize, total: s.blocks * s.bsize };
+  },
+  uid: () => process.getuid?.() ?? -1,
+  kernelRelease: () => release(),
+  async imageHas(image, path) {
+    let erofs: ErofsImage;
+    try {
+      erofs = await ErofsImage.open(image);
+    } catch {
+      return undefined;
+    }
+    try {
+      return (await erofs.lookup(path)) !== undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await erofs.close();
+    }
+  },
+};

@@ -1,0 +1,102 @@
+import { join } from "node:path";
+import { imagePath, activeLinkPath } from "../generations/layout.js";
+import { listGenerations, readCurrent } from "../generations/store.js";
+import { readJournal } from "../generations/journal.js";
+import type { GenerationRecord } from "../generations/record.js";
+import { activeImageSha } from "../sysext/link.js";
+import { extensionNameProblem } from "../image/names.js";
+import { isExtError } from "../errors.js";
+import type { DoctorInput, Finding } from "./types.js";
+import { mergedExtensions } from "./sysext-status.js";
+
+// The state directory: owned by root and not writable by others, records readable, the current
+// generation's image present and linked, nothing half-done.
+
+const CHECK = "state";
+
+function problem(status: Finding["status"], message: string, fix: string | null, details?: Record<string, unknown>): Finding {
+  return { check: CHECK, status, message, fix, ...(details ? { details } : {}) };
+}
+
+export async function checkState(input: DoctorInput): Promise<Finding[]> {
+  const { host, layout, extensionName } = input;
+  const findings: Finding[] = [];
+  const nameProblem = extensionNameProblem(extensionName);
+  if (nameProblem) findings.push({ check: "extension-name", status: "error", message: `the extension name '${extensionName}' is invalid: ${nameProblem}`, fix: "pass a valid --name (letters, digits, '-', '_', '.')" });
+
+  const dir = await host.stat(layout.stateDir);
+  if (!dir) {
+    findings.push(problem("ok", `no state yet (${layout.stateDir} is created by the first 'ext add')`, null));
+    return findings;
+  }
+  if (!dir.isDirectory) {
+    findings.push(problem("error", `${layout.stateDir} is not a directory`, `move it away: sudo mv ${layout.stateDir} ${layout.stateDir}.bak`));
+    return findings;
+  }
+  // Whoever can write there decides what root merges into /usr.
+  if (dir.uid !== 0 || (dir.mode & 0o022) !== 0) {
+    findings.push(problem("error", `${layout.stateDir} is ${dir.uid !== 0 ? `owned by uid ${dir.uid}` : "writable by group or others"}: whoever can write there decides what is merged into /usr`,
+      `sudo chown -R root:root ${layout.stateDir} && sudo chmod 755 ${layout.stateDir}`));
+  }
+
+  let records: GenerationRecord[];
+  let current: number | null;
+  try {
+    current = await readCurrent(layout);
+    records = await listGenerations(layout);
+  } catch (e) {
+    if (!isExtError(e) && !isPermission(e)) throw e;
+    findings.push(problem(isPermission(e) ? "warning" : "error", isPermission(e) ? `cannot read ${layout.stateDir} as this user` : e instanceof Error ? e.message : String(e),
+      isPermission(e) ? "run 'sudo ext doctor'" : (isExtError(e) ? e.hint : undefined) ?? `inspect the files in ${layout.stateDir}`));
+    return findings;
+  }
+
+  const journal = await readJournal(layout).catch(() => undefined);
+  if (journal) {
+    findings.push(problem("warning", `'${journal.command}' was interrupted during ${journal.phase} (pid ${journal.pid}); it is finished or undone by the next ext command that changes state`,
+      "sudo ext gc (or any add/remove/rollback) recovers it"));
+  }
+
+  const record = current === null ? undefined : records.find((r) => r.id === current);
+  if (current !== null && !record) {
+    findings.push(problem("error", `the current generation ${current} has no record in ${layout.generationsDir}`,
+      records.length > 0 ? `switch to one that exists: sudo ext rollback --to ${records[records.length - 1]!.id}` : `remove ${layout.currentFile}`));
+    return findings;
+  }
+
+  const linked = await activeImageSha(layout, extensionName).catch(() => undefined);
+  const wantImage = record?.image?.sha256 ?? null;
+  if (wantImage !== null && !(await host.exists(imagePath(layout, wantImage)))) {
+    findings.push(problem("error", `the image of generation ${current} (${wantImage.slice(0, 12)}) is missing from ${layout.imagesDir}`,
+      `roll back to an older generation (sudo ext rollback), or install its packages again`));
+  }
+  if (linked === "foreign") {
+    findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `move it away, then 'sudo ext rollback --to ${current ?? 1}' links ext's own image`));
+  } else if (linked !== undefined && linked !== wantImage) {
+    findings.push(problem("warning", wantImage === null ? `an image is linked as ${extensionName}.raw but the current generation has none` : `the linked image does not match generation ${current}`,
+      `sudo ext rollback --to ${current ?? 1} links the right one`));
+  }
+
+  const merged = await mergedExtensions(input);
+  if (wantImage !== null && linked === wantImage && merged !== undefined && !merged.includes(extensionName)) {
+    findings.push(problem("warning", `generation ${current} is linked but not merged into /usr (after a restart without systemd-sysext.service, or an unmerge)`,
+      layout.root === "/" ? "sudo systemd-sysext refresh" : `sudo systemd-sysext refresh --root=${layout.root}`));
+  }
+
+  const leftovers = (await host.readDir(layout.tmpDir)) ?? [];
+  if (leftovers.length > 0 && !journal) {
+    findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, `sudo rm -rf ${leftovers.map((l) => join(layout.tmpDir, l)).join(" ")}`));
+  }
+
+  if (!findings.some((f) => f.check === CHECK && f.status !== "ok" && f.status !== "info")) {
+    const packages = record?.packages.map((p) => p.name) ?? [];
+    findings.push(problem("ok", `${layout.stateDir}: ${records.length} generation(s), current ${current ?? "none"}${packages.length ? ` (${packages.join(", ")})` : ""}${merged?.includes(extensionName) ? ", merged" : ""}`, null,
+      { generations: records.length, current, merged: merged?.includes(extensionName) ?? null }));
+  }
+  return findings;
+}
+
+function isPermission(e: unknown): boolean {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return code === "EACCES" || code === "EPERM";
+}

@@ -1,0 +1,60 @@
+import type { Layout } from "../generations/layout.js";
+import type { NixContext } from "../nix/types.js";
+
+// `ext doctor` looks at the host and says, for each finding, how to fix it. A check never changes
+// anything and never needs root to run (it says when it could not look).
+
+/** ok: fine · info: worth knowing · warning: ext works, but something will surprise you ·
+ *  error: ext cannot work here until it is fixed. */
+export type Status = "ok" | "info" | "warning" | "error";
+
+export interface Finding {
+  /** Stable identifier of the check (`systemd-sysext`, `kernel-erofs`, …). */
+  check: string;
+  status: Status;
+  message: string;
+  /** What to do about it; null when there is nothing to do. */
+  fix: string | null;
+  /** Facts behind the finding (versions, sizes, paths) for --json. */
+  details?: Record<string, unknown>;
+}
+
+export interface CommandOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface FsSpace {
+  /** Bytes available to unprivileged users. */
+  available: number;
+  total: number;
+}
+
+/** Everything the checks read from the machine, so tests can describe a machine instead. */
+export interface Host {
+  readText(path: string): Promise<string | undefined>;
+  exists(path: string): Promise<boolean>;
+  /** lstat-like facts; undefined when the path does not exist. */
+  stat(path: string): Promise<{ uid: number; mode: number; dev: number; isDirectory: boolean; isSymlink: boolean } | undefined>;
+  readDir(path: string): Promise<string[] | undefined>;
+  /** undefined when the program is not on PATH. */
+  run(file: string, args: string[]): Promise<CommandOutput | undefined>;
+  statfs(path: string): Promise<FsSpace>;
+  uid(): number;
+  kernelRelease(): string;
+  /** Does the EROFS image at `image` contain `path`? undefined when it cannot be read as EROFS. */
+  imageHas(image: string, path: string): Promise<boolean | undefined>;
+}
+
+export interface DoctorInput {
+  layout: Layout;
+  extensionName: string;
+  compression: string;
+  nix: NixContext;
+  /** Where ext's unit templates are (templates/ of the installed package). */
+  templatesDir: string;
+  host: Host;
+}
+
+export type Check = (input: DoctorInput) => Promise<Finding[]>;
