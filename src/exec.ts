@@ -1,5 +1,9 @@
 import { execa, type Options as ExecaOptions } from "execa";
 import { MissingToolError, ToolFailedError } from "./errors.js";
+import { commandObserver, type CommandEvent } from "./exec-observer.js";
+
+export type { CommandEvent, CommandObserver } from "./exec-observer.js";
+export { observeCommands } from "./exec-observer.js";
 
 // Every external program ext runs goes through here, so that a missing tool becomes a
 // MissingToolError with an install hint, and a failure shows the exact command line and exit code.
@@ -25,26 +29,6 @@ export interface RunOptions {
   onStderrLine?: (line: string) => void;
 }
 
-/** What an observer of external commands is told (the CLI shows them with --verbose). */
-export interface CommandEvent {
-  file: string;
-  args: readonly string[];
-  /** The command line as a shell would need it typed. */
-  command: string;
-}
-
-export interface CommandObserver {
-  commandStarted?(event: CommandEvent): void;
-  commandFinished?(event: CommandEvent & { exitCode: number; durationMs: number }): void;
-}
-
-let observer: CommandObserver | undefined;
-
-/** One process-wide observer (the CLI's reporter) sees every command run() starts and ends. */
-export function observeCommands(next: CommandObserver | undefined): void {
-  observer = next;
-}
-
 export interface RunResult {
   command: string;
   exitCode: number;
@@ -68,7 +52,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   const command = [file, ...args].map(quoteForDisplay).join(" ");
   const event: CommandEvent = { file, args, command };
   const started = Date.now();
-  observer?.commandStarted?.(event);
+  commandObserver()?.commandStarted?.(event);
   let result;
   if (lines) {
     const child = execa(file, args, { ...execaOptions, buffer: true });
@@ -85,7 +69,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   } else {
     result = await execa(file, args, execaOptions);
   }
-  observer?.commandFinished?.({ ...event, exitCode: result.exitCode ?? -1, durationMs: Date.now() - started });
+  commandObserver()?.commandFinished?.({ ...event, exitCode: result.exitCode ?? -1, durationMs: Date.now() - started });
   const code = (result as { code?: string }).code;
   if (code === "ENOENT" && (result as { failed?: boolean }).failed && result.exitCode === undefined) {
     throw new MissingToolError(file, INSTALL_HINTS[file] ?? `install '${file}' and make sure it is on PATH`);

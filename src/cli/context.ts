@@ -1,7 +1,8 @@
 import { layout, type Layout } from "../generations/layout.js";
 import { acquireLock } from "../generations/lock.js";
 import { ensureStateDirs } from "../generations/store.js";
-import { recoverIfNeeded, type Recovery } from "../machine/recover.js";
+import { existsSync } from "node:fs";
+import type { Recovery } from "../machine/recover.js";
 import { PermissionError } from "../errors.js";
 import type { NixContext } from "../nix/types.js";
 import type { Compression } from "../image/types.js";
@@ -44,7 +45,10 @@ export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recov
     onWait: (holder) => ctx.reporter.info(`waiting for another ext to finish${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}…`),
   });
   try {
-    const recovery = await recoverIfNeeded(ctx.layout, ctx.reporter);
+    // Recovery code (and the sysext and Nix adapters behind it) loads only when a run was interrupted.
+    const recovery = existsSync(ctx.layout.journalFile)
+      ? await (await import("../machine/recover.js")).recoverIfNeeded(ctx.layout, ctx.reporter)
+      : undefined;
     return await fn(recovery);
   } finally {
     await lock.release();

@@ -6,28 +6,11 @@ import { fileURLToPath } from "node:url";
 import { ExitCode, ExtError, PermissionError, errnoCode, isExtError, UsageError } from "../errors.js";
 import { layout, DEFAULT_COMPRESSION, DEFAULT_EXTENSION_NAME, DEFAULT_SOURCE, type CommandContext } from "./context.js";
 import { createReporter } from "./reporters.js";
-import { observeCommands } from "../exec.js";
-import { systemdArchitecture } from "../image/index.js";
-import { nixSystem, validateFlakeRef } from "../nix/index.js";
-import { chooseStore, readStoreSetting } from "../store/index.js";
-import { add, formatAdd } from "./commands/add.js";
-import { remove, formatRemove } from "./commands/remove.js";
-import { rollback, formatRollback } from "./commands/rollback.js";
-import { list, formatList } from "./commands/list.js";
-import { generations, formatGenerations } from "./commands/generations.js";
-import { gc, formatGc } from "./commands/gc.js";
-import { status, formatStatus } from "./commands/status.js";
-import { build, formatBuild } from "./commands/build.js";
-import { apply, formatApply, untrack, formatUntrack } from "./commands/apply.js";
-import { diff, formatDiff } from "./commands/diff.js";
-import { exportSet, formatExport } from "./commands/export.js";
-import { upgrade, formatUpgrade } from "./commands/upgrade.js";
-import { setup, formatSetup } from "./commands/setup.js";
-import { boot, formatBoot } from "./commands/boot.js";
-import { search, formatSearch } from "./commands/search.js";
-import { show, formatShow } from "./commands/show.js";
-import { doctor, formatDoctor, doctorExitCode } from "./commands/doctor.js";
-import { completion, formatCompletion, completeNames, cliSpec, SHELLS } from "./commands/completion.js";
+import { observeCommands } from "../exec-observer.js";
+import { systemdArchitecture } from "../image/names.js";
+import { nixSystem } from "../nix/system.js";
+import { validateFlakeRef } from "../nix/validate.js";
+import { chooseStore, readStoreSetting } from "../store/choose.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
 // errors into messages and exit codes. User errors never show a stack trace; bugs always do.
@@ -74,18 +57,21 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
   };
 }
 
-type Handler<R> = (ctx: CommandContext, args: Record<string, unknown>) => Promise<R>;
+type Handler<M, R> = (m: M, ctx: CommandContext, args: Record<string, unknown>) => Promise<R>;
 
 /** Set by a command whose result decides the exit code (doctor); read by main(). */
 let resultExitCode: number = ExitCode.ok;
 
-/** Runs one command and prints its result: JSON document or human lines. */
-function action<R>(fn: Handler<R>, format: (r: R) => string[], exitCodeOf?: (r: R) => number) {
+/** Runs one command and prints its result: JSON document or human lines. The command's module is
+ *  loaded only when it runs, so start-up costs yargs and the context, not every command's libraries. */
+function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, r: R) => string[], exitCodeOf?: (m: M, r: R) => number) {
   return async (args: GlobalArgs & Record<string, unknown>) => {
     const ctx = makeContext(args, hideBin(process.argv));
     let result: R;
+    let m: M;
     try {
-      result = await fn(ctx, args);
+      m = await load();
+      result = await fn(m, ctx, args);
     } catch (e) {
       // Settle the progress line before the error is printed under it.
       ctx.reporter.end?.(false);
@@ -93,8 +79,8 @@ function action<R>(fn: Handler<R>, format: (r: R) => string[], exitCodeOf?: (r: 
     }
     ctx.reporter.end?.(true);
     if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-    else for (const line of format(result)) ctx.print(line);
-    if (exitCodeOf) resultExitCode = exitCodeOf(result);
+    else for (const line of format(m, result)) ctx.print(line);
+    if (exitCodeOf) resultExitCode = exitCodeOf(m, result);
   };
 }
 
@@ -117,7 +103,7 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         .example("$0 build ripgrep jq -o ext.raw", "an image with ripgrep and jq in ./ext.raw")
         .example("$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", "from a local flake instead of nixpkgs")
         .example("$0 build ripgrep -o ext.raw && cp ext.raw /var/lib/extensions/ && systemd-sysext refresh", "install it by hand"),
-      action((ctx, a) => build(ctx, { packages: a["packages"] as string[], output: a["output"] as string }), formatBuild))
+      action(() => import("./commands/build.js"), (m, ctx, a) => m.build(ctx, { packages: a["packages"] as string[], output: a["output"] as string }), (m, r) => m.formatBuild(r)))
     .command("add <packages..>", "install packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })
@@ -127,20 +113,20 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         .example("$0 add python3Packages.requests", "a package inside a set")
         .example("$0 add --priority 10 busybox", "let busybox win collisions with files of other packages")
         .example("$0 add jq --json", "the result as JSON (schemas/cli/transaction.json)"),
-      action((ctx, a) => add(ctx, {
+      action(() => import("./commands/add.js"), (m, ctx, a) => m.add(ctx, {
         packages: a["packages"] as string[],
         allowShadow: a["allowShadow"] as boolean,
         ...(a["priority"] !== undefined ? { priority: a["priority"] as number } : {}),
-      }), formatAdd))
+      }), (m, r) => m.formatAdd(r)))
     .command("remove <packages..>", "uninstall packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "installed names (see 'ext list')" })
         .example("$0 remove jq", "uninstall jq (one new generation)")
         .example("$0 remove jq ripgrep", "uninstall two at once"),
-      action((ctx, a) => remove(ctx, { packages: a["packages"] as string[] }), formatRemove))
+      action(() => import("./commands/remove.js"), (m, ctx, a) => m.remove(ctx, { packages: a["packages"] as string[] }), (m, r) => m.formatRemove(r)))
     .command("list", "installed packages",
       (y) => y.example("$0 list", "name, version and description of each installed package")
         .example("$0 list --json", "with attribute, source and store paths (schemas/cli/list.json)"),
-      action((ctx) => list(ctx), formatList))
+      action(() => import("./commands/list.js"), (m, ctx, a) => m.list(ctx), (m, r) => m.formatList(r)))
     .command("search <query>", "find packages by name or description (through nix search)",
       (y) => y.positional("query", { type: "string", demandOption: true, describe: "text to look for (not a regular expression); '' lists everything" })
         .option("limit", { type: "number", describe: "show at most N matches (0: all; default 30, all with --json)" })
@@ -148,102 +134,102 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         .example("$0 search 'json processor' --limit 5", "the five best matches")
         .example("$0 search --source github:NixOS/nixpkgs/nixos-24.11 jq", "search another nixpkgs")
         .example("$0 search jq --json", "every match as JSON (schemas/cli/search.json)"),
-      action((ctx, a) => search(ctx, { query: String(a["query"] ?? ""), ...(a["limit"] === undefined ? {} : { limit: a["limit"] as number }) }), formatSearch))
+      action(() => import("./commands/search.js"), (m, ctx, a) => m.search(ctx, { query: String(a["query"] ?? ""), ...(a["limit"] === undefined ? {} : { limit: a["limit"] as number }) }), (m, r) => m.formatSearch(r)))
     .command("show <package>", "what a package would install: version, license, commands, closure size, installed or not",
       (y) => y.positional("package", { type: "string", demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("build", { type: "boolean", default: true, describe: "build or fetch it to list its commands and closure (--no-build: metadata only)" })
         .example("$0 show ripgrep", "version, description, license, homepage, /usr/bin entries, closure size")
         .example("$0 show ripgrep --no-build", "metadata only, without building anything")
         .example("$0 show jq --json", "as JSON (schemas/cli/show.json)"),
-      action((ctx, a) => show(ctx, { package: String(a["package"]), build: a["build"] !== false }), formatShow))
+      action(() => import("./commands/show.js"), (m, ctx, a) => m.show(ctx, { package: String(a["package"]), build: a["build"] !== false }), (m, r) => m.formatShow(r)))
     .command("generations", "history of extension sets",
       (y) => y.example("$0 generations", "each generation: date, packages, size, what changed")
         .example("$0 generations --json", "as JSON (schemas/cli/generations.json)"),
-      action((ctx) => generations(ctx), formatGenerations))
+      action(() => import("./commands/generations.js"), (m, ctx, a) => m.generations(ctx), (m, r) => m.formatGenerations(r)))
     .command("rollback", "switch to the previous generation (or --to N) without rebuilding",
       (y) => y.option("to", { type: "number", describe: "generation to switch to" })
         .example("$0 rollback", "back to the generation before the current one")
         .example("$0 rollback --to 3", "switch to generation 3 (see 'ext generations')"),
-      action((ctx, a) => rollback(ctx, a["to"] === undefined ? {} : { to: a["to"] as number }), formatRollback))
+      action(() => import("./commands/rollback.js"), (m, ctx, a) => m.rollback(ctx, a["to"] === undefined ? {} : { to: a["to"] as number }), (m, r) => m.formatRollback(r)))
     .command("gc", "delete images no kept generation uses",
       (y) => y.option("keep", { type: "number", describe: "keep the current and the newest N other generations" })
         .example("$0 gc", "delete images that no generation uses")
         .example("$0 gc --keep 2", "also forget all but the current and the two newest other generations"),
-      action((ctx, a) => gc(ctx, a["keep"] === undefined ? {} : { keep: a["keep"] as number }), formatGc))
+      action(() => import("./commands/gc.js"), (m, ctx, a) => m.gc(ctx, a["keep"] === undefined ? {} : { keep: a["keep"] as number }), (m, r) => m.formatGc(r)))
     .command("status", "active generation, merged or not, image",
       (y) => y.example("$0 status", "current generation, its image, linked and merged or not")
         .example("$0 --root /mnt/sysroot status", "the state of another system"),
-      action((ctx) => status(ctx), formatStatus))
+      action(() => import("./commands/status.js"), (m, ctx, a) => m.status(ctx), (m, r) => m.formatStatus(r)))
     .command("apply [file]", "make the active set exactly what a tools.json says (one generation); tracks the file",
       (y) => y.positional("file", { type: "string", describe: "tools.json (default: the tracked one)" })
         .option("dry-run", { alias: "n", type: "boolean", default: false, describe: "only show what would change; nothing is built or changed" })
         .option("track", { type: "boolean", default: true, describe: "track FILE so ext add/remove keep it up to date (--no-track: leave tracking as it is)" })
         .example("$0 apply ~/dotfiles/tools.json", "install exactly what the file lists; its lock is written beside it")
         .example("$0 apply --dry-run", "what applying the tracked file would change (docs/tools-json.md)"),
-      action((ctx, a) => apply(ctx, {
+      action(() => import("./commands/apply.js"), (m, ctx, a) => m.apply(ctx, {
         ...(a["file"] !== undefined ? { file: a["file"] as string } : {}),
         dryRun: a["dryRun"] as boolean,
         track: a["track"] as boolean,
-      }), formatApply))
+      }), (m, r) => m.formatApply(r)))
     .command("diff [file]", "what 'ext apply' would change: added, removed, versions, closure size",
       (y) => y.positional("file", { type: "string", describe: "tools.json (default: the tracked one)" })
         .example("$0 diff ~/dotfiles/tools.json", "nothing is built or changed"),
-      action((ctx, a) => diff(ctx, a["file"] !== undefined ? { file: a["file"] as string } : {}), formatDiff))
+      action(() => import("./commands/diff.js"), (m, ctx, a) => m.diff(ctx, a["file"] !== undefined ? { file: a["file"] as string } : {}), (m, r) => m.formatDiff(r)))
     .command("export [file]", "write the active set as a tools.json and its lock (to stdout without FILE)",
       (y) => y.positional("file", { type: "string", describe: "tools.json to write or update in place" })
         .option("track", { type: "boolean", default: false, describe: "track FILE afterwards, as 'ext apply FILE' would" })
         .option("force", { type: "boolean", default: false, describe: "replace FILE even when it is not a valid tools.json" })
         .example("$0 export ~/dotfiles/tools.json", "the active set, with tools.lock.json beside it"),
-      action((ctx, a) => exportSet(ctx, {
+      action(() => import("./commands/export.js"), (m, ctx, a) => m.exportSet(ctx, {
         ...(a["file"] !== undefined ? { file: a["file"] as string } : {}),
         track: a["track"] as boolean,
         force: a["force"] as boolean,
-      }), formatExport))
+      }), (m, r) => m.formatExport(r)))
     .command("upgrade [packages..]", "pin sources to their newest revision, show the version changes, apply them",
       (y) => y.positional("packages", { type: "string", array: true, describe: "only these packages (default: all)" })
         .option("dry-run", { alias: "n", type: "boolean", default: false, describe: "only show what would change" })
         .example("$0 upgrade --dry-run", "newer versions, without changing anything")
         .example("$0 upgrade ripgrep", "only ripgrep (and its source's pin)"),
-      action((ctx, a) => upgrade(ctx, { packages: (a["packages"] as string[] | undefined) ?? [], dryRun: a["dryRun"] as boolean }), formatUpgrade))
+      action(() => import("./commands/upgrade.js"), (m, ctx, a) => m.upgrade(ctx, { packages: (a["packages"] as string[] | undefined) ?? [], dryRun: a["dryRun"] as boolean }), (m, r) => m.formatUpgrade(r)))
     .command("untrack", "stop keeping the tracked tools.json up to date (the file is left as it is)",
       (y) => y.example("$0 untrack", "ext add/remove no longer update the tracked tools.json"),
-      action((ctx) => untrack(ctx), formatUntrack))
+      action(() => import("./commands/apply.js"), (m, ctx, a) => m.untrack(ctx), (m, r) => m.formatUntrack(r)))
     .command("doctor", "check the host and say how to fix what is wrong",
       (y) => y.example("$0 doctor", "systemd-sysext, kernel, nix, mkfs.erofs, space, /usr/store, state, units")
         .example("$0 doctor --json", "findings as JSON (schemas/cli/doctor.json); exit code 1 when one is an error"),
-      action((ctx) => doctor(ctx), formatDoctor, doctorExitCode))
+      action(() => import("./commands/doctor.js"), (m, ctx, a) => m.doctor(ctx), (m, r) => m.formatDoctor(r), (m, r) => m.doctorExitCode(r)))
     .command("completion <shell>", "print a completion script for bash, zsh or fish",
-      (y) => y.positional("shell", { type: "string", choices: [...SHELLS], demandOption: true })
+      (y) => y.positional("shell", { type: "string", choices: ["bash", "zsh", "fish"], demandOption: true })
         .example("source <($0 completion bash)", "bash, for this shell (add it to ~/.bashrc)")
         .example("$0 completion zsh > \"${fpath[1]}/_ext\"", "zsh")
         .example("$0 completion fish > ~/.config/fish/completions/ext.fish", "fish"),
-      action(async (ctx, a) => completion(ctx, { shell: String(a["shell"]), spec: await cliSpec(parser as (argv: string[]) => Argv<unknown>) }), formatCompletion))
+      action(() => import("./commands/completion.js"), async (m, ctx, a) => m.completion(ctx, { shell: String(a["shell"]), spec: await m.cliSpec(parser as (argv: string[]) => Argv<unknown>) }), (m, r) => m.formatCompletion(r)))
     // Hidden: what the completion scripts ask for (installed names, generation ids), one a line.
     .command("__complete <what>", false,
       (y) => y.positional("what", { type: "string", choices: ["installed", "generations"], demandOption: true }),
-      action((ctx, a) => completeNames(ctx, String(a["what"])), (names) => names))
+      action(() => import("./commands/completion.js"), (m, ctx, a) => m.completeNames(ctx, String(a["what"])), (_m, names) => names))
     .command("setup", "install the boot units: choose a good extension set at boot, revert a failing one",
       (y) => y.option("boot-tries", { type: "number", describe: "boots a newly activated generation gets before ext goes back to the last good one (default 3)" })
         .option("ext-command", { type: "string", describe: "how the units run ext on the target system (default: this node and this ext)" })
         .option("remove", { type: "boolean", default: false, describe: "disable and remove the boot units" })
         .example("$0 setup", "install and enable ext-boot-select.service and ext-boot-bless.service")
         .example("$0 setup --boot-tries 2", "a new generation gets two boots to be blessed"),
-      action((ctx, a) => setup(ctx, {
+      action(() => import("./commands/setup.js"), (m, ctx, a) => m.setup(ctx, {
         ...(a["bootTries"] !== undefined ? { bootTries: a["bootTries"] as number } : {}),
         ...(a["extCommand"] !== undefined ? { extCommand: a["extCommand"] as string } : {}),
         remove: a["remove"] as boolean,
-      }), formatSetup))
+      }), (m, r) => m.formatSetup(r)))
     .command("boot <step>", "run by the boot units: select this boot's set, or bless it once the boot is complete",
       (y) => y.positional("step", { choices: ["select", "bless"] as const, demandOption: true })
         .option("cmdline", { type: "string", describe: "kernel command line to obey instead of /proc/cmdline ($EXT_BOOT_CMDLINE)" })
         .option("boot-id", { type: "string", describe: "boot id instead of the kernel's ($EXT_BOOT_ID)" })
         .example("$0 boot select", "what ext-boot-select.service runs before systemd-sysext.service")
         .example("$0 boot bless", "what ext-boot-bless.service runs once the boot is complete"),
-      action((ctx, a) => boot(ctx, {
+      action(() => import("./commands/boot.js"), (m, ctx, a) => m.boot(ctx, {
         step: a["step"] as "select" | "bless",
         ...(a["cmdline"] !== undefined ? { cmdline: a["cmdline"] as string } : {}),
         ...(a["bootId"] !== undefined ? { bootId: a["bootId"] as string } : {}),
-      }), formatBoot))
+      }), (m, r) => m.formatBoot(r)))
     .demandCommand(1, "name a command")
     .strict()
     .version(version())
