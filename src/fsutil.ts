@@ -1,4 +1,4 @@
-import { open, rename, unlink, mkdir, writeFile } from "node:fs/promises";
+import { chown, open, rename, unlink, mkdir, stat, writeFile } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -27,10 +27,16 @@ export async function fsyncFile(file: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export interface AtomicWriteOptions {
+  mode?: number;
+  /** Give the file this owner before it appears (a file in a person's home written by root). */
+  owner?: { uid: number; gid: number };
+}
+
+export async function writeFileAtomic(target: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   const tmp = tempName(target);
-  const handle = await open(tmp, "wx", mode);
+  const handle = await open(tmp, "wx", options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -38,6 +44,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await handle.close();
   }
   try {
+    if (options.owner) await chown(tmp, options.owner.uid, options.owner.gid);
     await rename(tmp, target);
   } catch (e) {
     await unlink(tmp).catch(() => {});
@@ -54,4 +61,13 @@ export async function writeJsonAtomic(target: string, value: unknown): Promise<v
 export async function writeFileEnsuringDir(target: string, data: string): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   await writeFile(target, data);
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

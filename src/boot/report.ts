@@ -1,3 +1,4 @@
+import { pathExists } from "../fsutil.js";
 import { stat } from "node:fs/promises";
 import type { Layout } from "../generations/layout.js";
 import { readBootId } from "./cmdline.js";
@@ -38,7 +39,7 @@ export interface BootSummary {
 
 /** null when boot integration is not set up here (no units and no boot state). */
 export async function bootSummary(l: Layout): Promise<BootSummary | null> {
-  const unitsInstalled = (await Promise.all(UNIT_NAMES.map((u) => exists(`${unitDir(l)}/${u}`)))).every(Boolean);
+  const unitsInstalled = (await Promise.all(UNIT_NAMES.map((u) => pathExists(`${unitDir(l)}/${u}`)))).every(Boolean);
   const read = await readBootState(l);
   if (read.kind === "missing" && !unitsInstalled) return null;
   if (read.kind !== "ok") {
@@ -136,11 +137,3 @@ export function formatBootSummary(b: BootSummary | null): string[] {
   return lines;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,3 +1,4 @@
+import { pathExists } from "../fsutil.js";
 import { realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Layout } from "../generations/layout.js";
@@ -69,7 +70,7 @@ export async function setupBoot(l: Layout, opts: SetupOptions): Promise<SetupRes
   }
 
   let reloaded = false;
-  if (l.root === "/" && units.some((u) => u.written || u.linked) && (await exists("/run/systemd/system"))) {
+  if (l.root === "/" && units.some((u) => u.written || u.linked) && (await pathExists("/run/systemd/system"))) {
     reloaded = (await run("systemctl", ["daemon-reload"], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
     if (!reloaded) warnings.push("'systemctl daemon-reload' failed; the units take effect at the next boot");
   }
@@ -78,7 +79,7 @@ export async function setupBoot(l: Layout, opts: SetupOptions): Promise<SetupRes
 
 export async function unsetupBoot(l: Layout): Promise<string[]> {
   const removed = await uninstallUnits(l);
-  if (l.root === "/" && removed.length > 0 && (await exists("/run/systemd/system"))) {
+  if (l.root === "/" && removed.length > 0 && (await pathExists("/run/systemd/system"))) {
     await run("systemctl", ["daemon-reload"], { reject: false }).catch(() => {});
   }
   return removed;
@@ -103,11 +104,3 @@ async function checkExtCommand(l: Layout, command: string): Promise<string[]> {
   return warnings;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -63,7 +63,7 @@ export async function installUnits(l: Layout, extCommand: string): Promise<UnitC
     const content = await renderUnit(unit, extCommand);
     const before = await readFile(path, "utf8").catch(() => undefined);
     const written = before !== content;
-    if (written) await writeFileAtomic(path, content, 0o644);
+    if (written) await writeFileAtomic(path, content);
     const wantsDir = join(dir, `${WANTED_BY[unit]}.wants`);
     const wantsLink = join(wantsDir, unit);
     const target = `/etc/systemd/system/${unit}`;

@@ -1,7 +1,7 @@
-import { chown, stat, open, rename, unlink } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { errnoCode } from "../errors.js";
-import { fsyncDir, tempName } from "../fsutil.js";
+import { writeFileAtomic } from "../fsutil.js";
 
 // tools.json and its lock live in a person's dotfiles, but ext runs as root: a file ext rewrites
 // keeps its owner and mode, and a new lock gets the owner and mode of the tools.json beside it
@@ -10,22 +10,8 @@ import { fsyncDir, tempName } from "../fsutil.js";
 export async function writeUserFile(target: string, data: string, like?: string): Promise<void> {
   const model = (await statOrNull(target)) ?? (like ? await statOrNull(like) : null) ?? (await statOrNull(dirname(target)));
   const mode = model && model.isFile() ? model.mode & 0o777 : 0o644;
-  const tmp = tempName(target);
-  const handle = await open(tmp, "wx", mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    if (model && process.getuid?.() === 0 && (model.uid !== 0 || model.gid !== 0)) await chown(tmp, model.uid, model.gid);
-    await rename(tmp, target);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fsyncDir(dirname(target));
+  const chowned = model && process.getuid?.() === 0 && (model.uid !== 0 || model.gid !== 0);
+  await writeFileAtomic(target, data, { mode, ...(chowned ? { owner: { uid: model.uid, gid: model.gid } } : {}) });
 }
 
 async function statOrNull(path: string) {
