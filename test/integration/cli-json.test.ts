@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openNamespace, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { openNamespace, FIXTURES, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { expectValid } from "../unit/cli/schemas.js";
 
 // Issue 6: every command's --json output, from the real CLI (real Nix on the fixtures, real
@@ -169,5 +169,109 @@ describe("doctor finds another extension that brings /usr/store", () => {
     } finally {
       ns.run(["rm", "-f", "/var/lib/extensions/other.raw"]);
     }
+  });
+});
+
+/** Writes a file as the namespace sees it (under /var/lib, a tmpfs of the namespace). */
+function writeInNs(path: string, text: string): void {
+  const r = ns.run(["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf %s "$2" > "$1"', "sh", path, text]);
+  if (r.status !== 0) throw new Error(`writing ${path}: ${r.stderr}`);
+}
+
+type Preview = { unchanged: boolean; added: { name: string }[]; removed: { name: string }[]; closure: { notBuilt: string[] } };
+
+// The tools.json commands on the state the tests above left (generation 1: jq, ripgrep), then the
+// boot commands under --root. The files live in the namespace's /var/lib.
+describe("--json of the tools.json and boot commands matches schemas/cli/", () => {
+  const TOOLS = "/var/lib/t/tools.json";
+  const tools = (packages: string[]) => JSON.stringify({ version: 1, source: FIXTURES, packages: Object.fromEntries(packages.map((p) => [p, {}])) }, null, 2) + "\n";
+
+  it("export: to stdout, then into a new file and the same file again", () => {
+    const out = valid<{ file: null; tools: { packages: Record<string, unknown> }; text: string }>("export", ["export"]);
+    expect(out).toMatchObject({ file: null, lockFile: null, created: false, tracked: false });
+    expect(Object.keys(out.tools.packages).sort()).toEqual(["jq", "ripgrep"]);
+    expect(JSON.parse(out.text)).toEqual(out.tools);
+    const file = "/var/lib/t/exported.json";
+    // (ext export into a directory that does not exist fails with an internal error, exit 70.)
+    expect(ns.run(["mkdir", "-p", "/var/lib/t"]).status).toBe(0);
+    const written = valid<{ lock: { packages: Record<string, { version: string }> } }>("export", ["export", file]);
+    expect(written).toMatchObject({ file, lockFile: "/var/lib/t/exported.lock.json", created: true, tracked: false });
+    expect(written.lock.packages["jq"]?.version).toBe("1.6");
+    expect(JSON.parse(ns.read(file)!)).toEqual((written as unknown as { tools: unknown }).tools);
+    expect(valid<{ created: boolean }>("export", ["export", file]).created).toBe(false);
+  });
+
+  it("diff and apply --dry-run: a plan, nothing changed", () => {
+    writeInNs(TOOLS, tools(["ripgrep", "jq", "hello"]));
+    const d = valid<{ file: string; plan: Preview }>("diff", ["diff", TOOLS]);
+    expect(d.file).toBe(TOOLS);
+    expect(d.plan).toMatchObject({ unchanged: false, generation: 1, removed: [] });
+    expect(d.plan.added.map((a) => a.name)).toEqual(["hello"]);
+    const dry = valid<{ dryRun: boolean; plan: Preview }>("apply", ["apply", TOOLS, "--dry-run"]);
+    expect(dry).toMatchObject({ dryRun: true, file: TOOLS });
+    expect(dry.plan.added.map((a) => a.name)).toEqual(["hello"]);
+    expect(valid<{ generation: number }>("status", ["status"]).generation).toBe(1);
+  });
+
+  it("apply: the transaction, the lock beside the file, and the file tracked; again: noop", () => {
+    const done = valid<{ status: string; generation: number; lock: { file: string; written: boolean } }>("apply", ["apply", TOOLS]);
+    expect(done).toMatchObject({ status: "done", dryRun: false, file: TOOLS, tracked: TOOLS, trackingChanged: true, lock: { file: "/var/lib/t/tools.lock.json", written: true } });
+    expect(done.generation).toBeGreaterThan(1);
+    expect(ns.read("/var/lib/t/tools.lock.json")).toBeTruthy();
+    const again = valid<{ status: string; generation: number }>("apply", ["apply"]);
+    expect(again).toMatchObject({ status: "noop", generation: done.generation, tracked: TOOLS, trackingChanged: false, lock: { written: false } });
+    expect(valid<{ plan: Preview }>("diff", ["diff"]).plan.unchanged).toBe(true);
+  });
+
+  it("add and remove with the tracked file: transaction.json's tracked", () => {
+    const added = valid<{ status: string; tracked: unknown }>("transaction", ["add", "greet"]);
+    expect(added).toMatchObject({ status: "done", tracked: { file: TOOLS, edited: true, lock: { file: "/var/lib/t/tools.lock.json", written: true } } });
+    expect(Object.keys((JSON.parse(ns.read(TOOLS)!) as { packages: object }).packages)).toContain("greet");
+    const removed = valid<{ status: string; tracked: unknown }>("transaction", ["remove", "greet"]);
+    expect(removed).toMatchObject({ status: "done", tracked: { file: TOOLS, edited: true, lock: { written: true } } });
+    expect(Object.keys((JSON.parse(ns.read(TOOLS)!) as { packages: object }).packages)).not.toContain("greet");
+  });
+
+  it("upgrade with the tracked file: --dry-run, then nothing new (no transaction)", () => {
+    const dry = valid<{ file: string; sources: { source: string }[]; transaction: unknown; lock: unknown }>("upgrade", ["upgrade", "--dry-run"]);
+    expect(dry).toMatchObject({ file: TOOLS, dryRun: true, transaction: null, lock: null });
+    expect(dry.sources.map((s) => s.source)).toEqual([FIXTURES]);
+    const up = valid<{ plan: Preview; transaction: unknown }>("upgrade", ["upgrade"]);
+    expect(up).toMatchObject({ file: TOOLS, dryRun: false, plan: { unchanged: true }, transaction: null, lock: { file: "/var/lib/t/tools.lock.json" } });
+  });
+
+  it("untrack, untrack again; then upgrade --dry-run from the installed packages' sources, and diff needs a FILE", () => {
+    expect(valid<{ untracked: string | null }>("untrack", ["untrack"]).untracked).toBe(TOOLS);
+    expect(valid<{ untracked: string | null }>("untrack", ["untrack"]).untracked).toBeNull();
+    const dry = valid<{ sources: { from: string | null }[] }>("upgrade", ["upgrade", "--dry-run"]);
+    expect(dry).toMatchObject({ file: null, dryRun: true, transaction: null, lock: null });
+    expect(dry.sources.length).toBeGreaterThan(0);
+    expect(dry.sources.every((s) => s.from === null)).toBe(true);
+    const err = valid<{ error: { code: string; hint: string } }>("error", ["diff"], 2);
+    expect(err.error.hint).toMatch(/ext apply FILE/);
+  });
+
+  it("setup --root, boot select and bless, setup --remove", () => {
+    const root = "/var/lib/sroot";
+    expect(ns.run(["mkdir", "-p", root]).status).toBe(0);
+    const first = valid<{ units: { unit: string; written: boolean; linked: boolean; path: string }[]; warnings: string[] }>("setup", ["setup", "--root", root, "--boot-tries", "2"]);
+    expect(first).toMatchObject({ action: "install", bootState: "created", tries: 2, adopted: null, reloaded: false });
+    expect(first.units.map((u) => [u.unit, u.written, u.linked])).toEqual([["ext-boot-select.service", true, true], ["ext-boot-bless.service", true, true]]);
+    expect(first.units[0]!.path).toBe(`${root}/etc/systemd/system/ext-boot-select.service`);
+    // The default unit command is this node and this ext, which do not exist under the new root.
+    expect(first.warnings).toEqual([expect.stringMatching(/does not exist under/)]);
+    const second = valid<{ units: { written: boolean; linked: boolean }[] }>("setup", ["setup", "--root", root, "--boot-tries", "2"]);
+    expect(second).toMatchObject({ action: "install", bootState: "unchanged" });
+    expect(second.units.every((u) => !u.written && !u.linked)).toBe(true);
+
+    const sel = valid<{ step: string; generation: number | null; how: string }>("boot", ["boot", "select", "--root", root, "--cmdline", "", "--boot-id", "b1"]);
+    expect(sel).toMatchObject({ step: "select", bootId: "b1", generation: null, how: "none" });
+    const bless = valid<{ step: string; status: string }>("boot", ["boot", "bless", "--root", root, "--boot-id", "b1"]);
+    expect(bless.step).toBe("bless");
+
+    const removed = valid<{ action: string; removed: string[] }>("setup", ["setup", "--remove", "--root", root]);
+    expect(removed.action).toBe("remove");
+    expect(removed.removed).toEqual(expect.arrayContaining([`${root}/etc/systemd/system/ext-boot-select.service`]));
+    expect(valid<{ removed: string[] }>("setup", ["setup", "--remove", "--root", root]).removed).toEqual([]);
   });
 });

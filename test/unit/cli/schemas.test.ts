@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv } from "yargs";
 import { parser } from "../../../src/cli/main.js";
@@ -24,6 +24,13 @@ const COMMAND_SCHEMAS: Record<string, string> = {
   show: "show",
   doctor: "doctor",
   completion: "completion",
+  apply: "apply",
+  diff: "diff",
+  export: "export",
+  upgrade: "upgrade",
+  untrack: "untrack",
+  setup: "setup",
+  boot: "boot",
 };
 
 describe("schemas/cli", () => {
@@ -45,6 +52,99 @@ describe("schemas/cli", () => {
     const doc = { ok: true, root: "/", summary: { ok: 0, info: 0, warning: 1, error: 0 }, findings: [fixed] };
     expectValid("doctor", doc);
     expect(formatDoctor(doc as never).join("\n")).toMatch(/fix: boot with systemd/);
+  });
+});
+
+/** A schema of schemas/cli/ (or of schemas/, with "../") as parsed JSON. */
+function schemaJson(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.json`), "utf8")) as Record<string, unknown>;
+}
+
+describe("schemas/cli: the copies stay the same", () => {
+  it("a definition shared by name (preview, diff, image, lockUpdate…) is the same in every schema", () => {
+    const seen = new Map<string, { schema: string; def: unknown }>();
+    let shared = 0;
+    for (const name of schemaNames()) {
+      const defs = (schemaJson(name)["definitions"] ?? {}) as Record<string, unknown>;
+      for (const [key, def] of Object.entries(defs)) {
+        const first = seen.get(key);
+        if (!first) seen.set(key, { schema: name, def });
+        else {
+          shared++;
+          expect(def, `definitions.${key} of ${name}.json differs from ${first.schema}.json's`).toEqual(first.def);
+        }
+      }
+    }
+    expect(shared).toBeGreaterThan(10);
+  });
+
+  it("export.json's tools and lock are schemas/tools.schema.json and schemas/tools.lock.schema.json", () => {
+    const defs = schemaJson("export")["definitions"] as Record<string, unknown>;
+    for (const [key, file] of [["tools", "../tools.schema"], ["lock", "../tools.lock.schema"]] as const) {
+      const { $schema: _s, $id: _i, ...rest } = schemaJson(file);
+      const refs = JSON.parse(JSON.stringify(rest).replaceAll('"$ref":"#/$defs/', `"$ref":"#/definitions/${key}/$defs/`)) as unknown;
+      expect(defs[key], `export.json definitions.${key}`).toEqual(refs);
+    }
+  });
+});
+
+describe("schemas/cli: what they accept and refuse", () => {
+  const image = { sha256: "a".repeat(64), size: 4096, reused: false };
+  const diff = { added: [{ name: "jq", version: "1.6" }], removed: [], changed: [], sizeDelta: 1024 };
+  const done = { status: "done", generation: 2, previous: 1, diff, image };
+  const noop = { status: "noop", generation: 2, previous: 2, reason: "the set is already active" };
+  const lock = { file: "/etc/tools.lock.json", written: true };
+  const plan = {
+    unchanged: false, generation: 1, added: [{ name: "hello", version: "2.12" }], removed: [], changed: [], rebuilt: [], settings: [],
+    closure: { before: 100, after: null, delta: null, notBuilt: ["hello"] },
+  };
+
+  it("transaction: done has diff and image, noop a reason; add/remove may say what they did to the tracked file", () => {
+    expectValid("transaction", done);
+    expectValid("transaction", noop);
+    expectValid("transaction", { ...done, tracked: { file: "/etc/tools.json", edited: true, lock } });
+    expect(() => expectValid("transaction", { ...done, image: undefined })).toThrow(/image/);
+    expect(() => expectValid("transaction", { ...noop, diff })).toThrow();
+    expect(() => expectValid("transaction", { ...done, tracked: "/etc/tools.json" })).toThrow(/tracked/);
+  });
+
+  it("apply: a plan with --dry-run, else the transaction, the lock and the tracked file", () => {
+    expectValid("apply", { dryRun: true, file: "/etc/tools.json", plan });
+    expectValid("diff", { dryRun: true, file: "/etc/tools.json", plan });
+    const applied = { ...done, dryRun: false, file: "/etc/tools.json", lock, tracked: "/etc/tools.json", trackingChanged: true };
+    expectValid("apply", applied);
+    expectValid("apply", { ...noop, dryRun: false, file: "/etc/tools.json", lock: { ...lock, written: false }, tracked: null, trackingChanged: false });
+    expect(() => expectValid("apply", { ...applied, dryRun: true })).toThrow();
+    expect(() => expectValid("apply", { ...applied, plan })).toThrow();
+    expect(() => expectValid("diff", { dryRun: true, file: "/etc/tools.json", plan: { ...plan, closure: { before: 100 } } })).toThrow(/after/);
+  });
+
+  it("upgrade: no transaction with --dry-run or when nothing changed; a lock only with a tracked file", () => {
+    const sources = [{ source: "nixpkgs", from: null, to: "github:NixOS/nixpkgs/abc" }];
+    expectValid("upgrade", { file: "/etc/tools.json", dryRun: false, sources, plan, transaction: done, lock });
+    expectValid("upgrade", { file: null, dryRun: true, sources, plan, transaction: null, lock: null });
+    expect(() => expectValid("upgrade", { file: null, dryRun: true, sources, plan, transaction: done, lock: null })).toThrow();
+    expect(() => expectValid("upgrade", { file: null, dryRun: false, sources, plan, transaction: done, lock })).toThrow();
+    expect(() => expectValid("upgrade", { file: "/etc/tools.json", dryRun: false, sources, plan: { ...plan, unchanged: true }, transaction: done, lock })).toThrow();
+  });
+
+  it("setup and boot: one shape per action and step", () => {
+    const unit = (u: string) => ({ unit: u, path: `/etc/systemd/system/${u}`, written: true, wantsLink: `/etc/systemd/system/x.wants/${u}`, linked: true });
+    const install = {
+      action: "install", extCommand: "/usr/bin/ext", units: [unit("ext-boot-select.service"), unit("ext-boot-bless.service")],
+      bootState: "created", tries: 3, adopted: null, reloaded: false, warnings: [],
+    };
+    expectValid("setup", install);
+    expectValid("setup", { action: "remove", removed: [] });
+    expect(() => expectValid("setup", { ...install, units: [unit("other.service"), unit("ext-boot-bless.service")] })).toThrow();
+    expect(() => expectValid("setup", { action: "remove", removed: [], tries: 3 })).toThrow();
+    const select = { step: "select", bootId: "b1", generation: 2, how: "pending", triesLeft: 1, runtime: "none", messages: [] };
+    expectValid("boot", select);
+    expectValid("boot", { step: "bless", status: "skipped", generation: null, message: "nothing to bless" });
+    expect(() => expectValid("boot", { ...select, triesLeft: undefined })).toThrow();
+    expect(() => expectValid("boot", { ...select, how: "current" })).toThrow();
+    expectValid("untrack", { untracked: null });
+    expect(() => expectValid("untrack", {})).toThrow(/untracked/);
   });
 });
 
