@@ -1,5 +1,4 @@
 import { pathExists } from "../fsutil.js";
-import { stat } from "node:fs/promises";
 import type { Layout } from "../generations/layout.js";
 import { readBootId } from "./cmdline.js";
 import { readBootState, type BootHow, type BootState } from "./state.js";

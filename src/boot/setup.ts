@@ -1,5 +1,5 @@
 import { pathExists } from "../fsutil.js";
-import { realpath, stat } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { join } from "node:path";
 import type { Layout } from "../generations/layout.js";
 import { readCurrentGeneration } from "../generations/store.js";
