@@ -152,16 +152,17 @@ export function chooseStore(setting: StoreSetting, stateDir: string, probe: Stor
     }
     case "auto": {
       const own = defaultPrivateRoot(stateDir, probe);
+      const whose = own === join(stateDir, PRIVATE_STORE_NAME) ? "" : ` (${join(stateDir, PRIVATE_STORE_NAME)} is root's: this user has its own)`;
       const sys = systemStoreUsable(probe);
       // Once ext's private store holds packages it stays in use: switching stores behind the user's
       // back would build or fetch every installed package again.
       if (probe.isDir(join(own, "nix/store"))) {
         return privateStore(setting, own, sys.usable
           ? `ext's private store is in use already, though ${SYSTEM_STORE} exists and ${sys.why}; '--store system' uses the system store instead`
-          : `${sys.why}; ext's private store is in use`, probe);
+          : `${sys.why}; ext's private store is in use${whose}`, probe);
       }
       if (sys.usable) return system(setting, `${SYSTEM_STORE} exists and ${sys.why}`, []);
-      return privateStore(setting, own, `${sys.why}, so ext keeps its packages in a private store`, probe);
+      return privateStore(setting, own, `${sys.why}, so ext keeps its packages in a private store${whose}`, probe);
     }
   }
 }

@@ -1,0 +1,133 @@
+{
+  # ext as a Nix package, for hosts without Node.js (KDE Linux, Fedora Atomic, …). Node is in the
+  # package's closure, so none is needed on the host. Three ways to use it (docs/install.md):
+  #
+  #   nix run github:OWNER/ext -- add ripgrep          # once, without installing
+  #   nix profile install github:OWNER/ext             # into the user's profile (needs /nix)
+  #   ext --source github:OWNER/ext add ext            # ext manages itself: /usr/bin/ext in the
+  #                                                    # sysext image, relocated to /usr/store,
+  #                                                    # survives OS updates, no /nix needed
+  #
+  # Built with nixpkgs' buildNpmPackage from package.json/package-lock.json (importNpmLock: every
+  # dependency is fetched by the integrity hash the lock file already records, so there is no
+  # npmDepsHash to keep up to date). Only `nix-instantiate --parse` was run on this file where it was
+  # written (no network, no nixpkgs there): the first real `nix build` should be watched.
+  description = "ext: add command-line tools from nixpkgs to image-based Linux as systemd-sysext images";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs = { self, nixpkgs }:
+    let
+      # systemd-sysext and EROFS are Linux things; ext's images declare the architecture.
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      package = builtins.fromJSON (builtins.readFile ./package.json);
+    in
+    {
+      packages = forAllSystems (pkgs:
+        let
+          inherit (pkgs) lib;
+
+          # ext relocates every "/nix/store" byte sequence of an image to "/usr/store". Its own
+          # JavaScript names /nix/store as text (the prefix it looks for, validation patterns,
+          # messages); when ext is installed with ext, that text must survive, so it is written as
+          # "/nix\/store" — the same string to JavaScript and JSON, other bytes. Real references
+          # ("/nix/store/<hash>-…", e.g. patched shebangs) are left to be relocated. The test fixture
+          # test/fixtures-self/escape-store-literals.cjs does the same.
+          escapeStoreLiterals = pkgs.writeText "escape-store-literals.cjs" ''
+            "use strict";
+            const fs = require("fs"), path = require("path");
+            const LITERAL = /\/nix\/store(?!\/[0-9a-df-np-sv-z]{32}-)/g;
+            let left = 0;
+            (function walk(d) {
+              for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p);
+                else if (e.isFile() && /\.(?:[cm]?js|json)$/.test(e.name)) {
+                  const text = fs.readFileSync(p, "latin1");
+                  const escaped = text.replace(LITERAL, "/nix\\/store");
+                  if (escaped !== text) fs.writeFileSync(p, escaped, "latin1");
+                  if (LITERAL.test(escaped)) left++;
+                  LITERAL.lastIndex = 0;
+                }
+              }
+            })(process.argv[2]);
+            if (left > 0) { console.error("/nix/store is left in " + left + " file(s)"); process.exit(1); }
+          '';
+
+          ext = pkgs.buildNpmPackage {
+            pname = "ext";
+            inherit (package) version;
+
+            # Only what the build reads: a change to tests or docs does not rebuild ext.
+            src = lib.fileset.toSource {
+              root = ./.;
+              fileset = lib.fileset.unions [
+                ./package.json
+                ./package-lock.json
+                ./tsconfig.json
+                ./src
+                ./bin
+                ./templates
+                ./schemas
+              ];
+            };
+
+            # Dependencies from the lock file (no fixed-output hash to update by hand).
+            npmDeps = pkgs.importNpmLock {
+              package = lib.importJSON ./package.json;
+              packageLock = lib.importJSON ./package-lock.json;
+            };
+            npmConfigHook = pkgs.importNpmLock.npmConfigHook;
+
+            # package.json "engines": node >= 20.
+            nodejs = pkgs.nodejs;
+
+            # `npm run build` (tsc) is the default build script; npmInstallHook then installs what
+            # `npm pack` would publish (package.json "files": bin, dist, templates, schemas) into
+            # $out/lib/node_modules/ext, prunes devDependencies, and wraps package.json "bin" as
+            # $out/bin/ext (node from the closure).
+
+            # mkfs.erofs, fsck.erofs and dump.erofs from nixpkgs when the host has none; the host's
+            # come first (--suffix). systemd-sysext and nix are the host's: a Nix from nixpkgs would be
+            # relocated to /usr/store along with ext, and look for its store there.
+            makeWrapperArgs = [ "--suffix" "PATH" ":" (lib.makeBinPath [ pkgs.erofs-utils ]) ];
+
+            postInstall = ''
+              node ${escapeStoreLiterals} "$out/lib/node_modules/ext"
+            '';
+
+            doInstallCheck = true;
+            installCheckPhase = ''
+              runHook preInstallCheck
+              [ "$("$out/bin/ext" --version)" = "${package.version}" ]
+              "$out/bin/ext" --help >/dev/null
+              runHook postInstallCheck
+            '';
+
+            meta = {
+              description = package.description;
+              license = lib.licenses.mit;
+              mainProgram = "ext";
+              platforms = lib.platforms.linux;
+            };
+          };
+        in
+        {
+          inherit ext;
+          default = ext;
+        });
+
+      apps = forAllSystems (pkgs:
+        let
+          app = {
+            type = "app";
+            program = "${self.packages.${pkgs.stdenv.hostPlatform.system}.ext}/bin/ext";
+          };
+        in
+        {
+          ext = app;
+          default = app;
+        });
+    };
+}

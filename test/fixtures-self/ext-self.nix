@@ -1,0 +1,110 @@
+# ext as a package, built from the working tree (payload/, see assemble.mjs) and the host's node,
+# in the style of ../fixtures/packages.nix: plain derivations built by the host's /bin/sh that copy
+# host files into store paths and patchelf them against the glibc fixture. The result runs with no
+# Node.js on the host and /nix hidden, once ext has relocated it to /usr/store.
+#
+#   libstdcxx  libstdc++.so.6 from the host (node needs it), RUNPATH libgcc + glibc
+#   nodejs     the host's node (host.json names it and its version), interpreter and RUNPATH into the store
+#   ext        payload/ in $out/lib/ext (with /nix/store literals escaped, escape-store-literals.cjs)
+#              and $out/bin/ext: `#!<dash>/bin/dash` running `<nodejs>/bin/node <out>/lib/ext/bin/ext.js "$@"`
+{ system, base, payload }:
+let
+  platforms = {
+    x86_64-linux = { triplet = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; };
+    aarch64-linux = { triplet = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; };
+  };
+  plat = platforms.${system} or (throw "ext self fixture: unsupported system ${system}");
+  hostLib = "/usr/lib/${plat.triplet}";
+  inherit (base) glibc libgcc dash;
+  interp = "${glibc}/lib/${plat.loader}";
+  host = builtins.fromJSON (builtins.readFile ./host.json);
+  pkg = builtins.fromJSON (builtins.readFile (payload + "/package.json"));
+
+  prelude = ''
+    set -eu
+    export PATH=/usr/bin:/bin
+    umask 022
+    need_file() {
+      [ -e "$1" ] || { echo "ext self fixture: $1 is missing on the host; apt-get install -y $2" >&2; exit 1; }
+    }
+    command -v patchelf >/dev/null 2>&1 || { echo "ext self fixture: patchelf is missing; apt-get install -y patchelf" >&2; exit 1; }
+  '';
+
+  mk = { pname, version, description, license, homepage, script, mainProgram ? null, env ? { } }:
+    let
+      drv = derivation ({
+        name = "${pname}-${version}";
+        inherit system pname version;
+        builder = "/bin/sh";
+        args = [ "-c" (prelude + script) ];
+      } // env);
+    in
+    drv // {
+      inherit pname version;
+      meta = { inherit description license homepage; }
+        // (if mainProgram == null then { } else { inherit mainProgram; });
+    };
+
+  libstdcxx = mk {
+    pname = "libstdcxx";
+    version = "12";
+    description = "GNU C++ standard library (libstdc++.so.6), copied from the host";
+    license = "GPL-3.0-or-later WITH GCC-exception-3.1";
+    homepage = "https://gcc.gnu.org/";
+    script = ''
+      need_file "${hostLib}/libstdc++.so.6" libstdc++6
+      mkdir -p "$out/lib"
+      real=$(readlink -f "${hostLib}/libstdc++.so.6")
+      cp "$real" "$out/lib/''${real##*/}"
+      chmod u+w "$out/lib/''${real##*/}"
+      [ "''${real##*/}" = libstdc++.so.6 ] || ln -s "''${real##*/}" "$out/lib/libstdc++.so.6"
+      patchelf --set-rpath "${libgcc}/lib:${glibc}/lib" "$out/lib/libstdc++.so.6"
+    '';
+  };
+
+  nodejs = mk {
+    pname = "nodejs";
+    version = host.nodeVersion;
+    description = "Node.js (the host's node binary, relinked into the store)";
+    license = "MIT";
+    homepage = "https://nodejs.org/";
+    mainProgram = "node";
+    env = { inherit interp; hostNode = host.nodePath; };
+    script = ''
+      need_file "$hostNode" nodejs
+      mkdir -p "$out/bin"
+      cp "$hostNode" "$out/bin/node"
+      chmod 0755 "$out/bin/node"
+      patchelf --set-interpreter "$interp" \
+        --set-rpath "${libstdcxx}/lib:${libgcc}/lib:${glibc}/lib" "$out/bin/node"
+      [ "$(patchelf --print-interpreter "$out/bin/node")" = "$interp" ]
+      got=$("$out/bin/node" --version)
+      [ "$got" = "v${host.nodeVersion}" ] || { echo "ext self fixture: $hostNode is $got, host.json says v${host.nodeVersion}: assemble again" >&2; exit 1; }
+    '';
+  };
+
+  ext = mk {
+    pname = "ext";
+    version = pkg.version;
+    description = pkg.description;
+    license = pkg.license;
+    homepage = "https://example.invalid/ext";
+    mainProgram = "ext";
+    env = { inherit payload; escape = ./escape-store-literals.cjs; };
+    script = ''
+      mkdir -p "$out/lib/ext" "$out/bin"
+      cp -R "$payload/." "$out/lib/ext/"
+      chmod -R u+w "$out/lib/ext"
+      "${nodejs}/bin/node" "$escape" "$out/lib/ext"
+      cat > "$out/bin/ext" <<EOF
+      #!${dash}/bin/dash
+      exec ${nodejs}/bin/node $out/lib/ext/bin/ext.js "\$@"
+      EOF
+      chmod 0755 "$out/bin/ext"
+      [ "$("$out/bin/ext" --version)" = "${pkg.version}" ]
+    '';
+  };
+in
+{
+  inherit libstdcxx nodejs ext;
+}
