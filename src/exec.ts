@@ -1,4 +1,4 @@
-import { execa, type Options as ExecaOptions } from "execa";
+import type { Options as ExecaOptions } from "execa";
 import { MissingToolError, ToolFailedError } from "./errors.js";
 import { commandObserver, type CommandEvent } from "./exec-observer.js";
 
@@ -36,6 +36,13 @@ export interface RunResult {
   stderr: string;
 }
 
+/** execa is about 150 modules: it loads with the first command run, not at start-up (a no-op
+ *  `ext apply` runs no command at all). */
+let execaModule: Promise<typeof import("execa")> | undefined;
+function loadExeca(): Promise<typeof import("execa")> {
+  return (execaModule ??= import("execa"));
+}
+
 /** Runs argv without a shell: names are never spliced into shell text. */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const execaOptions: ExecaOptions = {
@@ -48,6 +55,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
     timeout: options.timeoutMs,
     encoding: "utf8",
   };
+  const { execa } = await loadExeca();
   const lines = options.onStderrLine;
   const command = [file, ...args].map(quoteForDisplay).join(" ");
   const event: CommandEvent = { file, args, command };
@@ -90,6 +98,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
 
 /** Is the tool on PATH? Used by doctor and for early checks before any work starts. */
 export async function hasTool(file: string): Promise<boolean> {
+  const { execa } = await loadExeca();
   const result = await execa("sh", ["-c", 'command -v "$1"', "sh", file], { reject: false });
   return result.exitCode === 0;
 }

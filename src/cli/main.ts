@@ -261,12 +261,24 @@ function commandOf(argv: string[]): string | undefined {
   return undefined;
 }
 
+/** Before running a command, yargs renders that command's whole help text and caches it, in case the
+ *  command later fails validation; ext's .fail() never prints help, and the rendering (cliui,
+ *  string-width) costs ~60 ms of CPU on every run, a quarter of `ext apply` with nothing to do
+ *  (bench/). Help asked for with --help, or shown for a usage error, is rendered when it is needed. */
+function skipHelpCache(cli: Argv<GlobalArgs>): void {
+  const usage = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === "function") usage.cacheHelpMessage = () => {};
+}
+
 export async function main(argv = hideBin(process.argv)): Promise<number> {
   const json = argv.includes("--json");
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   resultExitCode = ExitCode.ok;
   try {
-    await parser(argv).parseAsync();
+    const cli = parser(argv);
+    skipHelpCache(cli);
+    await cli.parseAsync();
     return resultExitCode;
   } catch (e) {
     return report(e, { json, verbose });

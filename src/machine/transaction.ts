@@ -1,11 +1,11 @@
 import { assign, createActor, fromPromise, setup, toPromise } from "xstate";
 import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { writeJournal, type JournalPhase } from "../generations/journal.js";
 import { listGenerations, nextGenerationId, readCurrent } from "../generations/store.js";
 import type { GenerationRecord, InstalledPackage } from "../generations/record.js";
 import { plan as planStep } from "./actors/plan.js";
 import { realiseStep, closeStep } from "./actors/nix-steps.js";
-import { findReusableImage, imageKeyFor, packStep, stageStep, verifyStep } from "./actors/image-steps.js";
 import { activateStep, checkStep, commitStep } from "./actors/activation-steps.js";
 import { finish, undo } from "./undo.js";
 import { markActivated } from "../boot/pending.js";
@@ -26,11 +26,28 @@ import type { Plan, TxContext, TxEnv, TxOutcome, TxRequest } from "./types.js";
 /** An actor that journals its phase before doing anything. */
 function step<I extends { env: TxEnv }, O>(phase: JournalPhase, fn: (input: I) => Promise<O>) {
   return fromPromise<O, I>(async ({ input }) => {
-    input.env.journal.phase = phase;
-    await writeJournal(input.env.layout, input.env.journal);
-    await faultInjection(phase);
-    return fn(input);
+    const started = performance.now();
+    try {
+      input.env.journal.phase = phase;
+      await writeJournal(input.env.layout, input.env.journal);
+      await faultInjection(phase);
+      return await fn(input);
+    } finally {
+      recordTiming(phase, started);
+    }
   });
+}
+
+/** EXT_TIMINGS=<file>: one JSON line per step, {phase, start, end} in ms since the process started
+ *  (bench/ reads them to split `ext add` by phase). A measurement aid: it never fails a transaction. */
+function recordTiming(phase: string, started: number): void {
+  const file = process.env["EXT_TIMINGS"];
+  if (!file) return;
+  try {
+    appendFileSync(file, JSON.stringify({ phase, start: started, end: performance.now() }) + "\n");
+  } catch {
+    /* an unwritable timings file only loses the figures */
+  }
 }
 
 /** Seams for the end-to-end crash and failure tests, which drive the real CLI in a namespace:
@@ -43,19 +60,25 @@ async function faultInjection(phase: JournalPhase): Promise<void> {
 
 type BuildPlan = Extract<Plan, { kind: "build" }>;
 
+/** The image code (stage, pack, verify and what they use) loads when a step needs it: a transaction
+ *  that finds nothing to do never does. */
+const imageSteps = () => import("./actors/image-steps.js");
+
 export const actors = {
   plan: step("plan", ({ env, request }: { env: TxEnv; request: TxRequest }) => planStep(env, request)),
   realise: step("realise", ({ env, plan }: { env: TxEnv; plan: BuildPlan }) => realiseStep(env, plan)),
   close: step("close", async ({ env, packages }: { env: TxEnv; packages: InstalledPackage[] }) => {
     const closure = await closeStep(env, packages);
+    const { imageKeyFor, findReusableImage } = await imageSteps();
     const key = packages.length > 0 ? imageKeyFor(env, packages, closure) : null;
     const reused = key ? await findReusableImage(env, key) : null;
     return { closure, key, reused };
   }),
-  stage: step("stage", ({ env, packages, closure }: { env: TxEnv; packages: InstalledPackage[]; closure: ClosureEntry[] }) =>
-    stageStep(env, packages, closure)),
-  pack: step("pack", ({ env, stageDir }: { env: TxEnv; stageDir: string }) => packStep(env, stageDir)),
-  verify: step("verify", ({ env, record }: { env: TxEnv; record: GenerationRecord }) => verifyStep(env, record.image?.sha256 ?? null)),
+  stage: step("stage", async ({ env, packages, closure }: { env: TxEnv; packages: InstalledPackage[]; closure: ClosureEntry[] }) =>
+    (await imageSteps()).stageStep(env, packages, closure)),
+  pack: step("pack", async ({ env, stageDir }: { env: TxEnv; stageDir: string }) => (await imageSteps()).packStep(env, stageDir)),
+  verify: step("verify", async ({ env, record }: { env: TxEnv; record: GenerationRecord }) =>
+    (await imageSteps()).verifyStep(env, record.image?.sha256 ?? null)),
   commit: step("commit", ({ env, record, created }: { env: TxEnv; record: GenerationRecord; created: boolean }) =>
     commitStep(env, record, created)),
   activate: step("activate", ({ env, record }: { env: TxEnv; record: GenerationRecord }) => activateStep(env, record)),

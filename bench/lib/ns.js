@@ -1,0 +1,59 @@
+// A private mount namespace for everything that merges, as test/helpers/namespace.ts makes them: a
+// holder process made by `unshare -m`, entered with nsenter. Inside, / propagates to systemd-sysext's
+// own mounts, /run and /var/lib are tmpfs, and /var/lib/ext, /var/lib/extensions and /var/lib/bench are
+// symlinks into bench/work/varlib: ext's state is on the disk, on the same file system *and mount* as
+// /nix/store, as on a host whose /var and /nix are one file system. (A bind mount would be a mount of
+// its own: link(2) from the store fails with EXDEV across mounts even on one file system, and ext would
+// copy where a real host links; a tmpfs would hide what writing to a disk costs.) The host's /usr,
+// /var/lib/extensions and /var/lib/ext are never touched; killing the holder ends every mount.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+
+/** What ext (and the bench) keep under /var/lib, on the disk. */
+export const STATE_DIRS = ["ext", "extensions", "bench"];
+
+export function openNamespace(varLib) {
+  mkdirSync(varLib, { recursive: true });
+  const holder = spawn("unshare", ["-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
+  const pid = holder.pid;
+  if (pid === undefined) throw new Error("unshare did not start");
+  const own = execFileSync("readlink", ["/proc/self/ns/mnt"]).toString();
+  for (let i = 0; ; i++) {
+    let theirs = own;
+    try {
+      theirs = execFileSync("readlink", [`/proc/${pid}/ns/mnt`]).toString();
+    } catch {
+      /* not started yet */
+    }
+    if (theirs !== own) break;
+    if (i > 500) throw new Error("the namespace holder did not start");
+    execFileSync("sleep", ["0.01"]);
+  }
+  const enter = (argv) => ["nsenter", `--target=${pid}`, "--mount", "--", ...argv];
+  const setup = [
+    "mount --make-rshared /",
+    "mount -t tmpfs tmpfs /run",
+    "mount -t tmpfs tmpfs /var/lib",
+    ...STATE_DIRS.map((d) => `mkdir -p '${varLib}/${d}' && ln -s '${varLib}/${d}' /var/lib/${d}`),
+  ].join(" && ");
+  execFileSync("nsenter", enter(["sh", "-c", setup]).slice(1));
+
+  return {
+    pid,
+    /** argv inside the namespace; throws on failure unless allowFail. */
+    run(argv, { env = process.env, allowFail = false, input } = {}) {
+      const full = enter(argv);
+      const r = spawnSync(full[0], full.slice(1), { env, encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+      if (!allowFail && r.status !== 0) {
+        throw new Error(`in the namespace, ${argv.join(" ")} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
+      }
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    sh(script, opts) {
+      return this.run(["sh", "-c", script], opts);
+    },
+    close() {
+      holder.kill("SIGKILL");
+    },
+  };
+}

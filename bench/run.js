@@ -1,0 +1,603 @@
+#!/usr/bin/env node
+// `npm run bench`: measures ext add, ext apply, stage, pack and activation on realistic closures and
+// writes bench/RESULTS.md (every figure min / median / max over repeated runs). See bench/README.md.
+//
+// Needs root (mount namespaces), the README's set-up (scripts/setup.sh) and network once for
+// bench/fetch-debs.sh. Everything that merges runs in a private mount namespace (bench/lib/ns.js):
+// the host's /usr, /var/lib/extensions and /var/lib/ext are never touched.
+//
+// Environment: BENCH_RUNS (repetitions of the quick measurements, default 5), BENCH_HEAVY_RUNS
+// (repetitions of whole-closure measurements, default 3), BENCH_ONLY (comma-separated sections:
+// add,stagepack,compression,activation,apply,growth), BENCH_NOTE (a line for RESULTS.md).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { cpus, totalmem, loadavg, release, hostname } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { openNamespace, STATE_DIRS } from "./lib/ns.js";
+import { summary, fmtMs, fmtRatio, fmtBytes, fmtRate } from "./lib/stats.js";
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+// BENCH_REPO: measure another build of ext (its bin/ and dist/), e.g. a checkout of the commit before an
+// optimisation, with these fixtures and this script; BENCH_OUT: where the results go.
+const REPO = process.env.BENCH_REPO ?? dirname(BENCH);
+const OUT = process.env.BENCH_OUT ?? join(BENCH, "RESULTS.md");
+const WORK = join(BENCH, "work");
+const EXT = join(REPO, "bin/ext.js");
+const FLAKE = `path:${join(BENCH, "fixtures")}`;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const HEAVY = Number(process.env.BENCH_HEAVY_RUNS ?? 3);
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",")) : null;
+const want = (s) => ONLY === null || ONLY.has(s);
+
+/** The package set: the one measured alone, the five big ones, then everything. */
+const ONE = "git";
+const FIVE = ["git", "vim", "python3", "perl", "llvm"];
+const ALL = [...FIVE, "sqlite", "openssl", "xz", "zstd", "bzip2", "curl", "file", "less", "tree", "nano"];
+
+// Offline Nix: no substituters, no registry. `build-users-group =` builds the fixtures as root: the test
+// suite's chroot-store builds share the nixbld users, and Nix kills every process of a build user when
+// one of its builds ends, which killed fixture builds that happened to run at the same moment.
+const NIX_CONFIG = [
+  "experimental-features = nix-command flakes",
+  "substituters =",
+  "flake-registry =",
+  "warn-dirty = false",
+].join("\n");
+const extEnv = { ...process.env, NIX_CONFIG, EXT_SOURCE: FLAKE, NO_COLOR: "1" };
+
+const log = (m) => process.stderr.write(`bench: ${m}\n`);
+const results = { sections: {} };
+const loads = [];
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, ...opts });
+}
+
+function timed(fn) {
+  const t0 = performance.now();
+  const value = fn();
+  return { ms: performance.now() - t0, value };
+}
+
+function noteLoad(when) {
+  loads.push({ when, load: loadavg().map((x) => x.toFixed(2)).join(" ") });
+}
+
+// ---------------------------------------------------------------------------------------------- set-up
+
+function checkHost() {
+  if (process.getuid?.() !== 0) throw new Error("npm run bench needs root (mount namespaces, systemd-sysext)");
+  for (const tool of ["nix", "nix-store", "mkfs.erofs", "fsck.erofs", "systemd-sysext", "unshare", "nsenter", "mksquashfs", "hyperfine", "patchelf"]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is missing: run 'bash scripts/setup.sh' (see README.md)`);
+    }
+  }
+  if (!existsSync(join(REPO, "dist/image/index.js"))) throw new Error("dist/ is missing: npm run build");
+}
+
+function buildFixtures() {
+  log("fetching the Debian packages the fixtures are made of (bench/fetch-debs.sh)");
+  execFileSync("bash", [join(BENCH, "fetch-debs.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+  log(`building the fixture packages (${ALL.join(", ")})`);
+  const { ms, value } = timed(() => sh("nix", ["build", "--no-link", "--json", ...ALL.map((p) => `${FLAKE}#${p}`)], {
+    env: { ...process.env, NIX_CONFIG: NIX_CONFIG + "\nbuild-users-group =\n" },
+    stdio: ["ignore", "pipe", "inherit"],
+  }));
+  const built = JSON.parse(value);
+  const outOf = {};
+  for (const b of built) {
+    const name = b.drvPath.replace(/^.*?-/, "").replace(/\.drv$/, "");
+    const pkg = ALL.find((p) => name.startsWith(`${p}-`) && /^\d/.test(name.slice(p.length + 1)));
+    if (pkg) outOf[pkg] = b.outputs.out;
+  }
+  for (const p of ALL) if (!outOf[p]) throw new Error(`nix build did not return ${p}`);
+  const closureOf = (roots) => sh("nix-store", ["-qR", ...roots]).trim().split("\n").sort();
+  const sizes = JSON.parse(sh("nix", ["path-info", "--json", ...closureOf(ALL.map((p) => outOf[p]))], { env: { ...process.env, NIX_CONFIG } }));
+  const narSize = new Map((Array.isArray(sizes) ? sizes : Object.entries(sizes).map(([path, v]) => ({ path, ...v }))).map((e) => [e.path, e.narSize]));
+  const info = (pkgs) => {
+    const paths = closureOf(pkgs.map((p) => outOf[p]));
+    return { paths, bytes: paths.reduce((n, p) => n + (narSize.get(p) ?? 0), 0) };
+  };
+  const perPackage = Object.fromEntries(ALL.map((p) => [p, info([p])]));
+  const all = info(ALL);
+  const files = Number(sh("sh", ["-c", `find ${all.paths.join(" ")} -type f | wc -l`]).trim());
+  const symlinks = Number(sh("sh", ["-c", `find ${all.paths.join(" ")} -type l | wc -l`]).trim());
+  results.fixtures = {
+    buildMs: ms,
+    outOf,
+    perPackage: Object.fromEntries(Object.entries(perPackage).map(([p, i]) => [p, { paths: i.paths.length, bytes: i.bytes }])),
+    all: { paths: all.paths.length, bytes: all.bytes, files, symlinks },
+    five: { paths: info(FIVE).paths.length, bytes: info(FIVE).bytes },
+  };
+  return { outOf, closureOf, info };
+}
+
+/** The spec stage-pack.js reads: a closure and its packages, as ext add would stage them. */
+function writeSpec(name, pkgs, fx, extensionName = "ext") {
+  const file = join(WORK, `spec-${name}.json`);
+  writeFileSync(file, JSON.stringify({
+    closure: fx.closureOf(pkgs.map((p) => fx.outOf[p])),
+    packages: pkgs.map((p) => ({ name: p, outPaths: [fx.outOf[p]], allowShadow: true })),
+    extensionName,
+  }));
+  return file;
+}
+
+function nodeJson(args, opts = {}) {
+  const out = sh("node", args, { stdio: ["ignore", "pipe", "inherit"], ...opts });
+  return JSON.parse(out.trim().split("\n").pop());
+}
+
+function freshDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+}
+
+/** Lets writeback of the previous measurement finish, so it is not charged to the next one. */
+function settle() {
+  spawnSync("sync");
+}
+
+function duBytes(path) {
+  if (!existsSync(path)) return 0;
+  return Number(sh("du", ["-sb", path]).split(/\s/)[0]);
+}
+
+// --------------------------------------------------------------------------------- ext in a namespace
+
+let ns;
+const STATE = join(WORK, "varlib");
+
+/** Nothing merged, no ext state: the directories behind /var/lib/{ext,extensions,bench} emptied. */
+function resetState() {
+  ns.sh("systemd-sysext unmerge >/dev/null 2>&1 || true");
+  for (const d of STATE_DIRS) freshDir(join(STATE, d));
+}
+
+/** ext … in the namespace; returns wall time, the per-step timings EXT_TIMINGS wrote, and output. */
+function ext(args, { allowFail = false, env = {} } = {}) {
+  const timings = join(STATE, "bench/timings.jsonl");
+  rmSync(timings, { force: true });
+  const t0 = performance.now();
+  const r = ns.run(["node", EXT, ...args], { env: { ...extEnv, EXT_TIMINGS: "/var/lib/bench/timings.jsonl", ...env }, allowFail });
+  const wall = performance.now() - t0;
+  const steps = existsSync(timings)
+    ? readFileSync(timings, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    : [];
+  return { wall, steps, stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+function phaseSplit(run) {
+  const dur = (...names) => run.steps.filter((s) => names.includes(s.phase)).reduce((n, s) => n + (s.end - s.start), 0);
+  const split = {
+    total: run.wall,
+    nix: dur("realise", "close"),
+    stage: dur("stage"),
+    pack: dur("pack"),
+    verify: dur("verify"),
+    activate: dur("activate", "check"),
+  };
+  split.other = split.total - split.nix - split.stage - split.pack - split.verify - split.activate;
+  split.startup = run.steps.length > 0 ? Math.min(...run.steps.map((s) => s.start)) : NaN;
+  return split;
+}
+
+function currentGeneration() {
+  const cur = JSON.parse(readFileSync(join(STATE, "ext/current.json"), "utf8"));
+  const id = cur.generation ?? cur.id ?? cur.current;
+  return JSON.parse(readFileSync(join(STATE, `ext/generations/${id}.json`), "utf8"));
+}
+
+function collect(rows) {
+  const out = {};
+  for (const r of rows) for (const [k, v] of Object.entries(r)) (out[k] ??= []).push(v);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------- sections
+
+function benchAddOne(fx) {
+  log(`ext add ${ONE} (${RUNS} runs, fresh state each)`);
+  const rows = [];
+  let image;
+  for (let i = 0; i < RUNS; i++) {
+    resetState();
+    settle();
+    const run = ext(["add", "--allow-shadow", ONE]);
+    rows.push(phaseSplit(run));
+    image = currentGeneration().image;
+  }
+  // The image works: its program runs from the merged /usr with /nix hidden.
+  const check = ns.run(["unshare", "-m", "sh", "-c", `mount -t tmpfs tmpfs /nix && /usr/bin/${ONE} --version`], { allowFail: true });
+  results.sections.add = {
+    pkg: ONE, closure: fx.info([ONE]), phases: collect(rows), image,
+    runsFromUsr: check.status === 0 ? check.stdout.trim() : `FAILED: ${check.stderr.trim()}`,
+  };
+}
+
+function benchStagePack(fx) {
+  log(`stage + pack of the whole closure vs cp -a (${HEAVY} runs)`);
+  const spec = writeSpec("all", ALL, fx);
+  const closure = fx.closureOf(ALL.map((p) => fx.outOf[p]));
+  const dir = join(WORK, "sp");
+  const rows = [];
+  const hashes = new Set();
+  let report;
+  for (let i = 0; i < HEAVY; i++) {
+    freshDir(dir);
+    settle();
+    const sp = nodeJson([join(BENCH, "lib/stage-pack.js"), "stagepack", spec, join(dir, "stage"), join(dir, "ext.raw"), "none"]);
+    hashes.add(sp.sha256);
+    report = sp;
+    freshDir(dir);
+    settle();
+    const cp = timed(() => sh("cp", ["-a", ...closure, dir]));
+    freshDir(dir);
+    settle();
+    // What a packer that did not relocate would cost: mkfs.erofs straight on the copied tree.
+    sh("cp", ["-a", ...closure, dir]);
+    settle();
+    const mk = timed(() => sh("mkfs.erofs", ["--quiet", "-T0", "--all-root", "-x-1", join(WORK, "plain.raw"), dir]));
+    rmSync(join(WORK, "plain.raw"), { force: true });
+    rows.push({ stage: sp.stageMs, pack: sp.packMs, stagePack: sp.stageMs + sp.packMs, cp: cp.ms, ratio: (sp.stageMs + sp.packMs) / cp.ms, mkfsOnly: mk.ms });
+  }
+  // Every optimisation keeps the bytes: the same tree staged the plain way (every file copied) must
+  // give the same image.
+  freshDir(dir);
+  const reference = nodeJson([join(BENCH, "lib/stage-pack.js"), "stagepack", spec, join(dir, "stage"), join(dir, "ext.raw"), "none"],
+    { env: { ...process.env, BENCH_REUSE: "copy" } });
+  freshDir(dir);
+  results.sections.stagepack = { bytes: fx.info(ALL).bytes, report, hashes: [...hashes], reference: reference.sha256, ...collect(rows) };
+}
+
+function availableCompressions() {
+  const help = spawnSync("mkfs.erofs", ["--help"], { encoding: "utf8" });
+  const text = `${help.stdout}\n${help.stderr}`;
+  const m = /Available compressors are:?([^\n]*(?:\n\s+[a-z0-9, ]+)*)/i.exec(text);
+  const found = m ? m[1].split(/[\s,]+/).filter((w) => /^(lz4|lz4hc|lzma|deflate|libdeflate|zstd)$/.test(w)) : [];
+  return ["none", ...["lz4", "lz4hc", "lzma", "deflate", "libdeflate", "zstd"].filter((c) => found.includes(c))];
+}
+
+function benchCompression(fx) {
+  const compressions = availableCompressions();
+  log(`compression: ${compressions.join(", ")} and mksquashfs lz4, zstd (${HEAVY} runs each, one stage)`);
+  const spec = writeSpec("all", ALL, fx);
+  const dir = join(WORK, "comp");
+  freshDir(dir);
+  nodeJson([join(BENCH, "lib/stage-pack.js"), "stage", spec, join(dir, "stage")]);
+  const out = {};
+  for (const c of compressions) {
+    const rows = [];
+    for (let i = 0; i < HEAVY; i++) {
+      rmSync(join(dir, "ext.raw"), { force: true });
+      settle();
+      const r = nodeJson([join(BENCH, "lib/stage-pack.js"), "pack", join(dir, "stage"), join(dir, "ext.raw"), c]);
+      rows.push({ ms: r.packMs, size: r.size });
+    }
+    out[`mkfs.erofs ${c}`] = collect(rows);
+  }
+  for (const c of ["lz4", "zstd"]) {
+    const rows = [];
+    for (let i = 0; i < HEAVY; i++) {
+      rmSync(join(dir, "sq.raw"), { force: true });
+      settle();
+      const t = timed(() => sh("mksquashfs", [join(dir, "stage"), join(dir, "sq.raw"), "-comp", c, "-noappend", "-no-progress", "-all-root", "-no-xattrs", "-quiet"]));
+      rows.push({ ms: t.ms, size: statSync(join(dir, "sq.raw")).size });
+    }
+    out[`mksquashfs ${c}`] = collect(rows);
+  }
+  freshDir(dir);
+  results.sections.compression = { bytes: fx.info(ALL).bytes, cores: cpus().length, results: out };
+}
+
+/** Whether a package's farm (bin, sbin, share/…) would hide a file of the host's /usr. */
+function shadowsHost(out) {
+  const r = spawnSync("sh", ["-c", `cd '${out}' && find bin sbin share -mindepth 1 \\( -type f -o -type l \\) 2>/dev/null`], { encoding: "utf8" });
+  return r.stdout.split("\n").filter(Boolean).some((rel) => existsSync(`/usr/${rel}`));
+}
+
+function benchActivation(fx) {
+  log(`activation vs bare systemd-sysext refresh (${RUNS} switches each way)`);
+  // The second generation adds a package whose files the host lacks: switching back from a package that
+  // shadowed a host file fails ext's check (see NOTES.md), which is not what this measures.
+  const extra = ALL.filter((p) => p !== ONE).find((p) => !shadowsHost(fx.outOf[p]));
+  if (!extra) throw new Error("every fixture package shadows a host file; cannot measure switching");
+  resetState();
+  ext(["add", "--allow-shadow", ONE]);
+  const a = currentGeneration();
+  ext(["add", extra]);
+  const b = currentGeneration();
+  const rows = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const g of [a, b]) {
+      const run = ext(["rollback", "--to", String(g.id)]);
+      const split = phaseSplit(run);
+      rows.push({ activate: split.activate, total: split.total });
+    }
+  }
+  const images = [a, b].map((g) => `/var/lib/ext/images/${g.image.sha256}.raw`);
+  const bare = JSON.parse(ns.run(["node", join(BENCH, "lib/refresh-loop.js"), String(RUNS), "/var/lib/extensions", "ext", ...images]).stdout);
+  const act = collect(rows);
+  results.sections.activation = {
+    ...act, bare: bare.samples,
+    ratio: summary(act.activate).median / summary(bare.samples).median,
+    switched: `${ONE} ↔ ${ONE} + ${extra}`,
+  };
+}
+
+function benchApplyNoop() {
+  log("ext apply with nothing changed vs node -e 0 (hyperfine)");
+  resetState();
+  const manifest = join(STATE, "bench/tools.json");
+  writeFileSync(manifest, JSON.stringify({ version: 1, source: FLAKE, packages: { [ONE]: { allowShadow: true } } }, null, 2) + "\n");
+  const first = ext(["apply", "/var/lib/bench/tools.json"]);
+  if (first.status !== 0) throw new Error(`ext apply failed: ${first.stderr}`);
+  const again = ext(["apply", "/var/lib/bench/tools.json"]);
+  if (!/nothing to do/.test(again.stdout)) throw new Error(`the second ext apply was not a no-op: ${again.stdout}${again.stderr}`);
+  const runs = Math.max(20, RUNS * 4);
+  ns.run(["hyperfine", "-N", "--warmup", "3", "--runs", String(runs), "--export-json", "/var/lib/bench/hyperfine.json",
+    "node -e 0", `node ${EXT} apply /var/lib/bench/tools.json`], { env: { ...extEnv } });
+  const hf = JSON.parse(readFileSync(join(STATE, "bench/hyperfine.json"), "utf8"));
+  const [node, apply] = hf.results.map((r) => r.times.map((t) => t * 1000));
+  results.sections.apply = { node, apply, ratio: summary(apply).median / summary(node).median };
+}
+
+function benchGrowth(fx) {
+  log(`ext add as the installed set grows: 1, 5, ${ALL.length} packages (${HEAVY} runs)`);
+  const steps = [
+    { timed: [ONE], k: 1 },
+    { untimed: FIVE.slice(1, -1) },
+    { timed: [FIVE.at(-1)], k: FIVE.length },
+    { untimed: ALL.slice(FIVE.length, -1) },
+    { timed: [ALL.at(-1)], k: ALL.length },
+  ];
+  const perGen = {};
+  for (let i = 0; i < HEAVY; i++) {
+    resetState();
+    for (const s of steps) {
+      settle();
+      const run = ext(["add", "--allow-shadow", ...(s.timed ?? s.untimed)]);
+      if (run.status !== 0) throw new Error(`ext add failed: ${run.stderr}`);
+      if (!s.timed) continue;
+      const split = phaseSplit(run);
+      const g = currentGeneration();
+      const row = (perGen[s.k] ??= { k: s.k, pkg: s.timed[0], add: [], build: [], activate: [], image: g.image.size, images: 0 });
+      row.add.push(split.total);
+      row.build.push(split.stage + split.pack);
+      row.activate.push(split.activate);
+      row.images = duBytes(join(STATE, "ext/images"));
+      // Merge time of the one image holding the whole set: a bare refresh with it linked.
+      const merge = JSON.parse(ns.run(["node", join(BENCH, "lib/timeit.js"), "1", String(RUNS), "systemd-sysext", "refresh"]).stdout);
+      (row.merge ??= []).push(...merge.samples);
+    }
+  }
+
+  // The alternative: one image per package (its own closure), all merged side by side.
+  log("the alternative: one image per package");
+  resetState();
+  const dir = join(STATE, "bench/per-package");
+  mkdirSync(dir, { recursive: true });
+  const perPkg = {};
+  const compression = results.sections.add?.image?.compression ?? "lz4";
+  const built = {};
+  for (const [idx, p] of ALL.entries()) {
+    const k = idx + 1;
+    const isTimed = k === 1 || k === FIVE.length || k === ALL.length;
+    const spec = writeSpec(`pkg-${p}`, [p], fx, `ext-${p}`);
+    const rows = [];
+    for (let i = 0; i < (isTimed ? HEAVY : 1); i++) {
+      freshDir(join(dir, "stage"));
+      rmSync(join(dir, `ext-${p}.raw`), { force: true });
+      settle();
+      rows.push(nodeJson([join(BENCH, "lib/stage-pack.js"), "stagepack", spec, join(dir, "stage", "t"), join(dir, `ext-${p}.raw`), compression]));
+    }
+    built[p] = statSync(join(dir, `ext-${p}.raw`)).size;
+    ns.sh(`ln -f /var/lib/bench/per-package/ext-${p}.raw /var/lib/extensions/ext-${p}.raw`);
+    if (!isTimed) continue;
+    const merge = JSON.parse(ns.run(["node", join(BENCH, "lib/timeit.js"), "1", String(RUNS), "systemd-sysext", "refresh"]).stdout);
+    perPkg[k] = {
+      k, pkg: p,
+      build: rows.map((r) => r.stageMs + r.packMs),
+      merge: merge.samples,
+      image: built[p],
+      images: Object.values(built).reduce((n, x) => n + x, 0),
+    };
+  }
+  freshDir(join(dir, "stage"));
+  rmSync(join(dir, "stage"), { recursive: true, force: true });
+  const check = ns.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /nix && /usr/bin/git --version && /usr/bin/python3 -c 'import ssl, sqlite3' && /usr/bin/llc-14 --version >/dev/null && /usr/bin/nano --version >/dev/null"], { allowFail: true });
+  resetState();
+  results.sections.growth = { compression, perGeneration: Object.values(perGen), perPackage: Object.values(perPkg), perPackageRuns: check.status === 0 };
+}
+
+// -------------------------------------------------------------------------------------------- report
+
+function machine() {
+  const cpu = cpus();
+  const pkg = (p) => {
+    const r = spawnSync("dpkg-query", ["-W", "-f=${Version}", p], { encoding: "utf8" });
+    return r.status === 0 ? r.stdout : "?";
+  };
+  const fs = (p) => sh("findmnt", ["-no", "FSTYPE", "-T", p]).trim();
+  const dev = (p) => sh("findmnt", ["-no", "SOURCE", "-T", p]).trim();
+  return {
+    host: hostname(),
+    cpu: `${cpu[0]?.model ?? "?"} × ${cpu.length}`,
+    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    kernel: release(),
+    storeFs: `${fs("/nix/store")} (${dev("/nix/store")})`,
+    workFs: `${fs(WORK)} (${dev(WORK)})`,
+    node: process.version,
+    nix: sh("nix", ["--version"]).trim(),
+    erofs: `erofs-utils ${pkg("erofs-utils")}`,
+    squashfs: `squashfs-tools ${pkg("squashfs-tools")}`,
+    systemd: `systemd ${pkg("systemd")}`,
+  };
+}
+
+function writeResults() {
+  const r = results;
+  const L = [];
+  const m = r.machine;
+  L.push("# ext benchmark results", "");
+  L.push(`Written by \`npm run bench\` (bench/run.js) on ${r.date}${REPO !== dirname(BENCH) ? ` for the build of ext in ${REPO}` : ""}. Every figure is **min / median / max** over`);
+  L.push(`the repeated runs named beside it; the page cache was warm (the store had just been built or read).`);
+  L.push("How the fixtures are made and what each figure means: [README.md](README.md).", "");
+  L.push("## Machine", "");
+  L.push("| | |", "|---|---|");
+  for (const [k, v] of Object.entries({
+    CPU: m.cpu, memory: m.memory, kernel: m.kernel, "/nix/store": m.storeFs, "bench/work (stage, /var/lib)": m.workFs,
+    Node: m.node, Nix: m.nix, "mkfs.erofs": m.erofs, mksquashfs: m.squashfs, "systemd-sysext": m.systemd,
+    "load average (1, 5, 15 min)": loads.map((l) => `${l.when}: ${l.load}`).join("; "),
+  })) L.push(`| ${k} | ${v} |`);
+  if (process.env.BENCH_NOTE) L.push("", `Note: ${process.env.BENCH_NOTE}`);
+  L.push("");
+
+  const fx = r.fixtures;
+  if (fx) {
+    L.push("## Fixtures", "");
+    L.push(`${ALL.length} packages from Debian 12 .debs made into store paths (bench/fixtures): the whole closure is`);
+    L.push(`**${fmtBytes(fx.all.bytes)}** in ${fx.all.paths} store paths, ${fx.all.files} files and ${fx.all.symlinks} symlinks.`, "");
+    L.push("| package | closure | store paths |", "|---|---:|---:|");
+    for (const p of ALL) L.push(`| ${p} | ${fmtBytes(fx.perPackage[p].bytes)} | ${fx.perPackage[p].paths} |`);
+    L.push("");
+  }
+
+  const targets = [];
+  const sp = r.sections.stagepack;
+  const ap = r.sections.apply;
+  const ac = r.sections.activation;
+  if (sp) targets.push(["stage + pack (no compression) vs cp -a of the same closure", "≤ 2×", fmtRatio(sp.ratio), summary(sp.ratio).median <= 2]);
+  if (ap) targets.push(["ext apply, nothing changed, vs node -e 0", "≤ 3×", `${ap.ratio.toFixed(2)}× (medians)`, ap.ratio <= 3]);
+  if (ac) targets.push(["activation vs bare systemd-sysext refresh", "≤ 1.5×", `${ac.ratio.toFixed(2)}× (medians)`, ac.ratio <= 1.5]);
+  if (targets.length > 0) {
+    L.push("## Targets", "");
+    L.push("| target | limit | measured | met |", "|---|---|---|---|");
+    for (const [t, lim, got, ok] of targets) L.push(`| ${t} | ${lim} | ${got} | ${ok ? "yes" : "**no**"} |`);
+    L.push("");
+  }
+
+  const add = r.sections.add;
+  if (add) {
+    const ph = add.phases;
+    L.push(`## ext add ${add.pkg} (${ph.total.length} runs, fresh state each)`, "");
+    L.push(`Closure ${fmtBytes(add.closure.bytes)} in ${add.closure.paths.length} store paths; image ${fmtBytes(add.image.size)}`);
+    L.push(`(compression ${add.image.compression}, the default). Phases from EXT_TIMINGS (each step's own time, journal`);
+    L.push("write included); *other* is the rest of the wall time: Node start-up and module loading, argument");
+    L.push("parsing, the lock, plan, commit and finalize.", "");
+    L.push("| phase | time |", "|---|---|");
+    for (const [k, label] of [["total", "**total (wall)**"], ["nix", "Nix (evaluate, realise, closure)"], ["stage", "stage"], ["pack", "pack"],
+      ["verify", "verify"], ["activate", "activate (link, systemd-sysext refresh, check)"], ["other", "other"], ["startup", "… of which start-up until the first step"]]) {
+      L.push(`| ${label} | ${fmtMs(ph[k])} |`);
+    }
+    L.push("", `The program runs from the merged /usr with /nix hidden: \`${add.runsFromUsr}\``, "");
+  }
+
+  if (sp) {
+    L.push(`## Stage + pack of the whole closure vs cp -a (${sp.ratio.length} runs, no compression)`, "");
+    L.push(`${fmtBytes(sp.bytes)}: ${sp.report.files} files (${sp.report.rewritten} rewritten /nix/store → /usr/store), ${sp.report.symlinks} symlinks.`);
+    L.push("Stage and pack run in a fresh Node process through dist/image (stage() with the options `ext add` uses);");
+    L.push("pack includes the fsync of the image, cp -a does not sync. `sync` runs, untimed, before each measurement.", "");
+    L.push("| | time | throughput |", "|---|---|---|");
+    L.push(`| stage | ${fmtMs(sp.stage)} | ${fmtRate(sp.bytes, sp.stage)} |`);
+    L.push(`| pack (mkfs.erofs, none) | ${fmtMs(sp.pack)} | ${fmtRate(sp.bytes, sp.pack)} |`);
+    L.push(`| **stage + pack** | ${fmtMs(sp.stagePack)} | ${fmtRate(sp.bytes, sp.stagePack)} |`);
+    L.push(`| cp -a (the copy limit) | ${fmtMs(sp.cp)} | ${fmtRate(sp.bytes, sp.cp)} |`);
+    L.push(`| **ratio (stage + pack) / cp -a**, per run | ${fmtRatio(sp.ratio)} | |`);
+    L.push(`| for reference: mkfs.erofs straight on a cp -a'd tree (no relocation) | ${fmtMs(sp.mkfsOnly)} | ${fmtRate(sp.bytes, sp.mkfsOnly)} |`);
+    const same = sp.hashes.length === 1 && sp.hashes[0] === sp.reference;
+    L.push("", `Image sha256 in every run: ${sp.hashes.map((h) => `\`${h}\``).join(", ")}; staged with every file copied`);
+    L.push(`(no hard links): \`${sp.reference}\` — ${same ? "**identical**" : "**DIFFERENT**"}.`, "");
+  }
+
+  const co = r.sections.compression;
+  if (co) {
+    L.push(`## Compression (${fmtBytes(co.bytes)} closure, staged once; ${HEAVY} runs each)`, "");
+    L.push(`mkfs.erofs ${m.erofs.replace("erofs-utils ", "")} compresses on one thread; mksquashfs uses all ${co.cores} cores. Same staged tree for all.`, "");
+    L.push("| packer | time | size | size vs none |", "|---|---|---:|---:|");
+    const none = summary(co.results["mkfs.erofs none"]?.size ?? []).median;
+    for (const [k, v] of Object.entries(co.results)) {
+      const size = summary(v.size).median;
+      L.push(`| ${k} | ${fmtMs(v.ms)} | ${fmtBytes(size)} | ${(size / none * 100).toFixed(0)} % |`);
+    }
+    L.push("");
+  }
+
+  if (ac) {
+    L.push(`## Activation vs a bare systemd-sysext refresh (${ac.activate.length} switches each)`, "");
+    L.push(`ext: the activate and check steps of \`ext rollback --to N\`, switching between two generations (${ac.switched}):`);
+    L.push("hard link to a temporary name, rename over /var/lib/extensions/ext.raw, `systemd-sysext refresh`, then the check");
+    L.push("that /usr shows the generation. Bare: the same link switch untimed, then only `systemd-sysext refresh`, timed.", "");
+    L.push("| | time |", "|---|---|");
+    L.push(`| ext activation (activate + check) | ${fmtMs(ac.activate)} |`);
+    L.push(`| bare systemd-sysext refresh | ${fmtMs(ac.bare)} |`);
+    L.push(`| ratio of medians | ${ac.ratio.toFixed(2)}× |`);
+    L.push(`| whole \`ext rollback\` (wall) | ${fmtMs(ac.total)} |`, "");
+  }
+
+  if (ap) {
+    L.push(`## ext apply with nothing changed vs node -e 0 (hyperfine, ${ap.apply.length} runs after 3 warm-ups)`, "");
+    L.push("| | time |", "|---|---|");
+    L.push(`| node -e 0 | ${fmtMs(ap.node)} |`);
+    L.push(`| ext apply tools.json (nothing to do) | ${fmtMs(ap.apply)} |`);
+    L.push(`| ratio of medians | ${ap.ratio.toFixed(2)}× |`, "");
+  }
+
+  const gr = r.sections.growth;
+  if (gr) {
+    L.push(`## ext add as the installed set grows (${HEAVY} runs; compression ${gr.compression})`, "");
+    L.push("**One image per generation** (what ext does): `ext add P` when the set reaches k packages stages and packs the");
+    L.push("union closure again; the merge is one image. *disk* is /var/lib/ext/images with every generation's image kept");
+    L.push("(what rollback needs; `ext gc` removes the rest).", "");
+    L.push("| k | package added | ext add (wall) | build (stage + pack) | activate | merge (bare refresh) | image | disk, all generations |", "|---:|---|---|---|---|---|---:|---:|");
+    for (const g of gr.perGeneration) {
+      L.push(`| ${g.k} | ${g.pkg} | ${fmtMs(g.add)} | ${fmtMs(g.build)} | ${fmtMs(g.activate)} | ${fmtMs(g.merge)} | ${fmtBytes(g.image)} | ${fmtBytes(g.images)} |`);
+    }
+    L.push("", "**One image per package** (the alternative, simulated with the same stage and pack): adding the k-th package");
+    L.push("builds only its own closure, but shared dependencies are stored once per image and systemd-sysext merges k images.", "");
+    L.push("| k | package added | build (stage + pack) | merge k images (bare refresh) | its image | disk, k images |", "|---:|---|---|---|---:|---:|");
+    for (const g of gr.perPackage) {
+      L.push(`| ${g.k} | ${g.pkg} | ${fmtMs(g.build)} | ${fmtMs(g.merge)} | ${fmtBytes(g.image)} | ${fmtBytes(g.images)} |`);
+    }
+    L.push("", `All ${ALL.length} per-package images merged, programs run with /nix hidden: ${gr.perPackageRuns ? "yes" : "**no**"}.`, "");
+  }
+
+  if (r.notes) L.push("## Notes", "", r.notes.trim(), "");
+  writeFileSync(OUT, L.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------- main
+
+async function main() {
+  checkHost();
+  mkdirSync(WORK, { recursive: true });
+  results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  results.machine = machine();
+  noteLoad("start");
+  const fx = buildFixtures();
+  ns = openNamespace(STATE);
+  try {
+    if (want("add")) benchAddOne(fx);
+    if (want("stagepack")) benchStagePack(fx);
+    if (want("compression")) benchCompression(fx);
+    if (want("activation")) benchActivation(fx);
+    if (want("apply")) benchApplyNoop();
+    if (want("growth")) benchGrowth(fx);
+  } finally {
+    try {
+      resetState();
+    } catch {
+      /* the namespace is going away anyway */
+    }
+    ns.close();
+  }
+  noteLoad("end");
+  const notes = join(BENCH, "NOTES.md");
+  if (existsSync(notes)) results.notes = readFileSync(notes, "utf8");
+  writeFileSync(OUT.replace(/\.md$/, "") + ".json", JSON.stringify({ ...results, repo: REPO, loads }, null, 2));
+  writeResults();
+  log(`wrote ${OUT}`);
+}
+
+await main();
