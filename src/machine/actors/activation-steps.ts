@@ -3,7 +3,7 @@ import { imagePath } from "../../generations/layout.js";
 import type { GenerationRecord } from "../../generations/record.js";
 import { writeGeneration } from "../../generations/store.js";
 import { linkActiveImage } from "../../sysext/link.js";
-import { missingFiles } from "../../sysext/check.js";
+import { isOwnLink, missingFiles } from "../../sysext/check.js";
 import { ActivationError } from "../../errors.js";
 import type { TxEnv } from "../types.js";
 
@@ -31,7 +31,12 @@ export async function checkStep(env: TxEnv, record: GenerationRecord, previous: 
   const release = releaseFile(env.extensionName);
   const present = record.image ? [release, ...record.links] : [];
   const absent = record.image ? [] : [release];
-  const stale = (previous?.links ?? []).filter((l) => !record.links.includes(l));
+  // A previous link that is still ours (into /usr/store) is a leftover; the host's own file, visible
+  // again once a package allowed to shadow it is gone, is not.
+  const stale = [];
+  for (const l of (previous?.links ?? []).filter((x) => !record.links.includes(x))) {
+    if (await isOwnLink(env.layout.root, l)) stale.push(l);
+  }
   const { missing, unexpected } = await missingFiles(env.layout, { present, absent: [...absent, ...stale] });
   if (missing.length > 0 || unexpected.length > 0) {
     throw new ActivationError(`after merging, /usr does not show generation ${record.id}`, {
