@@ -28,33 +28,6 @@
         let
           inherit (pkgs) lib;
 
-          # ext relocates every "/nix/store" byte sequence of an image to "/usr/store". Its own
-          # JavaScript names /nix/store as text (the prefix it looks for, validation patterns,
-          # messages); when ext is installed with ext, that text must survive, so it is written as
-          # "/nix\/store" — the same string to JavaScript and JSON, other bytes. Real references
-          # ("/nix/store/<hash>-…", e.g. patched shebangs) are left to be relocated. The test fixture
-          # test/fixtures-self/escape-store-literals.cjs does the same.
-          escapeStoreLiterals = pkgs.writeText "escape-store-literals.cjs" ''
-            "use strict";
-            const fs = require("fs"), path = require("path");
-            const LITERAL = /\/nix\/store(?!\/[0-9a-df-np-sv-z]{32}-)/g;
-            let left = 0;
-            (function walk(d) {
-              for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-                const p = path.join(d, e.name);
-                if (e.isDirectory()) walk(p);
-                else if (e.isFile() && /\.(?:[cm]?js|json)$/.test(e.name)) {
-                  const text = fs.readFileSync(p, "latin1");
-                  const escaped = text.replace(LITERAL, "/nix\\/store");
-                  if (escaped !== text) fs.writeFileSync(p, escaped, "latin1");
-                  if (LITERAL.test(escaped)) left++;
-                  LITERAL.lastIndex = 0;
-                }
-              }
-            })(process.argv[2]);
-            if (left > 0) { console.error("/nix/store is left in " + left + " file(s)"); process.exit(1); }
-          '';
-
           ext = pkgs.buildNpmPackage {
             pname = "ext";
             inherit (package) version;
@@ -67,6 +40,7 @@
                 ./package-lock.json
                 ./tsconfig.json
                 ./src
+                ./scripts/bundle.mjs
                 ./bin
                 ./templates
                 ./schemas
@@ -83,18 +57,25 @@
             # package.json "engines": node >= 20.
             nodejs = pkgs.nodejs;
 
-            # `npm run build` (tsc) is the default build script; npmInstallHook then installs what
-            # `npm pack` would publish (package.json "files": bin, dist, templates, schemas) into
-            # $out/lib/node_modules/ext, prunes devDependencies, and wraps package.json "bin" as
-            # $out/bin/ext (node from the closure).
+            # `npm run build` (tsc, then scripts/bundle.mjs: ext and its libraries in dist/bundle/) is
+            # the default build script; npmInstallHook then installs what `npm pack` would publish
+            # (package.json "files": bin, dist/bundle, templates, schemas) into
+            # $out/lib/node_modules/ext and wraps package.json "bin" as $out/bin/ext (node from the
+            # closure). The bundle needs no node_modules at run time.
 
             # mkfs.erofs, fsck.erofs and dump.erofs from nixpkgs when the host has none; the host's
             # come first (--suffix). systemd-sysext and nix are the host's: a Nix from nixpkgs would be
             # relocated to /usr/store along with ext, and look for its store there.
             makeWrapperArgs = [ "--suffix" "PATH" ":" (lib.makeBinPath [ pkgs.erofs-utils ]) ];
 
+            # ext relocates every "/nix/store" byte sequence of an image to "/usr/store". Its own
+            # JavaScript names /nix/store as text (the prefix it looks for, validation patterns,
+            # messages); when ext is installed with ext, that text must survive, so the script writes
+            # it as "/nix\/store" — the same string to JavaScript and JSON, other bytes — and leaves
+            # real references ("/nix/store/<hash>-…", e.g. patched shebangs) to be relocated. The
+            # self-hosting test's package (test/fixtures-self) runs the same script.
             postInstall = ''
-              node ${escapeStoreLiterals} "$out/lib/node_modules/ext"
+              node ${./scripts/escape-store-literals.cjs} "$out/lib/node_modules/ext"
             '';
 
             doInstallCheck = true;

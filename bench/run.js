@@ -68,7 +68,7 @@ function noteLoad(when) {
 
 function checkHost() {
   if (process.getuid?.() !== 0) throw new Error("npm run bench needs root (mount namespaces, systemd-sysext)");
-  for (const tool of ["nix", "nix-store", "mkfs.erofs", "fsck.erofs", "systemd-sysext", "unshare", "nsenter", "mksquashfs", "hyperfine", "patchelf"]) {
+  for (const tool of ["nix", "nix-store", "mkfs.erofs", "fsck.erofs", "systemd-sysext", "unshare", "nsenter", "mksquashfs", "valgrind", "patchelf"]) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
       throw new Error(`${tool} is missing: run 'bash scripts/setup.sh' (see README.md)`);
     }
@@ -327,20 +327,37 @@ function benchActivation(fx) {
 }
 
 function benchApplyNoop() {
-  log("ext apply with nothing changed vs node -e 0 (hyperfine)");
+  log("ext apply with nothing changed vs node -e 0 (alternating runs, then instruction counts)");
   resetState();
   const manifest = join(STATE, "bench/tools.json");
   writeFileSync(manifest, JSON.stringify({ version: 1, source: FLAKE, packages: { [ONE]: { allowShadow: true } } }, null, 2) + "\n");
-  const first = ext(["apply", "/var/lib/bench/tools.json"]);
+  const apply = ["node", EXT, "apply", "/var/lib/bench/tools.json"];
+  const first = ext(apply.slice(2));
   if (first.status !== 0) throw new Error(`ext apply failed: ${first.stderr}`);
-  const again = ext(["apply", "/var/lib/bench/tools.json"]);
+  const again = ext(apply.slice(2));
   if (!/nothing to do/.test(again.stdout)) throw new Error(`the second ext apply was not a no-op: ${again.stdout}${again.stderr}`);
+  const node = ["node", "-e", "0"];
+  // The same ext from tsc's one-module-per-file output: what the bundle (scripts/bundle.mjs) saves.
+  const unbundled = ["node", join(BENCH, "lib/unbundled.js"), REPO, ...apply.slice(2)];
   const runs = Math.max(20, RUNS * 4);
-  ns.run(["hyperfine", "-N", "--warmup", "3", "--runs", String(runs), "--export-json", "/var/lib/bench/hyperfine.json",
-    "node -e 0", `node ${EXT} apply /var/lib/bench/tools.json`], { env: { ...extEnv } });
-  const hf = JSON.parse(readFileSync(join(STATE, "bench/hyperfine.json"), "utf8"));
-  const [node, apply] = hf.results.map((r) => r.times.map((t) => t * 1000));
-  results.sections.apply = { node, apply, ratio: summary(apply).median / summary(node).median };
+  const alternate = (a, b) => JSON.parse(ns.run(["node", join(BENCH, "lib/alternate.js"), "3", String(runs), JSON.stringify(a), JSON.stringify(b)], { env: extEnv }).stdout);
+  const vsApply = alternate(node, apply);
+  const vsUnbundled = existsSync(join(REPO, "dist/cli/main.js")) ? alternate(node, unbundled) : null;
+  const count = (argv) => JSON.parse(ns.run(["node", join(BENCH, "lib/instructions.js"), ...argv], { env: extEnv }).stdout).instructions;
+  const counts = { node: [], apply: [], unbundled: [] };
+  for (let i = 0; i < 3; i++) {
+    counts.node.push(count(node));
+    counts.apply.push(count(apply));
+    if (vsUnbundled) counts.unbundled.push(count(unbundled));
+  }
+  results.sections.apply = {
+    node: vsApply.a,
+    apply: vsApply.b,
+    ratio: summary(vsApply.b).median / summary(vsApply.a).median,
+    pairRatios: vsApply.b.map((t, i) => t / vsApply.a[i]),
+    unbundled: vsUnbundled && { node: vsUnbundled.a, apply: vsUnbundled.b, ratio: summary(vsUnbundled.b).median / summary(vsUnbundled.a).median },
+    instructions: counts,
+  };
 }
 
 function benchGrowth(fx) {
@@ -537,11 +554,31 @@ function writeResults() {
   }
 
   if (ap) {
-    L.push(`## ext apply with nothing changed vs node -e 0 (hyperfine, ${ap.apply.length} runs after 3 warm-ups)`, "");
+    L.push(`## ext apply with nothing changed vs node -e 0 (${ap.apply.length} runs each, alternating, after 3 warm-up pairs)`, "");
+    L.push("The two commands run in turn (bench/lib/alternate.js), so both see the same momentary load; *per-pair ratio* is");
+    L.push("each ext run over the node run just before it. *Unbundled* is the same ext from tsc's one-module-per-file");
+    L.push("output (dist/cli/main.js), i.e. without scripts/bundle.mjs, measured against node -e 0 in its own alternation.", "");
     L.push("| | time |", "|---|---|");
     L.push(`| node -e 0 | ${fmtMs(ap.node)} |`);
     L.push(`| ext apply tools.json (nothing to do) | ${fmtMs(ap.apply)} |`);
-    L.push(`| ratio of medians | ${ap.ratio.toFixed(2)}× |`, "");
+    L.push(`| ratio of medians | ${ap.ratio.toFixed(2)}× |`);
+    if (ap.pairRatios) L.push(`| per-pair ratio | ${fmtRatio(ap.pairRatios)} |`);
+    if (ap.unbundled) {
+      L.push(`| unbundled ext apply (its node -e 0: ${fmtMs(ap.unbundled.node)}) | ${fmtMs(ap.unbundled.apply)} |`);
+      L.push(`| unbundled: ratio of medians | ${ap.unbundled.ratio.toFixed(2)}× |`);
+    }
+    L.push("");
+    const ins = ap.instructions;
+    if (ins && ins.node.length > 0) {
+      const med = (xs) => summary(xs).median;
+      const fmtIns = (xs) => `${(med(xs) / 1e6).toFixed(0)} M`;
+      L.push("Instructions executed (valgrind --tool=callgrind, median of 3; independent of load):", "");
+      L.push("| | instructions | vs node -e 0 |", "|---|---:|---:|");
+      L.push(`| node -e 0 | ${fmtIns(ins.node)} | 1.00× |`);
+      L.push(`| ext apply (bundle) | ${fmtIns(ins.apply)} | ${(med(ins.apply) / med(ins.node)).toFixed(2)}× |`);
+      if (ins.unbundled.length > 0) L.push(`| ext apply (unbundled) | ${fmtIns(ins.unbundled)} | ${(med(ins.unbundled) / med(ins.node)).toFixed(2)}× |`);
+      L.push("");
+    }
   }
 
   const gr = r.sections.growth;

@@ -6,11 +6,11 @@ export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get update -q
 # erofs-utils: mkfs.erofs; nix-bin: Nix 2.8; systemd: systemd-sysext; util-linux: unshare/nsenter;
-# squashfs-tools and hyperfine: the benchmark; mmdebstrap and systemd-container: the real-boot test
+# squashfs-tools and valgrind: the benchmark; mmdebstrap and systemd-container: the real-boot test
 # (a Debian 12 tree booted by systemd-nspawn); zsh and fish: the completion tests; the rest: what the fixture packages are made of.
 # shellcheck disable=SC2046
 $SUDO apt-get install -y -q --no-install-recommends \
-  erofs-utils nix-bin patchelf systemd util-linux file xz-utils zstd squashfs-tools hyperfine \
+  erofs-utils nix-bin patchelf systemd util-linux file xz-utils zstd squashfs-tools valgrind \
   mmdebstrap systemd-container zsh fish \
   $(grep -v '^#' .ci/fixture-deps.txt)
 # The fixtures' ripgrep, jq and hello come from .debs extracted into /var/cache/ext-fixtures/root

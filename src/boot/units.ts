@@ -1,6 +1,6 @@
 import { readFile, readlink, mkdir, symlink, unlink, rename, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../paths.js";
 import { errnoCode } from "../errors.js";
 import { fsyncDir, tempName, writeFileAtomic } from "../fsutil.js";
 import type { Layout } from "../generations/layout.js";
@@ -22,13 +22,12 @@ export function unitDir(l: Layout): string {
 }
 
 export function templatesDir(): string {
-  // dist/boot/units.js and src/boot/units.ts both sit two levels below the package root.
-  return fileURLToPath(new URL("../../templates/", import.meta.url));
+  return packagePath("templates");
 }
 
 /** The ext command line a unit runs: this Node and this ext's bin/ext.js. */
 export function defaultExtCommand(): string {
-  return [process.execPath, fileURLToPath(new URL("../../bin/ext.js", import.meta.url))].map(quoteExecArg).join(" ");
+  return [process.execPath, packagePath("bin", "ext.js")].map(quoteExecArg).join(" ");
 }
 
 /** Quotes one word for ExecStart= (systemd.service(5): quotes, backslash escapes, % and $ doubled). */

@@ -2,7 +2,7 @@ import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../paths.js";
 import { ExitCode, ExtError, PermissionError, errnoCode, isExtError, UsageError } from "../errors.js";
 import { layout, DEFAULT_COMPRESSION, DEFAULT_EXTENSION_NAME, DEFAULT_SOURCE, type CommandContext } from "./context.js";
 import { createReporter } from "./reporters.js";
@@ -28,7 +28,7 @@ interface GlobalArgs {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string };
   return pkg.version;
 }
 

@@ -2,12 +2,12 @@
 // node test/fixtures-self/assemble.mjs DIR [--node /usr/bin/node]
 //
 // Makes DIR a flake whose package `ext` is this working tree's ext (see README.md): the template
-// flake.nix, ext-self.nix and escape-store-literals.cjs from here, packages.nix from ../fixtures (for
-// glibc, libgcc and dash), host.json (which node binary to relink, and its version), and payload/:
-// dist/, bin/, package.json, templates/, schemas/ and the production dependencies in node_modules/
-// (package-lock.json entries without "dev"). Run `npm run build` first: dist/ is what gets packaged.
+// flake.nix and ext-self.nix from here, scripts/escape-store-literals.cjs, packages.nix from
+// ../fixtures (for glibc, libgcc and dash), host.json (which node binary to relink, and its version),
+// and payload/: dist/bundle/ (ext and its libraries, scripts/bundle.mjs), bin/, package.json,
+// templates/ and schemas/ — no node_modules. Run `npm run build` first: the bundle is what gets packaged.
 // DIR is replaced if it was assembled before. Prints DIR's flake reference (path:DIR).
-import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -26,7 +26,8 @@ export function assemble(dir, options = {}) {
   }
   mkdirSync(join(target, "payload"), { recursive: true });
 
-  for (const f of ["flake.nix", "ext-self.nix", "escape-store-literals.cjs"]) cpSync(join(HERE, f), join(target, f));
+  for (const f of ["flake.nix", "ext-self.nix"]) cpSync(join(HERE, f), join(target, f));
+  cpSync(join(repo, "scripts/escape-store-literals.cjs"), join(target, "escape-store-literals.cjs"));
   cpSync(join(repo, "test/fixtures/packages.nix"), join(target, "packages.nix"));
   // An input-less flake's lock, so that no Nix version tries to write one.
   writeFileSync(join(target, "flake.lock"), JSON.stringify({ nodes: { root: {} }, root: "root", version: 7 }, null, 2) + "\n");
@@ -34,22 +35,11 @@ export function assemble(dir, options = {}) {
   writeFileSync(join(target, "host.json"), JSON.stringify({ nodePath: node, nodeVersion }, null, 2) + "\n");
 
   const payload = join(target, "payload");
-  if (!existsSync(join(repo, "dist/cli/main.js"))) throw new Error(`${repo}/dist is not built: run 'npm run build' first`);
+  if (!existsSync(join(repo, "dist/bundle/main.js"))) throw new Error(`${repo}/dist/bundle is not built: run 'npm run build' first`);
   const skipMaps = (src) => !src.endsWith(".map");
-  for (const d of ["dist", "bin", "templates", "schemas"]) {
-    if (existsSync(join(repo, d))) cpSync(join(repo, d), join(payload, d), { recursive: true, filter: skipMaps });
-  }
+  cpSync(join(repo, "dist/bundle"), join(payload, "dist/bundle"), { recursive: true, filter: skipMaps });
+  for (const d of ["bin", "templates", "schemas"]) cpSync(join(repo, d), join(payload, d), { recursive: true });
   cpSync(join(repo, "package.json"), join(payload, "package.json"));
-  const lock = JSON.parse(readFileSync(join(repo, "package-lock.json"), "utf8"));
-  let deps = 0;
-  for (const [where, entry] of Object.entries(lock.packages ?? {})) {
-    if (where === "" || entry.dev || entry.link || !where.startsWith("node_modules/")) continue;
-    const src = join(repo, where);
-    if (!existsSync(src)) continue; // optional dependencies of other platforms
-    cpSync(src, join(payload, where), { recursive: true, filter: (s) => !s.includes("/node_modules/.bin") });
-    deps++;
-  }
-  if (deps === 0) throw new Error("no production dependencies found in package-lock.json; run 'npm ci' first");
   return `path:${target}`;
 }
 

@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { REPO, EXT } from "../helpers/namespace.js";
+import { EXT } from "../helpers/namespace.js";
 import { Sim } from "../unit/boot/sim.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // The boot commands through the real CLI (yargs table, JSON and human output) under --root, on
 // generations made by the unit-test machine (records and image files; nothing is merged).
@@ -21,7 +22,7 @@ function ok(args: string[], env: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO });
+  ensureBuilt();
   sim = await Sim.create();
   const g1 = await sim.generation(1, ["ripgrep"]);
   await sim.activate(g1);

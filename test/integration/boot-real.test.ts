@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, chmodSync, symlinkSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 5, a real boot: a Debian 12 system (mmdebstrap from Debian's packages) with systemd as
 // PID 1, booted as a container by systemd-nspawn. ext (the host's node and this repository,
@@ -148,7 +149,7 @@ function ext(args: string[]): string {
 }
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO });
+  ensureBuilt();
   let t = Date.now();
   ensureRootfs();
   timings["rootfs"] = (Date.now() - t) / 1000;

@@ -1,10 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EXT, extEnv, REPO } from "../helpers/namespace.js";
+import { EXT, extEnv } from "../helpers/namespace.js";
 import { expectValid } from "../unit/cli/schemas.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 6, errors: a user error is a message and a hint, with the documented exit code; --verbose adds
 // the cause chain; never a stack trace. These need no mount namespace: nothing here changes /usr.
@@ -14,11 +15,7 @@ let work: string;
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "ext-err-"));
   chmodSync(work, 0o755); // another user must reach the roots made in here
-  try {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO, stdio: "pipe" });
-  } catch (e) {
-    if (!existsSync(join(REPO, "dist/cli/main.js"))) throw e;
-  }
+  ensureBuilt();
 });
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openNamespace, FIXTURES, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { openNamespace, FIXTURES, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { expectValid } from "../unit/cli/schemas.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 6: every command's --json output, from the real CLI (real Nix on the fixtures, real
 // mkfs.erofs, real systemd-sysext merges in a private mount namespace), checked against its schema in
@@ -15,12 +15,7 @@ let ns: Namespace;
 let work: string;
 
 beforeAll(() => {
-  // npm test type-checks first; here only the emitted JavaScript matters (bin/ext.js runs dist/).
-  try {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO, stdio: "pipe" });
-  } catch (e) {
-    if (!existsSync(join(REPO, "dist/cli/main.js"))) throw e;
-  }
+  ensureBuilt();
   work = mkdtempSync(join(tmpdir(), "ext-json-"));
   ns = openNamespace();
 });

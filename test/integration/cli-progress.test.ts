@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EXT, extEnv, openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
+import { EXT, extEnv, openNamespace, type Namespace } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 6, progress: a long `ext add` under a pseudo-terminal (script(1)) shows each phase updated in
 // place with its elapsed time; without a terminal, plain lines; --quiet, --verbose, --json, NO_COLOR.
@@ -14,11 +14,7 @@ let source: string;
 let dir: string;
 
 beforeAll(() => {
-  try {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO, stdio: "pipe" });
-  } catch (e) {
-    if (!existsSync(join(REPO, "dist/cli/main.js"))) throw e;
-  }
+  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), "ext-slow-"));
   const nonce = `${process.pid}-${Date.now()}`;
   const pkg = (name: string, seconds: number) => `

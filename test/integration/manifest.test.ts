@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
 import { parseLock } from "../../src/manifest/read.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 4, end to end: tools.json and its lock with the real CLI, real Nix on a private copy of the
 // fixture flake, real mkfs.erofs and systemd-sysext inside private mount namespaces. The tools.json
@@ -17,7 +17,7 @@ let source: string;
 let toolsFile: string;
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO });
+  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), "ext-manifest-"));
   // A private copy of the fixtures: a later test changes a package in it (a "new nixpkgs revision"),
   // and other tests' edits of test/fixtures cannot move this test's pins.

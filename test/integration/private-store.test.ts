@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openNamespace, FIXTURES, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { openNamespace, FIXTURES, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { OFFLINE_NIX_CONFIG } from "../helpers/nix-env.js";
 import {
   chooseStore,
@@ -16,6 +16,7 @@ import {
 import { checkStore } from "../../src/doctor/store.js";
 import type { DoctorInput, Host } from "../../src/doctor/index.js";
 import type { StoreLocation } from "../../src/nix/types.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 8: a private Nix store where /nix cannot exist (Fedora Atomic with composefs). End to end with
 // /nix hidden from ext itself: a read-only, empty tmpfs over /nix in the test's mount namespace, so
@@ -56,7 +57,7 @@ function storeNames(ns: Namespace): string[] {
 
 // The end-to-end tests run bin/ext.js, which runs dist/.
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO, stdio: "ignore" });
+  ensureBuilt();
 });
 
 describe("choosing the store (no Nix, a described machine)", () => {

@@ -1,5 +1,4 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,9 +6,10 @@ import { openNamespace, FIXTURES, REPO, type Namespace, type RunOutput } from ".
 import { OFFLINE_NIX_CONFIG } from "../helpers/nix-env.js";
 // @ts-expect-error: a plain .mjs script (also run by hand), without type declarations
 import { assemble } from "../fixtures-self/assemble.mjs";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 8, part 3: ext manages itself. The fixture source test/fixtures-self (assembled from the
-// working tree: dist/, production node_modules, and the host's node relinked into the store) has a
+// working tree: the bundle in dist/bundle/, and the host's node relinked into the store) has a
 // package `ext`; `ext add ext` puts /usr/bin/ext into the image. It must then work on a host with no
 // Node.js and no /nix: /nix is a read-only empty tmpfs in this namespace (so the private store is in
 // use), and each run of /usr/bin/ext below hides the host's node (and /usr/lib's libraries).
@@ -22,7 +22,7 @@ let work: string;
 let source: string;
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: REPO, stdio: "ignore" });
+  ensureBuilt();
   work = mkdtempSync(join(tmpdir(), "ext-self-"));
   source = assemble(join(work, "flake")) as string;
   ns = openNamespace();

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
 import { openNamespace, type Namespace } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 3, end to end: the real CLI, real Nix on the fixtures, real mkfs.erofs and real
 // systemd-sysext merges inside a private mount namespace (never the host's /usr).
@@ -8,7 +8,7 @@ import { openNamespace, type Namespace } from "../helpers/namespace.js";
 let ns: Namespace;
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: new URL("../..", import.meta.url).pathname });
+  ensureBuilt();
   ns = openNamespace();
 });
 afterAll(() => ns?.close());

@@ -1,7 +1,7 @@
-import { fileURLToPath } from "node:url";
 import type { CommandContext } from "../context.js";
 import { countByStatus, realHost, runChecks, type Finding, type Host, type Status } from "../../doctor/index.js";
 import { ExitCode } from "../../errors.js";
+import { templatesDir } from "../../boot/units.js";
 
 // `ext doctor`: checks the host and says how to fix each finding. Reads only; runs without root.
 // Exit code 1 when a finding is an error (ext cannot work here), 0 otherwise.
@@ -14,7 +14,6 @@ export interface DoctorResult {
   findings: Finding[];
 }
 
-export const TEMPLATES_DIR = fileURLToPath(new URL("../../../templates/", import.meta.url));
 
 export async function doctor(ctx: CommandContext, opts: { host?: Host; templatesDir?: string } = {}): Promise<DoctorResult> {
   ctx.reporter.phase("checking the host");
@@ -23,7 +22,7 @@ export async function doctor(ctx: CommandContext, opts: { host?: Host; templates
     extensionName: ctx.extensionName,
     compression: ctx.compression,
     nix: ctx.nix,
-    templatesDir: opts.templatesDir ?? TEMPLATES_DIR,
+    templatesDir: opts.templatesDir ?? templatesDir(),
     host: opts.host ?? realHost,
   });
   const summary = countByStatus(findings);

@@ -1,4 +1,4 @@
-// node escape-store-literals.cjs DIR
+// node scripts/escape-store-literals.cjs DIR
 //
 // ext relocates every byte sequence "/nix/store" of an image to "/usr/store". ext's own JavaScript
 // names /nix/store as text (the store prefix it looks for, validation patterns, messages); if ext is
@@ -6,7 +6,8 @@
 // look for /usr/store paths. This script writes those literals as "/nix\/store" — the same string in
 // JavaScript and JSON, different bytes — in every .js/.mjs/.cjs/.json file under DIR. Real store
 // references ("/nix/store/<32-character hash>-…", e.g. a shebang) are left alone: they must be
-// relocated. Exits 1 if a literal is left. (The repository's flake.nix does the same.)
+// relocated. Exits 1 if a literal is left. Used by flake.nix (the nixpkgs package) and by
+// test/fixtures-self (the package the self-hosting test builds offline).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -14,7 +15,7 @@ const path = require("path");
 const LITERAL = /\/nix\/store(?!\/[0-9a-df-np-sv-z]{32}-)/g;
 const dir = process.argv[2];
 if (!dir) {
-  console.error("usage: node escape-store-literals.cjs DIR");
+  console.error("usage: node scripts/escape-store-literals.cjs DIR");
   process.exit(2);
 }
 let files = 0;
