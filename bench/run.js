@@ -139,6 +139,12 @@ function settle() {
   spawnSync("sync");
 }
 
+/** Bytes of the files under `path` that nothing else links (the rest share their inode with the store). */
+function ownBytes(path) {
+  if (!existsSync(path)) return 0;
+  return sh("find", [path, "-type", "f", "-links", "1", "-printf", "%s\n"]).split("\n").filter(Boolean).reduce((n, x) => n + Number(x), 0);
+}
+
 function duBytes(path) {
   if (!existsSync(path)) return 0;
   return Number(sh("du", ["-sb", path]).split(/\s/)[0]);
@@ -369,25 +375,47 @@ function benchGrowth(fx) {
     { untimed: ALL.slice(FIVE.length, -1) },
     { timed: [ALL.at(-1)], k: ALL.length },
   ];
+  // Twice: as ext runs (the stage cache keeps the last stage's store paths for the next add), and with
+  // the cache removed before each timed add, i.e. staging the whole union closure as before the cache.
   const perGen = {};
+  const noCache = {};
   for (let i = 0; i < HEAVY; i++) {
-    resetState();
-    for (const s of steps) {
-      settle();
-      const run = ext(["add", "--allow-shadow", ...(s.timed ?? s.untimed)]);
-      if (run.status !== 0) throw new Error(`ext add failed: ${run.stderr}`);
-      if (!s.timed) continue;
-      const split = phaseSplit(run);
-      const g = currentGeneration();
-      const row = (perGen[s.k] ??= { k: s.k, pkg: s.timed[0], add: [], build: [], activate: [], image: g.image.size, images: 0 });
-      row.add.push(split.total);
-      row.build.push(split.stage + split.pack);
-      row.activate.push(split.activate);
-      row.images = duBytes(join(STATE, "ext/images"));
-      // Merge time of the one image holding the whole set: a bare refresh with it linked.
-      const merge = JSON.parse(ns.run(["node", join(BENCH, "lib/timeit.js"), "1", String(RUNS), "systemd-sysext", "refresh"]).stdout);
-      (row.merge ??= []).push(...merge.samples);
+    for (const cached of [true, false]) {
+      resetState();
+      for (const s of steps) {
+        settle();
+        if (s.timed && !cached) ns.sh("rm -rf /var/lib/ext/staged");
+        const run = ext(["add", "--allow-shadow", ...(s.timed ?? s.untimed)]);
+        if (run.status !== 0) throw new Error(`ext add failed: ${run.stderr}`);
+        if (!s.timed) continue;
+        const split = phaseSplit(run);
+        const g = currentGeneration();
+        if (!cached) {
+          const row = (noCache[s.k] ??= { k: s.k, add: [], build: [], sha256: g.image.sha256 });
+          row.add.push(split.total);
+          row.build.push(split.stage + split.pack);
+          if (row.sha256 !== g.image.sha256) throw new Error(`k=${s.k}: images differ between runs`);
+          continue;
+        }
+        const row = (perGen[s.k] ??= { k: s.k, pkg: s.timed[0], add: [], build: [], stage: [], activate: [], image: g.image.size, images: 0, sha256: g.image.sha256 });
+        row.add.push(split.total);
+        row.build.push(split.stage + split.pack);
+        row.stage.push(split.stage);
+        row.activate.push(split.activate);
+        row.images = duBytes(join(STATE, "ext/images"));
+        row.cache = ownBytes(join(STATE, "ext/staged"));
+        // Merge time of the one image holding the whole set: a bare refresh with it linked.
+        const merge = JSON.parse(ns.run(["node", join(BENCH, "lib/timeit.js"), "1", String(RUNS), "systemd-sysext", "refresh"]).stdout);
+        (row.merge ??= []).push(...merge.samples);
+      }
     }
+  }
+  // Same bytes with and without the cache (the image key would be equal too, but this is the sha256
+  // of what was packed).
+  for (const row of Object.values(perGen)) {
+    const other = noCache[row.k];
+    row.noCache = other;
+    if (other && other.sha256 !== row.sha256) throw new Error(`k=${row.k}: the stage cache changed the image (${row.sha256} vs ${other.sha256})`);
   }
 
   // The alternative: one image per package (its own closure), all merged side by side.
@@ -584,12 +612,17 @@ function writeResults() {
   const gr = r.sections.growth;
   if (gr) {
     L.push(`## ext add as the installed set grows (${HEAVY} runs; compression ${gr.compression})`, "");
-    L.push("**One image per generation** (what ext does): `ext add P` when the set reaches k packages stages and packs the");
-    L.push("union closure again; the merge is one image. *disk* is /var/lib/ext/images with every generation's image kept");
-    L.push("(what rollback needs; `ext gc` removes the rest).", "");
-    L.push("| k | package added | ext add (wall) | build (stage + pack) | activate | merge (bare refresh) | image | disk, all generations |", "|---:|---|---|---|---|---|---:|---:|");
+    L.push("**One image per generation** (what ext does): `ext add P` when the set reaches k packages packs the union");
+    L.push("closure again; the merge is one image. Store paths staged by the previous add come from the stage cache");
+    L.push("(/var/lib/ext/staged), so only P's new store paths are staged. *Without cache*: the same add with the cache");
+    L.push("removed first, i.e. staging the whole union (how ext worked before the cache); same image sha256 both ways");
+    L.push("(checked). *disk* is /var/lib/ext/images with every generation's image kept (what rollback needs; `ext gc`");
+    L.push("removes the rest); *cache* is the stage cache's own bytes (the rest of it is hard links into the store).", "");
+    L.push("| k | package added | ext add (wall) | build (stage + pack) | … of it stage | without cache: ext add | without cache: build | activate | merge (bare refresh) | image | disk, all generations | cache |",
+      "|---:|---|---|---|---|---|---|---|---|---:|---:|---:|");
     for (const g of gr.perGeneration) {
-      L.push(`| ${g.k} | ${g.pkg} | ${fmtMs(g.add)} | ${fmtMs(g.build)} | ${fmtMs(g.activate)} | ${fmtMs(g.merge)} | ${fmtBytes(g.image)} | ${fmtBytes(g.images)} |`);
+      const nc = g.noCache;
+      L.push(`| ${g.k} | ${g.pkg} | ${fmtMs(g.add)} | ${fmtMs(g.build)} | ${g.stage ? fmtMs(g.stage) : "–"} | ${nc ? fmtMs(nc.add) : "–"} | ${nc ? fmtMs(nc.build) : "–"} | ${fmtMs(g.activate)} | ${fmtMs(g.merge)} | ${fmtBytes(g.image)} | ${fmtBytes(g.images)} | ${g.cache !== undefined ? fmtBytes(g.cache) : "–"} |`);
     }
     L.push("", "**One image per package** (the alternative, simulated with the same stage and pack): adding the k-th package");
     L.push("builds only its own closure, but shared dependencies are stored once per image and systemd-sysext merges k images.", "");

@@ -8,6 +8,7 @@ export interface Layout {
   imagesDir: string;
   generationsDir: string;
   tmpDir: string;
+  stageCacheDir: string;
   currentFile: string;
   journalFile: string;
   lockFile: string;
@@ -28,6 +29,9 @@ export function layout(root = "/"): Layout {
     generationsDir: join(stateDir, "generations"),
     // Same file system as images/, so a finished image is renamed into place, never copied.
     tmpDir: join(stateDir, "tmp"),
+    // Relocated store paths kept between transactions (src/image/stage-cache.ts); renamed to and from
+    // tmp/, so it must be on tmp/'s file system.
+    stageCacheDir: join(stateDir, "staged"),
     currentFile: join(stateDir, "current.json"),
     journalFile: join(stateDir, "journal.json"),
     lockFile: join(stateDir, "lock"),

@@ -10,7 +10,7 @@ import { JobQueue, Limiter } from "./limit.js";
 import { OpaqueInspector, sniffContainer, type OpaqueKind } from "./opaque.js";
 import { rewriteLinkTarget, rewriteStoreReferences, StreamRewriter } from "./rewrite.js";
 import { physicalPath, STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
-import type { OpaqueReference } from "./types.js";
+import type { StagedPath } from "./types.js";
 
 // Copies the closure into <stage>/usr/store with every /nix/store relocated.
 //
@@ -40,17 +40,8 @@ const MAX_JOB_BYTES = 64 * 1024 * 1024;
 
 export type ReuseStrategy = "copy" | "link";
 
-export interface CopyStats {
-  files: number;
-  bytes: number;
-  rewritten: number;
-  symlinks: number;
-  rewrittenLinks: number;
-  directories: number;
-  opaqueReferences: OpaqueReference[];
-}
-
 export interface CopyOptions {
+  /** Store paths to copy (logical). */
   closure: readonly string[];
   store: StoreLocation;
   stageDir: string;
@@ -58,6 +49,9 @@ export interface CopyOptions {
   /** Decompression tools run for opaque-content checks at once. */
   concurrency: number;
   reuse: ReuseStrategy;
+  /** Store inodes ("dev:ino") that the stage already holds a hard link to (trees taken from the stage
+   *  cache): a file of the same inode is copied, not linked, as if it had been staged in this run. */
+  linkedInodes?: Iterable<string>;
 }
 
 const SLASH = Buffer.from("/");
@@ -66,16 +60,23 @@ function joinBuf(dir: Buffer, name: Buffer): Buffer {
   return Buffer.concat([dir, SLASH, name]);
 }
 
-export async function copyClosure(options: CopyOptions): Promise<CopyStats> {
+/** Copies; returns what each store path contributed, in closure order. */
+export async function copyClosure(options: CopyOptions): Promise<StagedPath[]> {
   const copier = new ClosureCopier(options);
   await copier.copyAll();
-  return copier.stats;
+  return copier.result();
 }
 
+export function emptyRecord(path: string): StagedPath {
+  return { path, files: 0, bytes: 0, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 0, linkedInodes: [], opaqueReferences: [] };
+}
+
+/** Byte offset of the store path's name in a stage-relative path ("usr/store/<base>/…"). */
+const BASE_AT = STAGE_STORE_REL.length + 1;
+
 class ClosureCopier {
-  readonly stats: CopyStats = {
-    files: 0, bytes: 0, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 0, opaqueReferences: [],
-  };
+  /** Per store path, keyed by base name (`<hash>-<name>`): the stage cache keeps each path's tree apart. */
+  private readonly records = new Map<string, StagedPath>();
   /** Everything that creates something in the stage. */
   private readonly jobs = new JobQueue(MAX_JOBS, MAX_JOB_BYTES);
   /** Decompression tools for opaque-content checks. */
@@ -84,7 +85,7 @@ class ClosureCopier {
   private readonly inspections = new Set<Promise<void>>();
   /** Source inodes already hard-linked into the stage. A second link to the same inode would become a
    *  hard link inside the image, which would depend on whether the store was optimised: copy instead. */
-  private readonly linkedInodes = new Set<string>();
+  private readonly linkedInodes: Set<string>;
   /** Cleared when hard links cannot work at all here (the store is on another file system). */
   private linkable = true;
   /** Whether the umask would strip bits from DIR_MODE / FILE_MODE / EXEC_MODE, so modes need a chmod. */
@@ -97,6 +98,22 @@ class ClosureCopier {
 
   constructor(private readonly options: CopyOptions) {
     this.tools = new Limiter(options.concurrency);
+    this.linkedInodes = new Set(options.linkedInodes ?? []);
+  }
+
+  result(): StagedPath[] {
+    const out = [...this.records.values()];
+    for (const r of out) r.opaqueReferences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out;
+  }
+
+  /** The record of the store path that `rel` (usr/store/<base>/…) lies in. */
+  private recordOf(rel: Buffer): StagedPath {
+    const end = rel.indexOf(0x2f, BASE_AT);
+    const base = rel.subarray(BASE_AT, end < 0 ? undefined : end).toString("latin1");
+    const r = this.records.get(base);
+    if (r === undefined) throw new Error(`internal: ${rel.toString()} is outside the store paths being staged`);
+    return r;
   }
 
   async copyAll(): Promise<void> {
@@ -116,7 +133,6 @@ class ClosureCopier {
     }
     await this.jobs.drain();
     await Promise.all([...this.inspections]);
-    this.stats.opaqueReferences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   private async walk(storeRoot: Buffer, hostHasStore: boolean): Promise<void> {
@@ -135,6 +151,7 @@ class ClosureCopier {
         throw e;
       }
       const rel = joinBuf(Buffer.from(STAGE_STORE_REL), base);
+      this.records.set(base.toString("latin1"), emptyRecord(logical));
       await this.copyEntry(src, joinBuf(storeRoot, base), rel, entryKind(st), hostHasStore);
     }
   }
@@ -162,7 +179,7 @@ class ClosureCopier {
       case "dir":
         return this.copyDir(src, dst, rel, checkHost);
       case "symlink":
-        return this.copySymlink(src, dst);
+        return this.copySymlink(src, dst, rel);
       case "file":
         return this.copyFile(src, dst, rel);
       default:
@@ -177,7 +194,7 @@ class ClosureCopier {
     // already waiting for the thread pool.
     mkdirSync(dst, DIR_MODE);
     if (this.chmodDirs) chmodSync(dst, DIR_MODE);
-    this.stats.directories++;
+    this.recordOf(rel).directories++;
     const entries = readdirSync(src, { withFileTypes: true, encoding: "buffer" });
     entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const e of entries) {
@@ -185,10 +202,11 @@ class ClosureCopier {
     }
   }
 
-  private async copySymlink(src: Buffer, dst: Buffer): Promise<void> {
+  private async copySymlink(src: Buffer, dst: Buffer, rel: Buffer): Promise<void> {
     const { target, changed } = rewriteLinkTarget(readlinkSync(src, { encoding: "buffer" }));
-    this.stats.symlinks++;
-    if (changed) this.stats.rewrittenLinks++;
+    const record = this.recordOf(rel);
+    record.symlinks++;
+    if (changed) record.rewrittenLinks++;
     await this.jobs.add(0, () => symlink(target, dst));
   }
 
@@ -205,8 +223,9 @@ class ClosureCopier {
     }
     // Write bits are meaningless on a read-only image; setuid/setgid/sticky never belong in one.
     const mode = st.mode & 0o111 ? EXEC_MODE : FILE_MODE;
-    this.stats.files++;
-    this.stats.bytes += st.size;
+    const record = this.recordOf(rel);
+    record.files++;
+    record.bytes += st.size;
     if (st.size > WHOLE_FILE_LIMIT) {
       await this.jobs.add(CHUNK, () => this.streamFile(src, dst, rel, mode));
       return;
@@ -216,10 +235,10 @@ class ClosureCopier {
     if (kind !== undefined) this.inspect(kind, src, rel, content);
     const replaced = rewriteStoreReferences(content);
     if (replaced > 0) {
-      this.stats.rewritten++;
+      record.rewritten++;
     } else if ((st.mode & 0o7777) === mode) {
       const key = `${st.dev}:${st.ino}`;
-      await this.jobs.add(0, () => this.reuse(src, dst, key));
+      await this.jobs.add(0, () => this.reuse(src, dst, key, record));
       return;
     }
     const own = Buffer.from(content);
@@ -227,11 +246,12 @@ class ClosureCopier {
   }
 
   /** A file that needs no rewrite and already has its mode: hard-linked or copied by the kernel. */
-  private async reuse(src: Buffer, dst: Buffer, inode: string): Promise<void> {
+  private async reuse(src: Buffer, dst: Buffer, inode: string, record: StagedPath): Promise<void> {
     if (this.options.reuse === "link" && this.linkable && !this.linkedInodes.has(inode)) {
       this.linkedInodes.add(inode);
       try {
         await link(src, dst);
+        record.linkedInodes.push(inode);
         return;
       } catch (e) {
         // Another file system, a read-only bind mount, the link count limit: copy instead.
@@ -283,7 +303,7 @@ class ClosureCopier {
     } finally {
       await input.close();
     }
-    if (rewriter.replaced > 0) this.stats.rewritten++;
+    if (rewriter.replaced > 0) this.recordOf(rel).rewritten++;
   }
 
   private readWhole(fd: number, size: number): Buffer {
@@ -296,7 +316,7 @@ class ClosureCopier {
   private inspect(kind: OpaqueKind, src: Buffer, rel: Buffer, content: Buffer | undefined): void {
     const path = rel.toString("utf8");
     const record = (finding: Awaited<ReturnType<OpaqueInspector["inspect"]>>) => {
-      if (finding) this.stats.opaqueReferences.push({ path, kind, ...finding });
+      if (finding) this.recordOf(rel).opaqueReferences.push({ path, kind, ...finding });
     };
     const now = content === undefined ? "defer" : this.inspector.inspectInMemory(kind, content);
     if (now !== "defer") {

@@ -1,10 +1,9 @@
 // The image module: stage a closure into a tree, pack it into EROFS, verify the result.
 
-/** Bumped whenever stage() or pack() would produce different bytes for the same inputs, so images
- *  cached under an older key are not reused. */
-export const STAGING_VERSION = 1;
+export { STAGING_VERSION } from "./version.js";
 
 export { stage } from "./stage.js";
+export { keepStaged, clearStageCache } from "./stage-cache.js";
 export { pack, mkfsArguments, sha256File, IMAGE_UUID, type PackInput } from "./pack.js";
 export { verifyImage, type VerifyOptions, type VerifyReport, type VerifyFinding } from "./verify.js";
 export { availableCompressors, resolveCompression, parseCompressors } from "./compressors.js";
@@ -16,5 +15,5 @@ export { releaseContent, releaseFileRel, parseEnvFile, releaseMismatch } from ".
 export { rewriteStoreReferences, rewriteLinkTarget, containsStoreReference } from "./rewrite.js";
 export { sniffContainer, inspectZip, opaqueWarning } from "./opaque.js";
 export { FARM_RULES } from "./farm.js";
-export { NIX_STORE, RELOCATED_STORE, relocatedPath, physicalPath } from "./store-paths.js";
+export { NIX_STORE, RELOCATED_STORE, STAGE_STORE_REL, relocatedPath, physicalPath } from "./store-paths.js";
 export type * from "./types.js";

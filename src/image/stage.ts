@@ -2,13 +2,14 @@ import { chmod, mkdir, readdir } from "node:fs/promises";
 import { posix } from "node:path";
 import { UnsafeImageError } from "../errors.js";
 import { auditStage } from "./audit.js";
-import { copyClosure, DIR_MODE } from "./copy.js";
+import { copyClosure, DIR_MODE, emptyRecord } from "./copy.js";
 import { buildFarm } from "./farm.js";
 import { HostView } from "./host.js";
 import { validateArchitecture, validateExtensionName } from "./names.js";
 import { writeRelease } from "./release.js";
-import { storeBaseName } from "./store-paths.js";
-import type { StageInput, StageOptions, StageReport } from "./types.js";
+import { takeStaged } from "./stage-cache.js";
+import { STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
+import type { StageInput, StageOptions, StageReport, StagedPath } from "./types.js";
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -37,28 +38,44 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
   await mkdir(usr);
   await chmod(usr, DIR_MODE);
 
-  const copied = await copyClosure({
-    closure,
+  // Store paths staged by an earlier transaction come back from the stage cache (stage-cache.ts).
+  let cached = new Map<string, StagedPath>();
+  if (options.cacheDir !== undefined) {
+    await host.assertDirectoryAllowed(STAGE_STORE_REL);
+    const storeRoot = posix.join(input.stageDir, STAGE_STORE_REL);
+    await mkdir(storeRoot);
+    await chmod(storeRoot, DIR_MODE);
+    cached = await takeStaged(options.cacheDir, closure, storeRoot, host);
+  }
+
+  const fresh = await copyClosure({
+    closure: closure.filter((p) => !cached.has(p)),
     store: input.store,
     stageDir: input.stageDir,
     host,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     reuse: options.reuse ?? "copy",
+    linkedInodes: [...cached.values()].flatMap((r) => r.linkedInodes),
   });
+  const byPath = new Map([...cached, ...fresh.map((r) => [r.path, r] as const)]);
+  const paths = closure.map((p) => byPath.get(p) ?? emptyRecord(p));
   const farm = await buildFarm({ stageDir: input.stageDir, packages: input.packages, host, staged: new Set(closure) });
   const releaseFile = await writeRelease(input.stageDir, input.extensionName, input.architecture, host);
   await auditStage(input.stageDir, input.extensionName);
 
+  const sum = (k: "files" | "bytes" | "rewritten" | "symlinks" | "rewrittenLinks" | "directories") => paths.reduce((n, r) => n + r[k], 0);
   return {
-    files: copied.files,
-    bytes: copied.bytes,
-    rewritten: copied.rewritten,
-    opaqueReferences: copied.opaqueReferences,
+    files: sum("files"),
+    bytes: sum("bytes"),
+    rewritten: sum("rewritten"),
+    opaqueReferences: paths.flatMap((r) => r.opaqueReferences).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     links: farm.links,
     shadowed: farm.shadowed,
-    symlinks: copied.symlinks,
-    rewrittenLinks: copied.rewrittenLinks,
-    directories: copied.directories,
+    symlinks: sum("symlinks"),
+    rewrittenLinks: sum("rewrittenLinks"),
+    directories: sum("directories"),
     releaseFile,
+    paths,
+    fromCache: cached.size,
   };
 }

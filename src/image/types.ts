@@ -34,6 +34,24 @@ export interface StageOptions {
   /** How files that need no rewrite reach the stage: "copy" (default; copy_file_range, or a reflink
    *  on btrfs/xfs) or "link" (hard link into the store when on the same file system). */
   reuse?: "copy" | "link";
+  /** A directory for the stage cache (stage-cache.ts): store paths staged by an earlier transaction
+   *  are moved from there instead of staged again. Must be on the stage's file system. */
+  cacheDir?: string;
+}
+
+/** What one store path contributed to a stage. The stage cache keeps it beside the path's tree. */
+export interface StagedPath {
+  /** The logical store path, /nix/store/<hash>-<name>. */
+  path: string;
+  files: number;
+  bytes: number;
+  rewritten: number;
+  symlinks: number;
+  rewrittenLinks: number;
+  directories: number;
+  /** Store inodes ("dev:ino") its files are hard links to: no other file of a stage may link them. */
+  linkedInodes: string[];
+  opaqueReferences: OpaqueReference[];
 }
 
 export interface StageReport {
@@ -54,6 +72,10 @@ export interface StageReport {
   directories: number;
   /** Stage-relative path of the extension-release file. */
   releaseFile: string;
+  /** Every store path of the closure, in order, and what it holds. */
+  paths: StagedPath[];
+  /** How many of them came from the stage cache instead of being staged again. */
+  fromCache: number;
 }
 
 export interface OpaqueReference {

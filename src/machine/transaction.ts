@@ -12,6 +12,7 @@ import { markActivated } from "../boot/pending.js";
 import { activeImageSha } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";
 import type { ClosureEntry } from "../nix/types.js";
+import type { StageReport } from "../image/types.js";
 import type { Plan, TxContext, TxEnv, TxOutcome, TxRequest } from "./types.js";
 
 // The transaction, in order. This file is the one place that decides what follows what:
@@ -76,7 +77,8 @@ export const actors = {
   }),
   stage: step("stage", async ({ env, packages, closure }: { env: TxEnv; packages: InstalledPackage[]; closure: ClosureEntry[] }) =>
     (await imageSteps()).stageStep(env, packages, closure)),
-  pack: step("pack", async ({ env, stageDir }: { env: TxEnv; stageDir: string }) => (await imageSteps()).packStep(env, stageDir)),
+  pack: step("pack", async ({ env, stageDir, report }: { env: TxEnv; stageDir: string; report?: StageReport }) =>
+    (await imageSteps()).packStep(env, stageDir, report)),
   verify: step("verify", async ({ env, record }: { env: TxEnv; record: GenerationRecord }) =>
     (await imageSteps()).verifyStep(env, record.image?.sha256 ?? null)),
   commit: step("commit", ({ env, record, created }: { env: TxEnv; record: GenerationRecord; created: boolean }) =>
@@ -183,7 +185,7 @@ export const transactionMachine = setup({
     pack: {
       invoke: {
         src: "pack",
-        input: ({ context }) => ({ env: context.env, stageDir: context.stageDir as string }),
+        input: ({ context }) => ({ env: context.env, stageDir: context.stageDir as string, report: context.stageReport }),
         onDone: { target: "describe", actions: assign({ packed: ({ event }) => event.output }) },
         onError: { target: "rollingBack", actions: "recordError" },
       },

@@ -7,6 +7,8 @@ import { activeImageSha } from "../../sysext/link.js";
 import { UsageError } from "../../errors.js";
 import { formatBytes } from "../output.js";
 import { collectPrivateStore, describeStore, type StoreGcResult } from "../../store/index.js";
+import { clearStageCache } from "../../image/stage-cache.js";
+import { pathExists } from "../../fsutil.js";
 
 export interface GcResult {
   keptGenerations: number[];
@@ -15,6 +17,8 @@ export interface GcResult {
   freedBytes: number;
   /** The private Nix store, collected too (null: ext uses the system store, which it never collects). */
   store: StoreGcResult | null;
+  /** The stage cache (relocated store paths kept for the next ext add) was there and is removed. */
+  stageCacheCleared: boolean;
 }
 
 /** Keeps the current generation and the newest N others (default: all generations are kept and
@@ -48,6 +52,12 @@ export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<
       deletedImages.push(sha);
     }
 
+    // The stage cache holds hard links into the store and rewritten copies: until it goes, collecting a
+    // store (ext's private one below, or the system's with nix-collect-garbage) frees less than it could.
+    // The next ext add stages from scratch and fills it again.
+    const stageCacheCleared = await pathExists(ctx.layout.stageCacheDir);
+    if (stageCacheCleared) await clearStageCache(ctx.layout.stageCacheDir);
+
     // The private store is ext's own: keep what the kept generations need (their closures), collect the rest.
     let store: StoreGcResult | null = null;
     if (describeStore(ctx.nix.store).kind === "private") {
@@ -55,7 +65,7 @@ export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<
       const keep = kept.flatMap((r) => [...r.closure.paths, ...r.packages.flatMap((p) => Object.values(p.outPaths))]);
       store = await collectPrivateStore(ctx.nix, keep);
     }
-    return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes, store };
+    return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes, store, stageCacheCleared };
   });
 }
 
@@ -63,6 +73,7 @@ export function formatGc(r: GcResult): string[] {
   return [
     `removed ${r.deletedGenerations.length} generation(s)${r.deletedGenerations.length ? ` (${r.deletedGenerations.join(", ")})` : ""} and ${r.deletedImages.length} image(s), freed ${formatBytes(r.freedBytes)}`,
     `kept generations: ${r.keptGenerations.join(", ") || "none"}`,
+    ...(r.stageCacheCleared ? ["removed the stage cache (the next ext add stages every store path again)"] : []),
     ...(r.store ? [`private store ${r.store.root}: deleted ${r.store.deletedPaths} store path(s), freed ${formatBytes(r.store.freedBytes)}; ${r.store.roots} kept for these generations`] : []),
   ];
 }

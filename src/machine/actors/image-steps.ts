@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdtemp, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { stage, pack, verifyImage, opaqueWarning, STAGING_VERSION } from "../../image/index.js";
+import { stage, pack, verifyImage, opaqueWarning, keepStaged, clearStageCache, STAGE_STORE_REL, STAGING_VERSION } from "../../image/index.js";
 import type { StageOptions, StageReport, PackResult } from "../../image/types.js";
 import { imagePath } from "../../generations/layout.js";
 import { listGenerations } from "../../generations/store.js";
@@ -50,6 +50,11 @@ export async function findReusableImage(env: TxEnv, key: string): Promise<ImageI
  *  cannot be made (another file system, a read-only bind mount) stage() copies instead. */
 export const STAGE_OPTIONS: StageOptions = { reuse: "link" };
 
+/** A transaction also keeps what it staged for the next one (src/image/stage-cache.ts). */
+function stageOptions(env: TxEnv): StageOptions {
+  return { ...STAGE_OPTIONS, cacheDir: env.layout.stageCacheDir };
+}
+
 export async function stageStep(env: TxEnv, packages: InstalledPackage[], closure: ClosureEntry[]): Promise<{ stageDir: string; report: StageReport }> {
   const stageDir = await mkdtemp(join(env.layout.tmpDir, "stage-"));
   env.journal.temp.push(stageDir);
@@ -68,12 +73,12 @@ export async function stageStep(env: TxEnv, packages: InstalledPackage[], closur
     extensionName: env.extensionName,
     architecture: env.architecture,
     hostRoot: env.layout.root,
-  }, STAGE_OPTIONS);
+  }, stageOptions(env));
   for (const o of report.opaqueReferences) env.reporter.warn(opaqueWarning(o));
   return { stageDir, report };
 }
 
-export async function packStep(env: TxEnv, stageDir: string): Promise<PackResult> {
+export async function packStep(env: TxEnv, stageDir: string, report?: StageReport): Promise<PackResult> {
   env.reporter.phase("packing", env.compression);
   const scratch = join(env.layout.tmpDir, `pack-${env.journal.txid}.raw`);
   env.journal.temp.push(scratch);
@@ -97,6 +102,7 @@ export async function packStep(env: TxEnv, stageDir: string): Promise<PackResult
   } else {
     await rename(packed.path, final);
   }
+  if (report) await keepForNextStage(env, stageDir, report);
   await rm(stageDir, { recursive: true, force: true });
   return { ...packed, path: final };
 }
@@ -105,4 +111,14 @@ export async function verifyStep(env: TxEnv, sha256: string | null): Promise<voi
   if (sha256 === null) return;
   env.reporter.phase("verifying");
   await verifyImage(imagePath(env.layout, sha256), env.extensionName, env.architecture);
+}
+
+/** The staged store paths go to the stage cache instead of being deleted with the stage. The cache
+ *  only saves time: if keeping fails, it is emptied (never left half-kept) and the transaction goes on. */
+async function keepForNextStage(env: TxEnv, stageDir: string, report: StageReport): Promise<void> {
+  try {
+    await keepStaged(env.layout.stageCacheDir, join(stageDir, STAGE_STORE_REL), report.paths);
+  } catch {
+    await clearStageCache(env.layout.stageCacheDir).catch(() => {});
+  }
 }

@@ -48,10 +48,13 @@ async function run(request: TxRequest, overrides: Partial<typeof actors> = {}) {
   return runTransaction(env(), request, { actors: { check: passingCheck, ...overrides } });
 }
 
-/** Every file under the state directories with its content (images by size), and the link's inode. */
+/** Every file under the state directories with its content (images by size), and the link's inode.
+ *  Not the stage cache (/var/lib/ext/staged): it only saves time, and a transaction that fails after
+ *  taking trees from it loses them with its stage. What it must stay is consistent (cacheProblems). */
 async function snapshotState(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   async function walk(dir: string): Promise<void> {
+    if (dir === l.stageCacheDir) return;
     let names: string[] = [];
     try {
       names = await readdir(dir);
@@ -67,6 +70,18 @@ async function snapshotState(): Promise<Record<string, string>> {
   }
   await walk(join(root, "var"));
   return out;
+}
+
+/** A record without its tree or a tree without its record in the stage cache. */
+async function cacheProblems(): Promise<string[]> {
+  const dir = join(l.stageCacheDir, "v1");
+  const names = new Set(await readdir(dir).catch(() => [] as string[]));
+  const problems: string[] = [];
+  for (const n of names) {
+    if (n.endsWith(".json") && !names.has(n.slice(0, -5))) problems.push(`record without tree: ${n}`);
+    if (!n.endsWith(".json") && !names.has(`${n}.json`)) problems.push(`tree without record: ${n}`);
+  }
+  return problems;
 }
 
 const boom = (phase: string) => fromPromise(async () => {
@@ -96,6 +111,9 @@ describe("transaction machine", () => {
     expect(refreshes).toBe(1);
     await expect(stat(l.journalFile)).rejects.toThrow();
     expect(await readdir(l.tmpDir)).toEqual([]);
+    // What was staged is kept for the next transaction, one tree and one record per store path.
+    expect((await readdir(join(l.stageCacheDir, "v1"))).length).toBe(2 * record.closure.paths.length);
+    expect(await cacheProblems()).toEqual([]);
   });
 
   it("a request that changes nothing ends at once and leaves no journal", async () => {
@@ -115,6 +133,7 @@ describe("transaction machine", () => {
       expect(outcome.status).toBe("failed");
       expect(String((outcome as { error: Error }).error.message)).toBe(`injected at ${phase}`);
       expect(await snapshotState()).toEqual(before);
+      expect(await cacheProblems()).toEqual([]);
     });
   }
 

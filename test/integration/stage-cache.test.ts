@@ -1,0 +1,109 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { openNamespace, type Namespace } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
+
+// Issue 7: `ext add` keeps what it staged (src/image/stage-cache.ts) and the next transaction moves
+// it back instead of staging it again. The optimisation must not change a byte: every image made
+// with the cache is compared with `ext build` of the same packages, which stages from scratch.
+// Real CLI, real Nix on the fixtures, real mkfs.erofs and merges, in a private mount namespace.
+
+const CACHE = "/var/lib/ext/staged/v1";
+
+let ns: Namespace;
+
+beforeAll(() => {
+  ensureBuilt();
+  ns = openNamespace();
+});
+afterAll(() => ns?.close());
+
+function ok(args: string[]) {
+  const r = ns.ext(args);
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+function sh(script: string): string {
+  const r = ns.run(["sh", "-c", script]);
+  if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** sha256 of the active image, and of the image `ext build` stages from scratch for `pkgs`. */
+function activeAndFresh(pkgs: string[]): [string, string] {
+  ok(["build", ...pkgs, "-o", "/var/lib/fresh.raw", "--quiet"]);
+  const [active, fresh] = sh("sha256sum /var/lib/extensions/ext.raw /var/lib/fresh.raw | cut -d' ' -f1").split("\n");
+  return [active!, fresh!];
+}
+
+/** The cached store paths, by name without the hash. */
+function cachedNames(): string[] {
+  return sh(`ls ${CACHE} | grep -v '\\.json$' | sed 's/^[^-]*-//' | sort`).split("\n").filter(Boolean);
+}
+
+/** Inode of hello's binary in the cache (a file that was rewritten: its RUNPATH names the store). */
+function helloInode(): string {
+  return sh(`stat -c %i ${CACHE}/*-hello-2.10/bin/hello`);
+}
+
+describe("stage cache", () => {
+  it("ext add keeps the staged store paths; the next add reuses them and makes the same bytes as a fresh stage", () => {
+    ok(["add", "hello"]);
+    expect(cachedNames()).toEqual(["glibc-2.36", "hello-2.10", "hello-2.10-man"]);
+    const inode = helloInode();
+
+    ok(["add", "ripgrep", "jq"]);
+    expect(cachedNames()).toEqual(expect.arrayContaining(["glibc-2.36", "hello-2.10", "jq-1.6", "ripgrep-13.0.0"]));
+    // Moved back and forth, never staged again.
+    expect(helloInode()).toBe(inode);
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "jq"]);
+    expect(active).toBe(fresh);
+    expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toMatch(/Hello, world!/);
+    expect(ns.run(["/usr/bin/jq", "--version"], { hideNix: true }).stdout).toMatch(/jq-1\.6/);
+  });
+
+  it("keeps only the last stage's store paths", () => {
+    ok(["remove", "jq"]);
+    ok(["add", "greet"]);
+    const names = cachedNames();
+    expect(names).not.toContain("jq-1.6");
+    expect(names).toEqual(expect.arrayContaining(["hello-2.10", "ripgrep-13.0.0"]));
+    expect(names.some((n) => n.startsWith("greet"))).toBe(true);
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "greet"]);
+    expect(active).toBe(fresh);
+  });
+
+  it("a damaged cache costs time, never bytes: bad records, trees without records and records without trees are staged again", () => {
+    sh([
+      `cd ${CACHE}`,
+      "echo '{not json' > \"$(ls | grep -- '-hello-2.10.json$')\"", // malformed record
+      "rm \"$(ls | grep -- '-ripgrep-13.0.0.json$')\"", // tree without record
+      "rm -r \"$(ls | grep -v '\\.json$' | grep -- '-glibc-2.36$')\"", // record without tree
+      "mkdir stray && touch stray/file", // not ours at all
+    ].join(" && "));
+    const inode = helloInode();
+    ok(["add", "jq"]);
+    expect(helloInode()).not.toBe(inode); // staged again
+    expect(sh(`ls ${CACHE}`)).not.toMatch(/stray/);
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "greet", "jq"]);
+    expect(active).toBe(fresh);
+  });
+
+  it("a failure after staging leaves a working cache: the next add still makes the same bytes", () => {
+    const r = ns.ext(["add", "cowsay-a"], { env: { EXT_TEST_FAIL_AT: "verify" } });
+    expect(r.status).not.toBe(0);
+    ok(["add", "cowsay-a"]);
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "greet", "jq", "cowsay-a"]);
+    expect(active).toBe(fresh);
+  });
+
+  it("ext gc removes the cache; the next add stages from scratch", () => {
+    const r = JSON.parse(ok(["gc", "--json"]).stdout) as { stageCacheCleared: boolean };
+    expect(r.stageCacheCleared).toBe(true);
+    expect(ns.run(["test", "-e", "/var/lib/ext/staged"]).status).not.toBe(0);
+    ok(["remove", "jq"]);
+    expect(cachedNames().length).toBeGreaterThan(0);
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "greet", "cowsay-a"]);
+    expect(active).toBe(fresh);
+  });
+});

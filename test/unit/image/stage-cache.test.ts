@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stage } from "../../../src/image/stage.js";
+import { keepStaged, takeStaged } from "../../../src/image/stage-cache.js";
+import { HostView } from "../../../src/image/host.js";
+import { UnsafeImageError } from "../../../src/errors.js";
+import type { ClosureEntry } from "../../../src/nix/types.js";
+import type { StagedPath, StageOptions } from "../../../src/image/types.js";
+import { storePath, tempDirs, writeHost, writeStore } from "./helpers.js";
+
+// The stage cache must never change what is staged. These tests compare a tree assembled with the
+// cache against one staged from scratch, entry by entry: type, mode, content, link target, and which
+// entries share an inode *inside* the tree (what mkfs.erofs turns into hard links in the image).
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+const BASE = (name: string) => storePath(name).slice("/nix/store/".length);
+
+/** Everything of a staged tree that reaches the image. */
+function describeTree(root: string): string[] {
+  const out: string[] = [];
+  const inodes = new Map<number, string>();
+  (function walk(dir: string, rel: string) {
+    for (const name of readdirSync(dir).sort()) {
+      const full = join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(full);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isDirectory()) {
+        out.push(`d ${mode} ${r}`);
+        walk(full, r);
+      } else if (st.isSymbolicLink()) {
+        out.push(`l ${r} -> ${readlinkSync(full)}`);
+      } else {
+        const shared = inodes.get(st.ino);
+        if (shared === undefined) inodes.set(st.ino, r);
+        const sha = createHash("sha256").update(readFileSync(full)).digest("hex").slice(0, 16);
+        out.push(`f ${mode} ${r} ${sha}${shared ? ` same inode as ${shared}` : ""}`);
+      }
+    }
+  })(root, "");
+  return out;
+}
+
+function setup() {
+  const root = dirs.make("store");
+  const host = writeHost(dirs.make("host"), { dirs: ["usr/bin"] });
+  const closure = writeStore(root, {
+    liba: { "lib/liba.so": "plain library\n", "share/ref": "see /nix/store/aaaa\n" },
+    tool: { "bin/tool": { exec: "#!/bin/sh\necho tool\n" }, "lib/data": "data\n" },
+    other: { "bin/other": { exec: "#!/nix/store/x/bin/sh\n" }, "share/same": "identical bytes\n" },
+  });
+  // As `nix-store --optimise` leaves a store: one inode under two store paths.
+  linkSync(join(root, storePath("other"), "share/same"), join(root, storePath("tool"), "share-same"));
+  const byName = (...names: string[]): ClosureEntry[] => closure.filter((c) => names.some((n) => c.path.endsWith(`-${n}`)));
+  let n = 0;
+  const run = async (entries: ClosureEntry[], options: StageOptions) => {
+    const stageDir = join(dirs.make("stage"), `s${n++}`);
+    const report = await stage({
+      closure: entries, packages: [], store: { root }, stageDir, extensionName: "t", architecture: "x86-64", hostRoot: host,
+    }, options);
+    return { stageDir, report };
+  };
+  return { root, host, byName, run };
+}
+
+describe("stage cache", () => {
+  it("a stage assembled from the cache equals a fresh one, also where the store shares an inode between paths", async () => {
+    const { byName, run } = setup();
+    const cacheDir = dirs.make("cache");
+    const cached = { reuse: "link" as const, cacheDir };
+
+    // First the paths one at a time, kept after each stage as a transaction does after packing.
+    const first = await run(byName("tool"), cached);
+    await keepStaged(cacheDir, join(first.stageDir, "usr/store"), first.report.paths);
+    const second = await run(byName("tool", "other", "liba"), cached);
+    expect(second.report.fromCache).toBe(1);
+    const fresh = await run(byName("tool", "other", "liba"), { reuse: "link" });
+    expect(fresh.report.fromCache).toBe(0);
+
+    const assembled = describeTree(second.stageDir);
+    expect(assembled).toEqual(describeTree(fresh.stageDir));
+    expect(assembled.some((l) => l.includes("same inode"))).toBe(false);
+    const { paths: _a, fromCache: _b, ...totals } = second.report;
+    const { paths: _c, fromCache: _d, ...freshTotals } = fresh.report;
+    expect(totals).toEqual(freshTotals);
+    expect(second.report.paths).toEqual(fresh.report.paths.map((p) => ({ ...p, linkedInodes: expect.any(Array) })));
+  });
+
+  it("keep moves trees into the cache and drops everything else; take moves them back", async () => {
+    const { byName, run } = setup();
+    const cacheDir = dirs.make("cache");
+    mkdirSync(join(cacheDir, "v0/old"), { recursive: true });
+    const a = await run(byName("tool", "liba"), { cacheDir });
+    const inode = lstatSync(join(a.stageDir, "usr/store", BASE("tool"), "lib/data")).ino;
+    await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
+    expect(readdirSync(cacheDir)).toEqual(["v1"]);
+    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([BASE("liba"), `${BASE("liba")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+    expect(readdirSync(join(a.stageDir, "usr/store"))).toEqual([]);
+
+    const b = await run(byName("tool", "other"), { cacheDir });
+    expect(b.report.fromCache).toBe(1);
+    expect(lstatSync(join(b.stageDir, "usr/store", BASE("tool"), "lib/data")).ino).toBe(inode);
+    await keepStaged(cacheDir, join(b.stageDir, "usr/store"), b.report.paths);
+    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([BASE("other"), `${BASE("other")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+  });
+
+  it("takes nothing that is damaged or that links an inode another taken tree links", async () => {
+    const { host } = setup();
+    const cacheDir = dirs.make("cache");
+    const v1 = join(cacheDir, "v1");
+    const record = (name: string, linkedInodes: string[]): StagedPath => ({
+      path: storePath(name), files: 1, bytes: 1, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 1, linkedInodes, opaqueReferences: [],
+    });
+    const entry = (name: string, rec: unknown, tree = true) => {
+      if (tree) mkdirSync(join(v1, BASE(name), "bin"), { recursive: true });
+      writeFileSync(join(v1, `${BASE(name)}.json`), typeof rec === "string" ? rec : JSON.stringify(rec));
+    };
+    entry("a", record("a", ["1:10"]));
+    entry("b", record("b", ["1:10"])); // the same inode as a
+    entry("c", "{broken");
+    entry("d", record("elsewhere", []));
+    entry("e", record("e", []), false); // no tree
+    mkdirSync(join(v1, BASE("f"))); // no record
+    const storeRoot = dirs.make("stage");
+    const taken = await takeStaged(cacheDir, ["a", "b", "c", "d", "e", "f"].map(storePath), storeRoot, new HostView(host));
+    expect([...taken.keys()]).toEqual([storePath("a")]);
+    expect(readdirSync(storeRoot)).toEqual([BASE("a")]);
+  });
+
+  it("refuses a cached tree where the host has a file, as staging would", async () => {
+    const { byName, run } = setup();
+    const cacheDir = dirs.make("cache");
+    const a = await run(byName("tool"), { cacheDir });
+    await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
+    const host = writeHost(dirs.make("host"), { files: [`usr/store/${BASE("tool")}`] });
+    await expect(takeStaged(cacheDir, [storePath("tool")], dirs.make("stage"), new HostView(host))).rejects.toThrow(UnsafeImageError);
+  });
+});
