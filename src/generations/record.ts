@@ -35,3 +35,9 @@ export interface GenerationRecord {
   imageKey: string | null;
   parent: number | null;
 }
+
+/** Every store path a generation needs to be rebuilt or rolled back to: its closure and its packages'
+ *  outputs (what `ext gc` and the private store's GC roots keep). */
+export function storePathsOf(records: readonly GenerationRecord[]): string[] {
+  return records.flatMap((r) => [...r.closure.paths, ...r.packages.flatMap((p) => Object.values(p.outPaths))]);
+}

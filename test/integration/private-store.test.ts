@@ -193,6 +193,11 @@ describe("with /nix hidden: only the private store", () => {
       expect(p).toMatch(/^\/nix\/store\/[0-9a-z]{32}-/);
       expect(ns.run(["test", "-d", `${PRIVATE}${p}`]).status).toBe(0);
     }
+    // The generation's store paths are GC roots from the start: a plain `nix store gc` on the private
+    // store (by hand, or Nix's own when the disk fills) keeps them.
+    expect(nixPrivate(ns, ["store", "gc"]).status).toBe(0);
+    for (const p of record.closure.paths) expect(ns.run(["test", "-d", `${PRIVATE}${p}`]).status).toBe(0);
+    expect(ns.run(["/usr/bin/rg", "--version"]).status).toBe(0);
     // Nothing appeared under /nix (it cannot: read-only), and Nix's state is inside the private store.
     expect(ns.run(["ls", "-A", "/nix"]).stdout).toBe("");
     expect(ns.run(["test", "-f", `${PRIVATE}/nix/var/nix/db/db.sqlite`]).status).toBe(0);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { withStateLock } from "../context.js";
 import { deleteGeneration, listGenerations, readCurrent } from "../../generations/store.js";
+import { storePathsOf } from "../../generations/record.js";
 import { activeImageSha } from "../../sysext/link.js";
 import { UsageError } from "../../errors.js";
 import { formatBytes } from "../output.js";
@@ -62,8 +63,7 @@ export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<
     let store: StoreGcResult | null = null;
     if (describeStore(ctx.nix.store).kind === "private") {
       ctx.reporter.phase("collecting the private store", describeStore(ctx.nix.store).path);
-      const keep = kept.flatMap((r) => [...r.closure.paths, ...r.packages.flatMap((p) => Object.values(p.outPaths))]);
-      store = await collectPrivateStore(ctx.nix, keep);
+      store = await collectPrivateStore(ctx.nix, storePathsOf(kept));
     }
     return { keptGenerations: [...keptIds].sort((a, b) => a - b), deletedGenerations, deletedImages, freedBytes, store, stageCacheCleared };
   });

@@ -1,6 +1,6 @@
 import { writeJournal } from "../../generations/journal.js";
 import { imagePath } from "../../generations/layout.js";
-import type { GenerationRecord } from "../../generations/record.js";
+import { storePathsOf, type GenerationRecord } from "../../generations/record.js";
 import { writeGeneration } from "../../generations/store.js";
 import { linkActiveImage } from "../../sysext/link.js";
 import { isOwnLink, missingFiles } from "../../sysext/check.js";
@@ -18,6 +18,19 @@ export async function commitStep(env: TxEnv, record: GenerationRecord, created: 
   env.journal.nextImage = record.image?.sha256 ?? null;
   await writeJournal(env.layout, env.journal);
   if (created) await writeGeneration(env.layout, record);
+  await rootGenerations(env);
+}
+
+/** In ext's private store, every generation's store paths are Nix GC roots from the moment its record
+ *  exists: otherwise a `nix store gc` on that store (by hand, or Nix's automatic collection when the
+ *  disk fills) would delete what the current generation and rollback need, and the next `ext add` would
+ *  have to build or fetch them again. `ext gc` narrows the roots to the generations it keeps. The system
+ *  store is the user's: ext adds no roots there. */
+async function rootGenerations(env: TxEnv): Promise<void> {
+  if (env.nix.store.root === "/") return;
+  const [{ syncRoots }, { listGenerations }] = await Promise.all([import("../../store/gc.js"), import("../../generations/store.js")]);
+  const records = await listGenerations(env.layout);
+  await syncRoots(env.nix.store.root, storePathsOf(records));
 }
 
 export async function activateStep(env: TxEnv, record: GenerationRecord): Promise<void> {
