@@ -100,13 +100,15 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .command("build <packages..>", "build an image without installing it (no root needed)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
         .option("output", { alias: "o", type: "string", demandOption: true, describe: "image file to write (NAME.raw)" })
+        .option("allow-unfree", { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" })
         .example("$0 build ripgrep jq -o ext.raw", "an image with ripgrep and jq in ./ext.raw")
         .example("$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", "from a local flake instead of nixpkgs")
         .example("$0 build ripgrep -o ext.raw && cp ext.raw /var/lib/extensions/ && systemd-sysext refresh", "install it by hand"),
-      action(() => import("./commands/build.js"), (m, ctx, a) => m.build(ctx, { packages: a["packages"] as string[], output: a["output"] as string }), (m, r) => m.formatBuild(r)))
+      action(() => import("./commands/build.js"), (m, ctx, a) => m.build(ctx, { packages: a["packages"] as string[], output: a["output"] as string, allowUnfree: a["allowUnfree"] as boolean }), (m, r) => m.formatBuild(r)))
     .command("add <packages..>", "install packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })
+        .option("allow-unfree", { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" })
         .option("priority", { type: "number", describe: "wins file collisions against lower priorities" })
         .example("$0 add ripgrep jq", "install two tools in one new generation")
         .example("$0 add rg=ripgrep", "install attribute ripgrep under the name rg")
@@ -116,6 +118,7 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       action(() => import("./commands/add.js"), (m, ctx, a) => m.add(ctx, {
         packages: a["packages"] as string[],
         allowShadow: a["allowShadow"] as boolean,
+        allowUnfree: a["allowUnfree"] as boolean,
         ...(a["priority"] !== undefined ? { priority: a["priority"] as number } : {}),
       }), (m, r) => m.formatAdd(r)))
     .command("remove <packages..>", "uninstall packages (one new generation)",

@@ -13,6 +13,8 @@ export interface PackageSpec {
   outputs?: string[];
   priority?: number;
   allowShadow?: boolean;
+  /** nixpkgs may evaluate it although its license is unfree. */
+  allowUnfree?: boolean;
 }
 
 export type TxRequest =

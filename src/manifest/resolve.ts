@@ -34,8 +34,6 @@ export interface ResolveOptions {
   reresolve?: ReadonlySet<string>;
   /** How to pin a source; default `nix flake metadata` through lockSource. */
   pin?: Pinner;
-  /** Told about packages whose allowUnfree cannot be passed on (see docs/tools-json.md). */
-  warn?: (message: string) => void;
   /** Whether a store path is in the local store; default: look at the file system (no Nix). */
   present?: (storePath: string) => boolean;
 }
@@ -56,6 +54,7 @@ export function specOf(entry: ManifestEntry, source: string): PackageSpec {
   if (entry.outputs !== undefined) spec.outputs = [...entry.outputs];
   if (entry.priority !== undefined) spec.priority = entry.priority;
   if (entry.allowShadow) spec.allowShadow = true;
+  if (entry.allowUnfree) spec.allowUnfree = true;
   return spec;
 }
 
@@ -97,9 +96,6 @@ export async function resolveManifest(manifest: Pick<Manifest, "entries">, lock:
     const p = await pinFor(entry.source);
     specs.push(specOf(entry, p.locked));
     toResolve.push(entry.name);
-    if (entry.allowUnfree) {
-      opts.warn?.(`'${entry.name}' has allowUnfree, which this ext cannot pass to Nix yet: nixpkgs refuses it if its license is unfree (see docs/tools-json.md)`);
-    }
   }
   return { specs, locked, pins, pinned, toResolve };
 }

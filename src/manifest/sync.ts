@@ -146,7 +146,7 @@ export async function trackedAdd(ctx: CommandContext, packages: PackageSpec[]): 
     const priority = spec.priority ?? inFile?.priority;
     if (priority !== undefined) entry.priority = priority;
     if (spec.allowShadow || inFile?.allowShadow) entry.allowShadow = true;
-    if (sameThing && inFile.allowUnfree) entry.allowUnfree = true;
+    if (spec.allowUnfree || (sameThing && inFile.allowUnfree)) entry.allowUnfree = true;
     entries.push(entry);
 
     const fromLock = lock?.data.packages[spec.name];

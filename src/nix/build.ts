@@ -42,13 +42,20 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
     planned.push(plan(request, outcome.meta));
   }
 
-  const installables = [...new Set(planned.flatMap((p) => p.outputs.map((o) => installable(p.request.source, p.request.attr, o))))];
-  const result = await nixCommand(ctx, ["build", "--no-link", "--json", "--print-build-logs", ...installables]);
-  if (result.exitCode !== 0) {
-    throw await buildError(ctx, planned, classifyNixStderr(result.stderr), result.command, result.stderr);
+  // One build for the packages in nixpkgs' default configuration, and one for those allowed to be
+  // unfree: that permission must not reach packages the user did not give it to.
+  const built: ReturnType<typeof parseBuildJson> = [];
+  for (const allowUnfree of [false, true]) {
+    const group = planned.filter((p) => !!p.request.allowUnfree === allowUnfree);
+    if (group.length === 0) continue;
+    const installables = [...new Set(group.flatMap((p) => p.outputs.map((o) => installable(p.request.source, p.request.attr, o))))];
+    const result = await nixCommand(ctx, ["build", "--no-link", "--json", "--print-build-logs", ...installables], { allowUnfree });
+    if (result.exitCode !== 0) {
+      throw await buildError(ctx, group, classifyNixStderr(result.stderr), result.command, result.stderr);
+    }
+    built.push(...parseBuildJson(result.stdout));
   }
 
-  const built = parseBuildJson(result.stdout);
   return planned.map(({ request, meta, outputs }) => {
     const outPaths: Record<string, string> = {};
     for (const output of outputs) {

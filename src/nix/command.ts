@@ -12,6 +12,11 @@ export interface NixCommandOptions {
   global?: boolean;
   /** Forward stderr lines to ctx.onLog (progress and build logs). */
   log?: boolean;
+  /** Evaluate with nixpkgs' unfree packages allowed: `--impure` and NIXPKGS_ALLOW_UNFREE=1, the
+   *  documented way for flakes (a flake's nixpkgs ignores ~/.config/nixpkgs in pure evaluation). Only
+   *  for the packages the user allowed (tools.json allowUnfree, `ext add --allow-unfree`), never for
+   *  a whole command line: each such package is evaluated and built by its own calls. */
+  allowUnfree?: boolean;
 }
 
 export function globalArgs(store: StoreLocation): string[] {
@@ -23,8 +28,9 @@ export function globalArgs(store: StoreLocation): string[] {
 /** Runs `nix <args>`; never throws on a non-zero exit, callers translate stderr into typed errors. */
 export function nixCommand(ctx: NixContext, args: readonly string[], options: NixCommandOptions = {}): Promise<RunResult> {
   const argv = options.global === false ? [...args] : [...globalArgs(ctx.store), ...args];
+  if (options.allowUnfree) argv.push("--impure");
   return run("nix", argv, {
-    env: ctx.env,
+    env: options.allowUnfree ? { ...ctx.env, NIXPKGS_ALLOW_UNFREE: "1" } : ctx.env,
     reject: false,
     onStderrLine: options.log === false ? undefined : ctx.onLog,
   });

@@ -179,12 +179,15 @@ export function buildFailed(options: { packages: string[]; drv: string; rootOfPa
 
 /** Evaluating a package failed (nixpkgs refuses broken/unfree/insecure packages this way too). */
 export function evalFailed(pkg: string, source: string, message: string): BuildFailedError {
-  const refusing = /refusing to evaluate|is marked as (broken|insecure)|has an unfree license|is not available on the requested hostPlatform/.test(message);
-  return new BuildFailedError(`package '${pkg}' from ${source} could not be evaluated`, {
+  const unfree = /has an unfree license/.test(message);
+  const refusing = /refusing to evaluate|is marked as (broken|insecure)|is not available on the requested hostPlatform/.test(message);
+  return new BuildFailedError(unfree ? `package '${pkg}' from ${source} has an unfree license` : `package '${pkg}' from ${source} could not be evaluated`, {
     details: message,
-    hint: refusing
-      ? "nixpkgs refuses this package in its default configuration (unfree, broken, insecure or unsupported on this system)"
-      : "the package definition fails to evaluate; the message above is Nix's",
+    hint: unfree
+      ? `to allow it: --allow-unfree (ext add, ext build), or "allowUnfree": true for '${pkg}' in tools.json`
+      : refusing
+        ? "nixpkgs refuses this package in its default configuration (broken, insecure or unsupported on this system)"
+        : "the package definition fails to evaluate; the message above is Nix's",
     exitCode: ExitCode.nix,
   });
 }

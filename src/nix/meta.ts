@@ -38,8 +38,11 @@ export type MetaOutcome = { ok: true; meta: EvalMeta } | { ok: false; failure: N
 
 /** Evaluates one package's metadata; a failure is returned (not thrown) so the caller can add
  *  suggestions or attribute it to the right package. */
-export async function evalMeta(ctx: NixContext, request: Pick<PackageRequest, "source" | "attr">): Promise<MetaOutcome> {
-  const result = await nixCommand(ctx, ["eval", "--json", installable(request.source, request.attr), "--apply", META_EXPR], { log: false });
+export async function evalMeta(ctx: NixContext, request: Pick<PackageRequest, "source" | "attr" | "allowUnfree">): Promise<MetaOutcome> {
+  const result = await nixCommand(ctx, ["eval", "--json", installable(request.source, request.attr), "--apply", META_EXPR], {
+    log: false,
+    allowUnfree: !!request.allowUnfree,
+  });
   if (result.exitCode !== 0) return { ok: false, failure: classifyNixStderr(result.stderr), stderr: result.stderr, command: result.command };
   return { ok: true, meta: parseMetaJson(result.stdout) };
 }

@@ -27,6 +27,8 @@ export interface PackageRequest {
   source: string;
   /** Outputs wanted; empty = the package's default outputs. */
   outputs?: string[];
+  /** nixpkgs may evaluate it although its license is unfree (see NixCommandOptions.allowUnfree). */
+  allowUnfree?: boolean;
 }
 
 export interface PackageMeta {

@@ -204,7 +204,7 @@ describe("test fixture package set (test/fixtures)", () => {
     const info = JSON.parse(
       run("nix", ["eval", "--json", `${FLAKE}#packages.${plat!.system}`, "--apply", expr]),
     ) as Record<string, { pname: string; version: string; name: string; meta: Record<string, string> }>;
-    expect(Object.keys(info).sort()).toEqual([...GOOD, "broken"].sort());
+    expect(Object.keys(info).sort()).toEqual([...GOOD, "broken", "unfree-tool"].sort());
     for (const [attr, p] of Object.entries(info)) {
       expect(p.pname).toBe(attr);
       expect(p.version).toMatch(/^[0-9]/);

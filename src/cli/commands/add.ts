@@ -6,6 +6,7 @@ import { trackedAdd, formatTrackedChange, type TrackedChange } from "../../manif
 export interface AddOptions {
   packages: string[];
   allowShadow?: boolean;
+  allowUnfree?: boolean;
   priority?: number;
 }
 
@@ -13,6 +14,7 @@ export async function add(ctx: CommandContext, opts: AddOptions): Promise<Transa
   const packages = opts.packages.map((arg) => ({
     ...parsePackageArg(arg),
     ...(opts.allowShadow ? { allowShadow: true } : {}),
+    ...(opts.allowUnfree ? { allowUnfree: true } : {}),
     ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
   }));
   // With a tracked tools.json (docs/tools-json.md): resolve from its lock's pins, then add to the file.

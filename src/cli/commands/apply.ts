@@ -30,7 +30,7 @@ export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<Ap
   const manifest = await readManifest(file, shown);
   const mctx = manifestContext(ctx, manifest);
   const lock = await readLock(file, lockShown(shown));
-  const resolution = await resolveManifest(manifest, lock, ctx.nix, { warn: (m) => ctx.reporter.warn(m) });
+  const resolution = await resolveManifest(manifest, lock, ctx.nix);
   if (opts.dryRun) {
     const current = await readCurrentGeneration(ctx.layout);
     return { dryRun: true, file, plan: await previewSet(ctx.nix, current, resolution.specs, resolution.locked) };

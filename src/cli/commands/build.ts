@@ -12,6 +12,7 @@ import { formatBytes, table } from "../output.js";
 export interface BuildOptions {
   packages: string[];
   output: string;
+  allowUnfree?: boolean;
 }
 
 export interface BuildResult {
@@ -44,7 +45,7 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
   ctx.reporter.phase("building", specs.map((s) => s.name).join(", "));
   const resolved = await realise(
     ctx.nix,
-    specs.map((s) => ({ name: s.name, attr: s.attr ?? s.name, source: ctx.source })),
+    specs.map((s) => ({ name: s.name, attr: s.attr ?? s.name, source: ctx.source, ...(opts.allowUnfree ? { allowUnfree: true } : {}) })),
   );
   const roots = resolved.flatMap((p) => Object.values(p.outPaths));
   ctx.reporter.phase("closure");

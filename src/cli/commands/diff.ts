@@ -31,7 +31,7 @@ export async function diff(ctx: CommandContext, opts: { file?: string }): Promis
   const manifest = await readManifest(file, shown);
   manifestContext(ctx, manifest);
   const lock = await readLock(file, lockShown(shown));
-  const resolution = await resolveManifest(manifest, lock, ctx.nix, { warn: (m) => ctx.reporter.warn(m) });
+  const resolution = await resolveManifest(manifest, lock, ctx.nix);
   const current = await readCurrentGeneration(ctx.layout);
   return { file, dryRun: true, plan: await previewSet(ctx.nix, current, resolution.specs, resolution.locked) };
 }

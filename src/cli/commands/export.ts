@@ -47,7 +47,7 @@ export async function exportSet(ctx: CommandContext, opts: ExportOptions): Promi
     if (p.priority !== undefined) e.priority = p.priority;
     if (p.allowShadow) e.allowShadow = true;
     const inFile = tracked?.manifest.entries.find((x) => x.name === p.name && x.attr === p.attr && x.source === e.source);
-    if (inFile?.allowUnfree) e.allowUnfree = true;
+    if (p.allowUnfree || inFile?.allowUnfree) e.allowUnfree = true;
     return e;
   });
   const name = current?.extensionName ?? ctx.extensionName;

@@ -49,7 +49,6 @@ export async function upgrade(ctx: CommandContext, opts: UpgradeOptions): Promis
       refresh,
       reresolve: new Set(selected.map((e) => e.name)),
       pin: nixPinner(nix),
-      warn: (m) => ctx.reporter.warn(m),
     });
     const sources = [...refresh].map((source) => ({ source, from: lock?.data.sources[source]?.locked ?? null, to: resolution.pins.get(source)!.locked }));
     const plan = await previewSet(ctx.nix, current, resolution.specs, resolution.locked);
@@ -99,6 +98,7 @@ function specFromInstalled(p: InstalledPackage, source: string): PackageSpec {
   if (p.outputs !== undefined) spec.outputs = [...p.outputs];
   if (p.priority !== undefined) spec.priority = p.priority;
   if (p.allowShadow) spec.allowShadow = true;
+  if (p.allowUnfree) spec.allowUnfree = true;
   return spec;
 }
 

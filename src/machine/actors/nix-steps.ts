@@ -13,6 +13,7 @@ export async function realiseStep(env: TxEnv, plan: BuildPlan): Promise<Installe
     attr: spec.attr ?? spec.name,
     source: spec.source ?? env.source,
     ...(spec.outputs ? { outputs: spec.outputs } : {}),
+    ...(spec.allowUnfree ? { allowUnfree: true } : {}),
   }));
   if (requests.length > 0) env.reporter.phase("building", requests.map((r) => r.name).join(", "));
   const resolved = requests.length > 0 ? await realise(env.nix, requests) : [];

@@ -53,9 +53,9 @@ describe("the command table comes from the parser", () => {
     expect(cmd("remove").args).toBe("installed");
     expect(cmd("completion").args).toEqual(["bash", "zsh", "fish"]);
     expect(cmd("rollback").options).toEqual([expect.objectContaining({ name: "to", value: "generations" })]);
-    expect(cmd("build").options).toEqual([expect.objectContaining({ name: "output", short: "o", value: "file" })]);
+    expect(cmd("build").options).toEqual([expect.objectContaining({ name: "output", short: "o", value: "file" }), expect.objectContaining({ name: "allow-unfree" })]);
     expect(cmd("show").options).toEqual([expect.objectContaining({ name: "no-build" })]);
-    expect(cmd("add").options.map((o) => o.name).sort()).toEqual(["allow-shadow", "priority"]);
+    expect(cmd("add").options.map((o) => o.name).sort()).toEqual(["allow-shadow", "allow-unfree", "priority"]);
     // Global options once, at the top, not repeated per command.
     expect(spec.globals.map((o) => o.name)).toEqual(expect.arrayContaining(["root", "source", "json", "quiet", "verbose", "no-wait", "name", "compression", "help", "version"]));
     expect(spec.globals.find((o) => o.name === "root")?.value).toBe("dir");
