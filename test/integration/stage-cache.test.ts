@@ -107,3 +107,24 @@ describe("stage cache", () => {
     expect(active).toBe(fresh);
   });
 });
+
+describe("stage cache on a nearly full /var", () => {
+  let small: Namespace;
+  beforeAll(() => {
+    small = openNamespace();
+    // A 200 MiB /var/lib: less free than the 1 GiB ext leaves to the rest of the system.
+    const r = small.run(["sh", "-c", "mount -t tmpfs -o size=200m tmpfs /var/lib"]);
+    if (r.status !== 0) throw new Error(r.stderr);
+  });
+  afterAll(() => small?.close());
+
+  it("gives the staged trees' space back instead of keeping them; the image is the same", () => {
+    const r = small.ext(["add", "hello"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(small.run(["sh", "-c", `ls -A ${CACHE} 2>/dev/null | wc -l`]).stdout.trim()).toBe("0");
+    expect(small.run(["/usr/bin/hello"], { hideNix: true }).stdout).toMatch(/Hello, world!/);
+    expect(small.ext(["build", "hello", "-o", "/var/lib/fresh.raw", "--quiet"]).status).toBe(0);
+    const shas = small.run(["sh", "-c", "sha256sum /var/lib/extensions/ext.raw /var/lib/fresh.raw | cut -d' ' -f1"]).stdout.trim().split("\n");
+    expect(shas[0]).toBe(shas[1]);
+  });
+});

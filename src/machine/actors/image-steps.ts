@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdtemp, rename, rm, stat, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { stage, pack, verifyImage, opaqueWarning, keepStaged, clearStageCache, STAGE_STORE_REL, STAGING_VERSION } from "../../image/index.js";
 import type { StageOptions, StageReport, PackResult } from "../../image/types.js";
@@ -117,8 +117,21 @@ export async function verifyStep(env: TxEnv, sha256: string | null): Promise<voi
  *  only saves time: if keeping fails, it is emptied (never left half-kept) and the transaction goes on. */
 async function keepForNextStage(env: TxEnv, stageDir: string, report: StageReport): Promise<void> {
   try {
+    const fs = await statfs(env.layout.stateDir);
+    if (!roomToKeep(fs.bavail * fs.bsize, fs.blocks * fs.bsize)) {
+      // Keeping would hold on to space the rest of the system needs more than ext needs speed.
+      await clearStageCache(env.layout.stageCacheDir);
+      return;
+    }
     await keepStaged(env.layout.stageCacheDir, join(stageDir, STAGE_STORE_REL), report.paths);
   } catch {
     await clearStageCache(env.layout.stageCacheDir).catch(() => {});
   }
+}
+
+/** The staged trees already take their space when the stage is done; keeping them only means not
+ *  giving it back. Below this much free space (1 GiB, or 5 % of the file system when that is more),
+ *  ext gives it back: a nearly full /var would hurt the whole system, a slower next `ext add` only ext. */
+export function roomToKeep(freeBytes: number, totalBytes: number): boolean {
+  return freeBytes >= Math.max(1024 ** 3, totalBytes * 0.05);
 }
