@@ -8,6 +8,7 @@ import { extensionNameProblem } from "../image/names.js";
 import { isExtError } from "../errors.js";
 import type { DoctorInput, Finding } from "./types.js";
 import { mergedExtensions } from "./sysext-status.js";
+import { STAGING_VERSION } from "../image/version.js";
 
 // The state directory: owned by root and not writable by others, records readable, the current
 // generation's image present and linked, nothing half-done.
@@ -86,6 +87,13 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   const leftovers = (await host.readDir(layout.tmpDir)) ?? [];
   if (leftovers.length > 0 && !journal) {
     findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, `sudo rm -rf ${leftovers.map((l) => join(layout.tmpDir, l)).join(" ")}`));
+  }
+
+  // Housekeeping, not a problem: say what the stage cache holds, since it takes disk space.
+  const cached = ((await host.readDir(join(layout.stageCacheDir, `v${STAGING_VERSION}`))) ?? []).filter((n) => n.endsWith(".json")).length;
+  if (cached > 0) {
+    findings.push(problem("info", `${cached} store path(s) of the last stage are kept in ${layout.stageCacheDir}, so the next ext add stages only new ones`,
+      "sudo ext gc removes them and frees their space"));
   }
 
   if (!findings.some((f) => f.check === CHECK && f.status !== "ok" && f.status !== "info")) {

@@ -252,6 +252,14 @@ describe("ext doctor's state check on a real directory", () => {
     const interrupted = byCheck(await runChecks(base, CHECKS.filter((c) => c.name === "state")), "state");
     expect(interrupted[0]).toMatchObject({ status: "warning" });
     expect(interrupted[0]!.message).toMatch(/'ext add jq' was interrupted during pack/);
+
+    // The stage cache is reported, not judged.
+    rmSync(join(l.stateDir, "journal.json"));
+    mkdirSync(join(l.stageCacheDir, "v1", "abc-hello"), { recursive: true });
+    writeFileSync(join(l.stageCacheDir, "v1", "abc-hello.json"), "{}");
+    const cached = byCheck(await runChecks(base, CHECKS.filter((c) => c.name === "state")), "state");
+    expect(cached.find((f) => f.status === "info")?.message).toMatch(/^1 store path\(s\) of the last stage are kept in \S+\/var\/lib\/ext\/staged/);
+    expect(cached.some((f) => f.status === "ok")).toBe(true);
   });
 });
 
