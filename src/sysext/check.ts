@@ -36,13 +36,3 @@ export async function missingFiles(l: Layout, expect: Expectation): Promise<{ mi
   for (const rel of expect.absent) if (await existsUnderRoot(l.root, rel)) unexpected.push(rel);
   return { missing, unexpected };
 }
-
-/** A link into /usr/store under the root: ext's own farm entry, never a file of the host's. */
-export async function isOwnLink(root: string, rel: string): Promise<boolean> {
-  try {
-    return (await readlink(join(root, rel))).startsWith("/usr/store/");
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "EINVAL" || errnoCode(e) === "ENOTDIR") return false;
-    throw e;
-  }
-}

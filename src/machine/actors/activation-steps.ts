@@ -3,7 +3,8 @@ import { imagePath } from "../../generations/layout.js";
 import { storePathsOf, type GenerationRecord } from "../../generations/record.js";
 import { writeGeneration } from "../../generations/store.js";
 import { linkActiveImage } from "../../sysext/link.js";
-import { isOwnLink, missingFiles } from "../../sysext/check.js";
+import { missingFiles } from "../../sysext/check.js";
+import { HostView } from "../../image/host.js";
 import { ActivationError } from "../../errors.js";
 import type { TxEnv } from "../types.js";
 
@@ -46,9 +47,10 @@ export async function checkStep(env: TxEnv, record: GenerationRecord, previous: 
   const absent = record.image ? [] : [release];
   // A previous link that is still ours (into /usr/store) is a leftover; the host's own file, visible
   // again once a package allowed to shadow it is gone, is not.
+  const host = new HostView(env.layout.root);
   const stale = [];
   for (const l of (previous?.links ?? []).filter((x) => !record.links.includes(x))) {
-    if (await isOwnLink(env.layout.root, l)) stale.push(l);
+    if (await host.isOwnLink(l)) stale.push(l);
   }
   const { missing, unexpected } = await missingFiles(env.layout, { present, absent: [...absent, ...stale] });
   if (missing.length > 0 || unexpected.length > 0) {
