@@ -8,7 +8,7 @@ import { extensionNameProblem } from "../image/names.js";
 import { isExtError } from "../errors.js";
 import type { DoctorInput, Finding } from "./types.js";
 import { mergedExtensions } from "./sysext-status.js";
-import { STAGING_VERSION } from "../image/version.js";
+import { cachedPathCount, versionDir } from "../image/stage-cache.js";
 
 // The state directory: owned by root and not writable by others, records readable, the current
 // generation's image present and linked, nothing half-done.
@@ -90,7 +90,7 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   }
 
   // Housekeeping, not a problem: say what the stage cache holds, since it takes disk space.
-  const cached = ((await host.readDir(join(layout.stageCacheDir, `v${STAGING_VERSION}`))) ?? []).filter((n) => n.endsWith(".json")).length;
+  const cached = cachedPathCount((await host.readDir(versionDir(layout.stageCacheDir))) ?? []);
   if (cached > 0) {
     findings.push(problem("info", `${cached} store path(s) of the last stage are kept in ${layout.stageCacheDir}, so the next ext add stages only new ones`,
       "sudo ext gc removes them and frees their space"));

@@ -67,7 +67,7 @@ export async function copyClosure(options: CopyOptions): Promise<StagedPath[]> {
   return copier.result();
 }
 
-export function emptyRecord(path: string): StagedPath {
+function emptyRecord(path: string): StagedPath {
   return { path, files: 0, bytes: 0, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 0, linkedInodes: [], opaqueReferences: [] };
 }
 
@@ -101,10 +101,9 @@ class ClosureCopier {
     this.linkedInodes = new Set(options.linkedInodes ?? []);
   }
 
+  /** In closure order; stage() sorts the opaque references of the whole stage. */
   result(): StagedPath[] {
-    const out = [...this.records.values()];
-    for (const r of out) r.opaqueReferences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return out;
+    return [...this.records.values()];
   }
 
   /** The record of the store path that `rel` (usr/store/<base>/…) lies in. */

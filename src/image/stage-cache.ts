@@ -35,8 +35,14 @@ import { STAGING_VERSION } from "./version.js";
 
 const RECORD = ".json";
 
-function versionDir(cacheDir: string): string {
+/** Where the entries of this STAGING_VERSION are. */
+export function versionDir(cacheDir: string): string {
   return posix.join(cacheDir, `v${STAGING_VERSION}`);
+}
+
+/** How many store paths the cache holds, from the names in versionDir(): one record per whole tree. */
+export function cachedPathCount(names: readonly string[]): number {
+  return names.filter((n) => n.endsWith(RECORD)).length;
 }
 
 async function listNames(dir: string): Promise<string[]> {

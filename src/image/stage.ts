@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir } from "node:fs/promises";
 import { posix } from "node:path";
 import { UnsafeImageError } from "../errors.js";
 import { auditStage } from "./audit.js";
-import { copyClosure, DIR_MODE, emptyRecord } from "./copy.js";
+import { copyClosure, DIR_MODE } from "./copy.js";
 import { buildFarm } from "./farm.js";
 import { HostView } from "./host.js";
 import { validateArchitecture, validateExtensionName } from "./names.js";
@@ -58,7 +58,11 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
     linkedInodes: [...cached.values()].flatMap((r) => r.linkedInodes),
   });
   const byPath = new Map([...cached, ...fresh.map((r) => [r.path, r] as const)]);
-  const paths = closure.map((p) => byPath.get(p) ?? emptyRecord(p));
+  const paths = closure.map((p) => {
+    const r = byPath.get(p);
+    if (r === undefined) throw new Error(`internal: ${p} was neither taken from the stage cache nor staged`);
+    return r;
+  });
   const farm = await buildFarm({ stageDir: input.stageDir, packages: input.packages, host, staged: new Set(closure) });
   const releaseFile = await writeRelease(input.stageDir, input.extensionName, input.architecture, host);
   await auditStage(input.stageDir, input.extensionName);

@@ -14,7 +14,6 @@ export interface DoctorResult {
   findings: Finding[];
 }
 
-
 export async function doctor(ctx: CommandContext, opts: { host?: Host; templatesDir?: string } = {}): Promise<DoctorResult> {
   ctx.reporter.phase("checking the host");
   const findings = await runChecks({
