@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { errnoCode } from "../errors.js";
+import { readBootId } from "../boot/cmdline.js";
 import type { HostView } from "./host.js";
 import { STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
 import type { StagedPath } from "./types.js";
@@ -27,6 +28,9 @@ import { STAGING_VERSION } from "./version.js";
 // writes the record last; take() removes the record first and moves the tree out last. A tree without
 // a record, or a record without a tree, is dropped by the next keep(). Trees that are in a stage when
 // the process dies go with the stage (the journal's temporary files) and are staged again next time.
+// Nothing here is fsynced (staging never was: mkfs.erofs read the files from the page cache), so after
+// a power loss a kept file could come back empty. The cache therefore belongs to one boot: keep()
+// writes the boot id (.boot-id), and take() uses nothing kept during another boot.
 //
 // Layout: <cacheDir>/v<STAGING_VERSION>/<hash>-<name>/ (the tree as usr/store/<hash>-<name>) and
 // <hash>-<name>.json (its StagedPath). Only the last staged closure is kept: the cache never holds more
@@ -34,6 +38,7 @@ import { STAGING_VERSION } from "./version.js";
 // are hard links into the store). `ext gc` removes it.
 
 const RECORD = ".json";
+const BOOT_ID = ".boot-id";
 
 /** Where the entries of this STAGING_VERSION are. */
 export function versionDir(cacheDir: string): string {
@@ -72,8 +77,8 @@ function parseRecord(text: string, logical: string): StagedPath | null {
 
 /**
  * Moves the cached trees of `closure` to `<storeRoot>/<hash>-<name>` and returns their records, by
- * logical path. What is not taken (not cached, damaged, or linking an inode another taken tree links)
- * is for the caller to stage. `host` refuses a tree where the host's /usr/store/<path> is not a
+ * logical path. What is not taken (not cached, damaged, kept during another boot, or linking an inode
+ * another taken tree links) is for the caller to stage. `host` refuses a tree where the host's /usr/store/<path> is not a
  * directory, as staging it would; below that, the host can only show an earlier merge of the same
  * store path, i.e. the same tree.
  */
@@ -81,6 +86,7 @@ export async function takeStaged(cacheDir: string, closure: readonly string[], s
   const dir = versionDir(cacheDir);
   const names = new Set(await listNames(dir));
   const taken = new Map<string, StagedPath>();
+  if (!names.has(BOOT_ID) || (await readFile(posix.join(dir, BOOT_ID), "utf8")) !== (await readBootId())) return taken;
   const inodes = new Set<string>();
   for (const logical of [...closure].sort()) {
     const base = storeBaseName(logical);
@@ -115,6 +121,7 @@ export async function keepStaged(cacheDir: string, storeRoot: string, paths: rea
   // Whatever is still in the cache was not taken by this stage: store paths no longer in the image,
   // trees that overlapped another, leftovers of a crash. The trees of this stage replace it.
   for (const name of await listNames(dir)) await rm(posix.join(dir, name), { recursive: true, force: true });
+  await writeFile(posix.join(dir, BOOT_ID), await readBootId());
   for (const record of paths) {
     const base = storeBaseName(record.path);
     // The tree first, its record last: a record always names a whole tree.

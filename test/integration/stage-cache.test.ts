@@ -97,6 +97,16 @@ describe("stage cache", () => {
     expect(active).toBe(fresh);
   });
 
+  it("after a reboot nothing kept is used (kept files are not fsynced); the image is the same", () => {
+    const inode = helloInode();
+    const r = ns.ext(["remove", "greet"], { env: { EXT_BOOT_ID: "another-boot" } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(helloInode()).not.toBe(inode); // staged again
+    const [active, fresh] = activeAndFresh(["hello", "ripgrep", "jq", "cowsay-a"]);
+    expect(active).toBe(fresh);
+    ok(["add", "greet"]); // back to the set the next test starts from (its image is reused)
+  });
+
   it("ext gc removes the cache; the next add stages from scratch", () => {
     const r = JSON.parse(ok(["gc", "--json"]).stdout) as { stageCacheCleared: boolean };
     expect(r.stageCacheCleared).toBe(true);

@@ -4,6 +4,7 @@ import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync
 import { join } from "node:path";
 import { stage } from "../../../src/image/stage.js";
 import { keepStaged, takeStaged } from "../../../src/image/stage-cache.js";
+import { readBootId } from "../../../src/boot/cmdline.js";
 import { HostView } from "../../../src/image/host.js";
 import { UnsafeImageError } from "../../../src/errors.js";
 import type { ClosureEntry } from "../../../src/nix/types.js";
@@ -98,14 +99,14 @@ describe("stage cache", () => {
     const inode = lstatSync(join(a.stageDir, "usr/store", BASE("tool"), "lib/data")).ino;
     await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
     expect(readdirSync(cacheDir)).toEqual(["v1"]);
-    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([BASE("liba"), `${BASE("liba")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([".boot-id", BASE("liba"), `${BASE("liba")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
     expect(readdirSync(join(a.stageDir, "usr/store"))).toEqual([]);
 
     const b = await run(byName("tool", "other"), { cacheDir });
     expect(b.report.fromCache).toBe(1);
     expect(lstatSync(join(b.stageDir, "usr/store", BASE("tool"), "lib/data")).ino).toBe(inode);
     await keepStaged(cacheDir, join(b.stageDir, "usr/store"), b.report.paths);
-    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([BASE("other"), `${BASE("other")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([".boot-id", BASE("other"), `${BASE("other")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
   });
 
   it("takes nothing that is damaged or that links an inode another taken tree links", async () => {
@@ -125,10 +126,27 @@ describe("stage cache", () => {
     entry("d", record("elsewhere", []));
     entry("e", record("e", []), false); // no tree
     mkdirSync(join(v1, BASE("f"))); // no record
+    writeFileSync(join(v1, ".boot-id"), await readBootId());
     const storeRoot = dirs.make("stage");
     const taken = await takeStaged(cacheDir, ["a", "b", "c", "d", "e", "f"].map(storePath), storeRoot, new HostView(host));
     expect([...taken.keys()]).toEqual([storePath("a")]);
     expect(readdirSync(storeRoot)).toEqual([BASE("a")]);
+  });
+
+  it("uses nothing kept during another boot (kept files are not fsynced: a power loss could empty them)", async () => {
+    const { byName, run, host } = setup();
+    const cacheDir = dirs.make("cache");
+    const a = await run(byName("tool"), { cacheDir });
+    await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
+    const storeRoot = dirs.make("stage");
+    process.env["EXT_BOOT_ID"] = "another-boot";
+    try {
+      expect((await takeStaged(cacheDir, [storePath("tool")], storeRoot, new HostView(host))).size).toBe(0);
+    } finally {
+      delete process.env["EXT_BOOT_ID"];
+    }
+    expect(readdirSync(storeRoot)).toEqual([]);
+    expect((await takeStaged(cacheDir, [storePath("tool")], storeRoot, new HostView(host))).size).toBe(1);
   });
 
   it("refuses a cached tree where the host has a file, as staging would", async () => {
