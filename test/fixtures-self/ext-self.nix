@@ -9,10 +9,7 @@
 #              and $out/bin/ext: `#!<dash>/bin/dash` running `<nodejs>/bin/node <out>/lib/ext/bin/ext.js "$@"`
 { system, base, payload }:
 let
-  platforms = {
-    x86_64-linux = { triplet = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; };
-    aarch64-linux = { triplet = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; };
-  };
+  platforms = import ./platforms.nix;
   plat = platforms.${system} or (throw "ext self fixture: unsupported system ${system}");
   hostLib = "/usr/lib/${plat.triplet}";
   inherit (base) glibc libgcc dash;

@@ -1,8 +1,8 @@
 {
   # ext packaged from the working tree, for the self-hosting test (`ext add ext`). This file is a
   # template: `node test/fixtures-self/assemble.mjs DIR` copies it, ext-self.nix and the fixture
-  # packages (../fixtures/packages.nix) into DIR together with payload/ — the compiled ext (dist/,
-  # bin/, package.json, templates/, schemas/ and the production node_modules) — and DIR is used as
+  # packages (../fixtures/packages.nix, platforms.nix) into DIR together with payload/ — the bundled
+  # ext (dist/bundle/, bin/, package.json, templates/, schemas/; no node_modules) — and DIR is used as
   # `path:DIR`. A `path:` flake only sees its own directory, which is why the payload is copied in.
   # No inputs, builds offline. See README.md.
   description = "ext test fixture: ext itself from the working tree, with the host's node relinked into the store";
