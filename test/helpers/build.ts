@@ -1,13 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { REPO } from "./namespace.js";
 
 // The end-to-end tests run bin/ext.js, i.e. the bundle in dist/bundle/ (scripts/bundle.mjs).
 // `npm test` builds first; a test file run on its own (npx vitest run test/integration/x.test.ts)
 // rebuilds here when the bundle is missing or older than a source, so it never tests stale code.
 
-export const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const BUNDLE = join(REPO, "dist/bundle/main.js");
 
 function newestMtime(path: string): number {
