@@ -3,7 +3,7 @@
 //
 // Makes DIR a flake whose package `ext` is this working tree's ext (see README.md): the template
 // flake.nix and ext-self.nix from here, scripts/escape-store-literals.cjs, packages.nix from
-// ../fixtures (for glibc, libgcc and dash) with the platforms.nix it imports, host.json (which node binary to relink, and its version),
+// ../fixtures (for glibc, libgcc and dash) with the platforms.nix and mk.nix it imports, host.json (which node binary to relink, and its version),
 // and payload/: dist/bundle/ (ext and its libraries, scripts/bundle.mjs), bin/, package.json,
 // templates/ and schemas/ — no node_modules. Run `npm run build` first: the bundle is what gets packaged.
 // DIR is replaced if it was assembled before. Prints DIR's flake reference (path:DIR).
@@ -28,7 +28,7 @@ export function assemble(dir, options = {}) {
 
   for (const f of ["flake.nix", "ext-self.nix"]) cpSync(join(HERE, f), join(target, f));
   cpSync(join(repo, "scripts/escape-store-literals.cjs"), join(target, "escape-store-literals.cjs"));
-  for (const f of ["packages.nix", "platforms.nix"]) cpSync(join(repo, "test/fixtures", f), join(target, f));
+  for (const f of ["packages.nix", "platforms.nix", "mk.nix"]) cpSync(join(repo, "test/fixtures", f), join(target, f));
   // An input-less flake's lock, so that no Nix version tries to write one.
   writeFileSync(join(target, "flake.lock"), JSON.stringify({ nodes: { root: {} }, root: "root", version: 7 }, null, 2) + "\n");
   const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim().replace(/^v/, "");

@@ -27,20 +27,7 @@ let
     command -v patchelf >/dev/null 2>&1 || { echo "ext self fixture: patchelf is missing; apt-get install -y patchelf" >&2; exit 1; }
   '';
 
-  mk = { pname, version, description, license, homepage, script, mainProgram ? null, env ? { } }:
-    let
-      drv = derivation ({
-        name = "${pname}-${version}";
-        inherit system pname version;
-        builder = "/bin/sh";
-        args = [ "-c" (prelude + script) ];
-      } // env);
-    in
-    drv // {
-      inherit pname version;
-      meta = { inherit description license homepage; }
-        // (if mainProgram == null then { } else { inherit mainProgram; });
-    };
+  mk = import ./mk.nix { inherit system prelude; };
 
   libstdcxx = mk {
     pname = "libstdcxx";

@@ -1,7 +1,7 @@
 {
   # ext packaged from the working tree, for the self-hosting test (`ext add ext`). This file is a
   # template: `node test/fixtures-self/assemble.mjs DIR` copies it, ext-self.nix and the fixture
-  # packages (../fixtures/packages.nix, platforms.nix) into DIR together with payload/ — the bundled
+  # packages (../fixtures/packages.nix, platforms.nix, mk.nix) into DIR together with payload/ — the bundled
   # ext (dist/bundle/, bin/, package.json, templates/, schemas/; no node_modules) — and DIR is used as
   # `path:DIR`. A `path:` flake only sees its own directory, which is why the payload is copied in.
   # No inputs, builds offline. See README.md.

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 const REPO = new URL("../..", import.meta.url).pathname;
 
 describe("flakes parse", () => {
-  for (const file of ["flake.nix", "test/fixtures/flake.nix", "test/fixtures/packages.nix"]) {
+  for (const file of ["flake.nix", "test/fixtures/flake.nix", "test/fixtures/packages.nix", "test/fixtures/mk.nix", "test/fixtures/platforms.nix"]) {
     it(file, () => {
       const out = execFileSync("nix-instantiate", ["--parse", `${REPO}${file}`], { encoding: "utf8" });
       expect(out.length).toBeGreaterThan(0);
