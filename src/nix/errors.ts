@@ -22,6 +22,7 @@ export type NixFailure =
   | { kind: "registry"; ref?: string }
   | { kind: "network"; url?: string }
   | { kind: "bad-reference"; ref?: string }
+  | { kind: "store-permissions"; path: string }
   | { kind: "eval"; message: string }
   | { kind: "other"; message: string };
 
@@ -55,11 +56,18 @@ export function classifyNixStderr(stderr: string): NixFailure {
     return { kind: "build-failed", drv, ...(code === undefined ? {} : { exitCode: code }), log: buildLogFromStderr(text, drv) };
   }
 
-  const missing = /getting status of '([^']+)': No such file or directory/.exec(errors);
+  // Nix 2.34 (and later): a chroot store below a world-writable directory or a symlink.
+  const unsafe = /Path "([^"]+)" is world-writable or a symlink/.exec(errors);
+  if (unsafe) return { kind: "store-permissions", path: unsafe[1] ?? "" };
+
+  // Nix 2.8: "getting status of '…': No such file or directory"; 2.26 and 2.34: "path '//tmp/x' does not exist".
+  const missing = /getting status of '([^']+)': No such file or directory/.exec(errors) ?? /path '([^']+)' does not exist/.exec(errors);
+  const missingPath = missing?.[1]?.replace(/\/{2,}/g, "/");
   // A `path:` source is copied to the store first, so its missing flake.nix is reported there.
-  if (missing && /^\/nix\/store\/[^/]+\/flake\.nix$/.test(missing[1] ?? "")) return { kind: "not-a-flake" };
-  if (missing) return { kind: "source-missing", path: missing[1] ?? "" };
-  const notFlake = /path '([^']+)' does not contain a '\/?flake\.nix'/.exec(errors) ??
+  if (missingPath !== undefined && /^\/nix\/store\/[^/]+\/flake\.nix$/.test(missingPath)) return { kind: "not-a-flake" };
+  if (missingPath !== undefined) return { kind: "source-missing", path: missingPath };
+  // 2.8 and 2.26 quote the path with '…', 2.34 with "…".
+  const notFlake = /path ['"]([^'"]+)['"] does not contain a '\/?flake\.nix'/.exec(errors) ??
     /path '([^']+)' is not a flake/.exec(errors) ??
     /could not find a flake\.nix file/.exec(errors) ??
     /does not contain a '\/?flake\.nix' file/.exec(errors);
@@ -146,6 +154,11 @@ export function sourceError(failure: NixFailure, source: string): ExtError | und
     case "network":
       return new NixSourceError(`cannot fetch package source '${source}'${failure.url ? `: download of ${failure.url} failed` : ""}`, {
         hint: "check the network connection, or use a local source ('path:/…') or one already in the Nix store",
+      });
+    case "store-permissions":
+      return new NixSourceError(`Nix refuses the store: ${failure.path} is world-writable or a symlink`, {
+        hint: `make it writable by its owner only ('chmod o-w ${failure.path}'), or put the store elsewhere with --store DIR`,
+        exitCode: ExitCode.permission,
       });
     case "bad-reference":
       return new NixSourceError(`'${source}' is not a flake reference Nix understands`, {
