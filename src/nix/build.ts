@@ -131,6 +131,7 @@ async function buildError(ctx: NixContext, planned: Planned[], failure: NixFailu
         drv: failure.drv,
         rootOfPackage: direct.length > 0,
         log: log.length > 0 ? log : failure.log,
+        storeRoot: ctx.store.root,
         ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }),
       });
     }

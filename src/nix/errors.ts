@@ -124,6 +124,16 @@ export function buildLogFromStderr(text: string, drv: string): string[] {
   return excerpt.slice(-LOG_TAIL_LINES);
 }
 
+/**
+ * A build log line as ext shows it: colour and cursor sequences and other control bytes removed. A
+ * builder's output is anyone's text; on a terminal its escape sequences could move the cursor or
+ * retitle the window, and in a file or pipe they are noise ("\x1b[31;1merror").
+ */
+export function printable(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
 export function logTail(log: string, lines = LOG_TAIL_LINES): string[] {
   const all = log.replace(/\r/g, "").trimEnd().split("\n");
   return all.length === 1 && all[0] === "" ? [] : all.slice(-lines);
@@ -174,7 +184,7 @@ export function unknownPackage(pkg: string, source: string, suggestions: string[
 }
 
 /** A build failure, named after the package the user asked for (not Nix's derivation hash). */
-export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number }): BuildFailedError {
+export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number; storeRoot?: string }): BuildFailedError {
   const names = options.packages.map((p) => `'${p}'`).join(", ");
   const drvName = storePathName(options.drv).replace(/\.drv$/, "");
   const subject = options.packages.length === 0 ? `building '${drvName}'`
@@ -182,9 +192,12 @@ export function buildFailed(options: { packages: string[]; drv: string; rootOfPa
   const why = options.rootOfPackage || options.packages.length === 0
     ? `failed to build${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`
     : `failed to build: its dependency '${drvName}' failed${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`;
-  const details = options.log.length > 0 ? `last ${options.log.length} log lines of ${drvName}:\n${options.log.map((l) => `  > ${l}`).join("\n")}` : undefined;
+  const log = options.log.map(printable);
+  const details = log.length > 0 ? `last ${log.length} log lines of ${drvName}:\n${log.map((l) => `  > ${l}`).join("\n")}` : undefined;
+  // A private store must be named, or `nix log` looks in the system store and finds nothing.
+  const store = options.storeRoot === undefined || options.storeRoot === "/" ? "" : `--store ${options.storeRoot} `;
   return new BuildFailedError(`${subject} ${why}`, {
-    hint: `see the full build log with 'nix log ${options.drv}'`,
+    hint: `see the full build log with 'nix log ${store}${options.drv}'`,
     exitCode: ExitCode.nix,
     ...(details === undefined ? {} : { details }),
   });

@@ -55,6 +55,18 @@ describe("classifyNixStderr on recorded stderr", () => {
   });
 });
 
+describe("build failures as a user sees them", () => {
+  it("the log has no control bytes or escape sequences; the hint names a private store", () => {
+    const err = buildFailed({
+      packages: ["broken"], drv: BROKEN, rootOfPackage: true, exitCode: 1, storeRoot: "/var/lib/ext/nix",
+      log: ["\x1b[31;1merror:\x1b[0m it broke\r", "\x1b]0;title\x07bell\x07 and \x08back", "tab\tkept"],
+    });
+    expect(err.details).toBe(`last 3 log lines of recbroken-1:\n  > error: it broke\n  > bell and back\n  > tab\tkept`);
+    expect(err.hint).toBe(`see the full build log with 'nix log --store /var/lib/ext/nix ${BROKEN}'`);
+    expect(buildFailed({ packages: ["broken"], drv: BROKEN, rootOfPackage: true, log: [], storeRoot: "/" }).hint).toBe(`see the full build log with 'nix log ${BROKEN}'`);
+  });
+});
+
 describe("classifyNixStderr on other wording", () => {
   it("a fixed-output hash mismatch is a build failure", () => {
     const text = `error: hash mismatch in fixed-output derivation '${BROKEN}':\n         specified: sha256-AAAA\n            got:    sha256-BBBB\n`;
