@@ -96,12 +96,21 @@ export function nixSuggestions(text: string): string[] {
   return (m[1] ?? "").split(/, | or /).map((s) => s.trim()).filter((s) => /^[A-Za-z_][A-Za-z0-9_+'.-]*$/.test(s));
 }
 
-/** The first `error:` paragraph, without the "--show-trace" advice. */
+/**
+ * What Nix's error says, without its evaluation trace: Nix ≥ 2.13 prints `error:`, then "… while
+ * evaluating …" frames with source excerpts, and the root cause last as an indented `error:`; that
+ * last one is the message (2.8 prints it alone). No "--show-trace" advice.
+ */
 export function errorBlock(text: string): string | undefined {
   const lines = text.split("\n");
   const start = lines.findIndex((l) => l.startsWith("error:"));
   if (start < 0) return undefined;
-  const block = lines.slice(start).filter((l) => !l.startsWith("(use '--show-trace'"));
+  let last = start;
+  for (let i = start + 1; i < lines.length; i++) if (/^\s+error: /.test(lines[i] ?? "")) last = i;
+  const indent = /^\s*/.exec(lines[last] ?? "")?.[0].length ?? 0;
+  const block = lines.slice(last)
+    .filter((l) => !/^\s*\((use '--show-trace'|stack trace truncated)/.test(l))
+    .map((l) => l.slice(Math.min(indent, /^\s*/.exec(l)?.[0].length ?? 0)));
   return block.slice(0, 30).join("\n").trimEnd();
 }
 

@@ -312,7 +312,10 @@ describe("with /nix hidden: substituted from a local binary cache, not built", (
     const record = JSON.parse(ns.read("/var/lib/ext/generations/1.json") ?? "{}") as { closure: { paths: string[] } };
     const info = nixPrivate(ns, ["path-info", "--json", ...record.closure.paths], env.NIX_CONFIG);
     expect(info.status).toBe(0);
-    const entries = JSON.parse(info.stdout) as { path: string; signatures?: string[]; ultimate?: boolean }[];
+    // An array up to Nix 2.18, an object keyed by path from 2.19 (test/recorded/nix/README.md).
+    type Info = { path: string; signatures?: string[]; ultimate?: boolean };
+    const parsed = JSON.parse(info.stdout) as Info[] | Record<string, Omit<Info, "path"> | null>;
+    const entries: Info[] = Array.isArray(parsed) ? parsed : Object.entries(parsed).map(([path, v]) => ({ path, ...(v ?? {}) }));
     expect(entries.map((e) => e.path).sort()).toEqual([...record.closure.paths].sort());
     for (const e of entries) {
       expect(e.ultimate ?? false).toBe(false);
