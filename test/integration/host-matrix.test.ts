@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { EXT, extEnv, openNamespace, type Namespace } from "../helpers/namespace.js";
+import { EXT, REPO, extEnv, openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 12: what broke on today's distributions, checked on every host of the matrix (this file runs
@@ -84,5 +84,19 @@ describe(`the store choice on ${HOST}`, () => {
     const show = fresh(["sh", "-c", `node ${EXT} show hello --json >/dev/null && test -d /nix/store && ls /nix/store | grep -c -- '-hello-2.10'`]);
     expect(show.status, show.stderr).toBe(0);
     expect(Number(show.stdout.trim())).toBeGreaterThan(0);
+  });
+});
+
+describe(`the demo on ${HOST}`, () => {
+  it("npm run demo's script passes where /var/lib/ext/nix already exists (an earlier private store)", () => {
+    expect(ns.run(["mkdir", "-p", "/var/lib/ext/nix/nix/store", "/var/lib/ext/nix/nix/var/nix"]).status).toBe(0);
+    const env = { ...(process.env as Record<string, string>) };
+    delete env["NIX_CONFIG"];
+    delete env["EXT_SOURCE"];
+    const r = ns.run(["bash", `${REPO}/scripts/demo.sh`], { env });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^merged: +yes$/m);
+    expect(r.stdout).toMatch(/^nix store: +system store \/nix\/store/m);
+    expect(ns.run(["rm", "-rf", "/var/lib/ext/nix"]).status).toBe(0);
   });
 });
