@@ -17,6 +17,14 @@ rm -rf "$tree.new"
 mmdebstrap --quiet --variant=minbase --include="$packages" \
   --aptopt='Acquire::Check-Valid-Until "false"' --aptopt='APT::Install-Recommends "false"' \
   "$suite" "$tree.new" http://deb.debian.org/debian >&2
+# Nix kills every process of a build user before it builds as that user, and a kill from the host
+# reaches into the tree's PID namespace: build users that share a uid with the host's (or another
+# tree's) kill each other's builders ("failed due to signal 9") when both build at once. Each tree's
+# nixbld users get uids of their own, 30000 + 1000 × (the suite's place in the list below) + N.
+case "$suite" in trixie) base=31000 ;; sid) base=32000 ;; *) base=33000 ;; esac
+awk -F: -v OFS=: -v base="$base" '$1 ~ /^nixbld[0-9]+$/ { $3 = base + substr($1, 7) } { print }' \
+  "$tree.new/etc/passwd" > "$tree.new/etc/passwd.ext" && mv "$tree.new/etc/passwd.ext" "$tree.new/etc/passwd"
+chmod 644 "$tree.new/etc/passwd"
 # The tests' fixtures and /var/cache/ext-fixtures are bind-mounted here by scripts/in-host.sh.
 mkdir -p "$tree.new/var/cache/ext-fixtures" "$tree.new/work"
 echo "$stamp" > "$tree.new/.ext-stamp"
