@@ -22,7 +22,7 @@ const FLAKE_NIX = `{
   outputs = { self }: let
     system = "${SYSTEM}";
     mk = name: script: extra: builtins.derivation ({
-      inherit name system; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; args = [ "-c" script ];
+      inherit name system; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; args = [ "-c" (script + "; exit 0") ]; # exit 0: test/fixtures/mk.nix (NixOS/nix#2176)
     } // extra);
     dep = mk "extt-dep-1.0" "mkdir -p $out/share; echo dependency > $out/share/dep.txt" { };
     good = mk "extt-good-2.3" "mkdir -p $out/bin; printf '#!/bin/sh\\\\ncat %s/share/dep.txt\\\\n' \${dep} > $out/bin/extt-good; chmod +x $out/bin/extt-good" { }
