@@ -13,7 +13,7 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2046
 $SUDO apt-get install -y -q --no-install-recommends \
   erofs-utils nix-bin nix-setup-systemd patchelf systemd util-linux file xz-utils zstd squashfs-tools valgrind \
-  mmdebstrap systemd-container zsh fish \
+  mmdebstrap systemd-container zsh fish attr \
   $(grep -v '^#' .ci/fixture-deps.txt)
 # The fixtures' ripgrep, jq and hello come from .debs extracted into /var/cache/ext-fixtures/root
 # (.ci/fixture-debs.txt), never installed: ext refuses an image that shadows the host's /usr/bin/rg.
@@ -26,4 +26,6 @@ if [ -n "$installed" ]; then
   $SUDO apt-get remove -y -q $installed
 fi
 $SUDO bash scripts/fetch-fixture-debs.sh
+# A real SELinux policy's file_contexts for the label tests, in a tree of its own (scripts/selinux-policy.sh).
+$SUDO bash scripts/selinux-policy.sh >/dev/null
 npm ci --no-audit --no-fund
