@@ -132,6 +132,7 @@ async function buildError(ctx: NixContext, planned: Planned[], failure: NixFailu
         rootOfPackage: direct.length > 0,
         log: log.length > 0 ? log : failure.log,
         storeRoot: ctx.store.root,
+        ...(failure.reason === undefined ? {} : { reason: failure.reason }),
         ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }),
       });
     }

@@ -16,7 +16,7 @@ export class NixSourceError extends ExtError {
 
 export type NixFailure =
   | { kind: "unknown-attribute"; flake: string; attr: string; tried: string[]; suggestions: string[] }
-  | { kind: "build-failed"; drv: string; exitCode?: number; log: string[] }
+  | { kind: "build-failed"; drv: string; exitCode?: number; log: string[]; reason?: string }
   | { kind: "source-missing"; path: string }
   | { kind: "not-a-flake"; path?: string }
   | { kind: "registry"; ref?: string }
@@ -54,7 +54,12 @@ export function classifyNixStderr(stderr: string): NixFailure {
   if (failed) {
     const drv = failed[1] ?? "";
     const code = failed[2] === undefined ? undefined : Number(failed[2]);
-    return { kind: "build-failed", drv, ...(code === undefined ? {} : { exitCode: code }), log: buildLogFromStderr(text, drv) };
+    // Nix ≥ 2.33 says why a derivation could not be built when no builder ran ("Reason: local
+    // builds are disabled (max-jobs = 0)"); that reason is the message, not a log.
+    const why = new RegExp(`Cannot build '${escapeRegExp(drv)}'\\.\\s*\\n\\s*Reason: (.+)`).exec(text)?.[1]?.trim();
+    const hint = why === undefined ? undefined : new RegExp(`Reason: ${escapeRegExp(why)}\\s*\\n\\s*Hint: (.+)`).exec(text)?.[1]?.trim();
+    const reason = why === undefined || /^builder failed|dependenc(y|ies) failed/.test(why) ? undefined : hint ? `${why.replace(/\.$/, "")}; ${hint}` : why.replace(/\.$/, "");
+    return { kind: "build-failed", drv, ...(code === undefined ? {} : { exitCode: code }), log: buildLogFromStderr(text, drv), ...(reason ? { reason } : {}) };
   }
 
   // Nix ≥ 2.26: a locked source whose content is no longer what the lock says.
@@ -91,6 +96,10 @@ export function classifyNixStderr(stderr: string): NixFailure {
   const message = errorBlock(errors);
   if (message) return { kind: "eval", message };
   return { kind: "other", message: tail(text, LOG_TAIL_LINES) };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Nix ≥ 2.8 appends its own guesses: "Did you mean recgood?" / "Did you mean one of a, b or c?". */
@@ -201,7 +210,7 @@ export function unknownPackage(pkg: string, source: string, suggestions: string[
 }
 
 /** A build failure, named after the package the user asked for (not Nix's derivation hash). */
-export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number; storeRoot?: string }): BuildFailedError {
+export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number; storeRoot?: string; reason?: string }): BuildFailedError {
   const names = options.packages.map((p) => `'${p}'`).join(", ");
   const drvName = storePathName(options.drv).replace(/\.drv$/, "");
   const subject = options.packages.length === 0 ? `building '${drvName}'`
@@ -209,11 +218,12 @@ export function buildFailed(options: { packages: string[]; drv: string; rootOfPa
   const why = options.rootOfPackage || options.packages.length === 0
     ? `failed to build${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`
     : `failed to build: its dependency '${drvName}' failed${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`;
+  const said = options.reason === undefined ? "" : `: ${printable(options.reason)}`;
   const log = options.log.map(printable);
   const details = log.length > 0 ? `last ${log.length} log lines of ${drvName}:\n${log.map((l) => `  > ${l}`).join("\n")}` : undefined;
   // A private store must be named, or `nix log` looks in the system store and finds nothing.
   const store = options.storeRoot === undefined || options.storeRoot === "/" ? "" : `--store ${options.storeRoot} `;
-  return new BuildFailedError(`${subject} ${why}`, {
+  return new BuildFailedError(`${subject} ${why}${said}`, {
     hint: `see the full build log with 'nix log ${store}${options.drv}'`,
     exitCode: ExitCode.nix,
     ...(details === undefined ? {} : { details }),

@@ -58,6 +58,13 @@ describe("classifyNixStderr on recorded stderr", () => {
 });
 
 describe("build failures as a user sees them", () => {
+  it("Nix 2.34 says why no builder ran (max-jobs = 0): that reason is the message", () => {
+    const failure = classifyNixStderr(recorded("nix-2.34.8/stderr-max-jobs-0.txt"));
+    expect(failure).toMatchObject({ kind: "build-failed", reason: expect.stringMatching(/^local builds are disabled \(max-jobs = 0\); set 'max-jobs' to a non-zero value/) });
+    const err = buildFailed({ packages: ["jq"], drv: (failure as { drv: string }).drv, rootOfPackage: false, log: [], reason: (failure as { reason: string }).reason });
+    expect(err.message).toMatch(/^package 'jq' failed to build: its dependency 'glibc-2\.36' failed: local builds are disabled \(max-jobs = 0\)/);
+  });
+
   it("the log has no control bytes or escape sequences; the hint names a private store", () => {
     const err = buildFailed({
       packages: ["broken"], drv: BROKEN, rootOfPackage: true, exitCode: 1, storeRoot: "/var/lib/ext/nix",
