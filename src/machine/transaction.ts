@@ -79,8 +79,8 @@ export const actors = {
     (await imageSteps()).stageStep(env, packages, closure)),
   pack: step("pack", async ({ env, stageDir, report }: { env: TxEnv; stageDir: string; report?: StageReport }) =>
     (await imageSteps()).packStep(env, stageDir, report)),
-  verify: step("verify", async ({ env, record }: { env: TxEnv; record: GenerationRecord }) =>
-    (await imageSteps()).verifyStep(env, record.image?.sha256 ?? null)),
+  verify: step("verify", async ({ env, record, proven }: { env: TxEnv; record: GenerationRecord; proven: boolean }) =>
+    (await imageSteps()).verifyStep(env, record, proven)),
   commit: step("commit", ({ env, record, created }: { env: TxEnv; record: GenerationRecord; created: boolean }) =>
     commitStep(env, record, created)),
   activate: step("activate", ({ env, record }: { env: TxEnv; record: GenerationRecord }) => activateStep(env, record)),
@@ -201,7 +201,9 @@ export const transactionMachine = setup({
     verify: {
       invoke: {
         src: "verify",
-        input: ({ context }) => ({ env: context.env, record: context.record as GenerationRecord }),
+        // An image packed by this transaction, or reused after close hashed it, is proven already;
+        // a rollback's image was packed long ago and is hashed here.
+        input: ({ context }) => ({ env: context.env, record: context.record as GenerationRecord, proven: context.packed != null || context.reusedImage != null }),
         onDone: { target: "commit" },
         onError: { target: "rollingBack", actions: "recordError" },
       },

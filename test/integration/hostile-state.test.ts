@@ -1,0 +1,81 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
+
+// Issue 14, end to end: nothing on disk makes ext lie, crash, merge a damaged image or delete what it
+// does not own. Each case damages the state of a real install inside a private mount namespace and
+// runs the real CLI.
+
+let ns: Namespace;
+
+beforeAll(() => {
+  ensureBuilt();
+  ns = openNamespace();
+});
+afterAll(() => ns?.close());
+
+function ok(args: string[], env?: Record<string, string>) {
+  const r = ns.ext(args, env ? { env } : {});
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+function json<T>(args: string[]): T {
+  return JSON.parse(ok([...args, "--json"]).stdout) as T;
+}
+
+function sh(script: string): RunOutput {
+  return ns.run(["sh", "-c", script]);
+}
+
+/** A user error: a message, a non-zero exit that is not 70 (internal error), no stack trace. */
+function expectUserError(r: RunOutput, message: RegExp) {
+  expect(r.status, r.stderr).not.toBe(0);
+  expect(r.status, r.stderr).not.toBe(70);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at .*:\d+:\d+/);
+}
+
+function imageOf(id: number): string {
+  const gens = json<{ id: number; image: { sha256: string } | null }[]>(["generations"]);
+  return `/var/lib/ext/images/${gens.find((g) => g.id === id)!.image!.sha256}.raw`;
+}
+
+/** Flips one byte in the middle of a file, in place (same name, same size). */
+function flipMiddleByte(file: string) {
+  const r = ns.run(["node", "-e", `
+    const fs = require("fs"); const f = process.argv[1];
+    const fd = fs.openSync(f, "r+"); const at = Math.floor(fs.fstatSync(fd).size / 2);
+    const b = Buffer.alloc(1); fs.readSync(fd, b, 0, 1, at); b[0] ^= 0xff; fs.writeSync(fd, b, 0, 1, at); fs.closeSync(fd);`, file]);
+  expect(r.status, r.stderr).toBe(0);
+}
+
+describe("an image is proven intact every time it goes live", () => {
+  it("a flipped byte in an older generation's image: rollback refuses it and changes nothing", () => {
+    ok(["add", "greet"]);
+    ok(["add", "hello"]);
+    const before = json<{ generation: number; linked: string }>(["status"]);
+    expect(before.generation).toBe(2);
+    const damaged = imageOf(1);
+    flipMiddleByte(damaged);
+    const r = ns.ext(["rollback", "--to", "1"]);
+    expectUserError(r, /image of generation 1 is damaged/);
+    expect(r.stderr).toContain(damaged);
+    const after = json<{ generation: number; linked: string; merged: boolean }>(["status"]);
+    expect(after.generation).toBe(2);
+    expect(after.linked).toBe(before.linked);
+    expect(after.merged).toBe(true);
+    expect(ns.run(["/usr/bin/hello"]).stdout).toMatch(/Hello, world!/);
+  });
+
+  it("a damaged image with the same key is packed again, not reused", () => {
+    // Generation 1's image ({greet}) is still damaged from the case above.
+    const r = ok(["remove", "hello"]);
+    expect(r.stderr).toMatch(/image of generation 1 is damaged.*packing it again/);
+    expect(r.stdout).not.toMatch(/\(reused\)/);
+    expect(ns.run(["/usr/bin/greet"]).status).toBe(0);
+    // The fresh bytes took the damaged file's place: rolling back to generation 1 works again.
+    ok(["rollback", "--to", "1"]);
+    expect(ns.run(["/usr/bin/greet"]).status).toBe(0);
+  });
+});
