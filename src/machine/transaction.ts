@@ -88,7 +88,7 @@ export const actors = {
     checkStep(env, record, previous)),
   describe: fromPromise<GenerationRecord, TxContext>(({ input }) => describeGeneration(input)),
   finalize: step("finalize", async ({ env }: { env: TxEnv }) => {
-    await finish(env.layout, env.journal);
+    for (const w of await finish(env.layout, env.journal)) env.reporter.warn(w);
     // The new set is on trial for the next boots until one is blessed (src/boot; never throws).
     await markActivated(env.layout, env.journal.nextGeneration, env.journal.nextImage, env.reporter);
   }),
@@ -96,7 +96,7 @@ export const actors = {
     input.env.reporter.phase("rolling back");
     // The journal keeps the phase that failed: it tells undo whether the link was touched,
     // and a crash during the undo is undone again by the next run.
-    await undo(input.env.layout, input.env.journal, input.env.refresh);
+    for (const w of await undo(input.env.layout, input.env.journal, input.env.refresh)) input.env.reporter.warn(w);
   }),
 };
 

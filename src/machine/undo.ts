@@ -5,6 +5,7 @@ import { deleteGeneration, listGenerations, writeCurrent } from "../generations/
 import { linkActiveImage } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";
 import { errnoCode } from "../errors.js";
+import { unconfinedReason } from "../generations/confine.js";
 
 // The one place that puts a transaction back: used by the machine after a failed step and by the
 // next ext run after a crash. It reads only the journal, so both paths behave the same.
@@ -13,8 +14,9 @@ const ACTIVATION_PHASES = new Set(["activate", "check", "rollback"]);
 
 export type RecoveryAction = "undone" | "finished";
 
-/** Undo everything the journalled transaction did. Idempotent: safe to run again after a crash. */
-export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh): Promise<void> {
+/** Undo everything the journalled transaction did. Idempotent: safe to run again after a crash.
+ *  Returns warnings (journal entries it refused to act on). */
+export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh): Promise<string[]> {
   await restoreActiveImage(l, journal, merge);
   if (journal.createdGeneration && journal.nextGeneration !== undefined) {
     await deleteGeneration(l, journal.nextGeneration);
@@ -27,8 +29,9 @@ export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh
       });
     }
   }
-  await removeTemp(journal);
+  const warnings = await removeTemp(l, journal);
   await clearJournal(l);
+  return warnings;
 }
 
 export type Refresh = (l: Layout) => Promise<void>;
@@ -42,14 +45,27 @@ async function restoreActiveImage(l: Layout, journal: Journal, merge: Refresh): 
 }
 
 /** Complete a transaction that had passed its check: only the pointer and cleanup were left. */
-export async function finish(l: Layout, journal: Journal): Promise<void> {
+export async function finish(l: Layout, journal: Journal): Promise<string[]> {
   if (journal.nextGeneration !== undefined) await writeCurrent(l, journal.nextGeneration);
-  await removeTemp(journal);
+  const warnings = await removeTemp(l, journal);
   await clearJournal(l);
+  return warnings;
 }
 
-export async function removeTemp(journal: Journal): Promise<void> {
-  for (const path of journal.temp) await rm(path, { recursive: true, force: true });
+/** Removes the journal's temporary paths, only those inside ext's tmp/ (src/generations/confine.ts):
+ *  a journal changed outside ext must not make recovery delete anything else. */
+export async function removeTemp(l: Layout, journal: Journal): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const path of journal.temp) {
+    const reason = await unconfinedReason(l.tmpDir, path);
+    if (reason === "already gone") continue;
+    if (reason !== null) {
+      warnings.push(`the journal names ${JSON.stringify(path)} as a temporary file, but it is ${reason}: left alone`);
+      continue;
+    }
+    await rm(path, { recursive: true, force: true });
+  }
+  return warnings;
 }
 
 /** What the next run does with a journal it finds: a transaction that reached finalize had

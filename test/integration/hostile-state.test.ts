@@ -79,3 +79,20 @@ describe("an image is proven intact every time it goes live", () => {
     expect(ns.run(["/usr/bin/greet"]).status).toBe(0);
   });
 });
+
+describe("recovery touches only what ext owns", () => {
+  it("a journal naming a directory elsewhere as temporary: recovery leaves it and warns", () => {
+    sh("mkdir -p /var/lib/victim && echo mine > /var/lib/victim/file");
+    const journal = {
+      txid: "0", pid: 1, command: "ext add x", startedAt: new Date().toISOString(), phase: "stage", extensionName: "ext",
+      previousGeneration: json<{ generation: number }>(["status"]).generation, previousImage: null,
+      temp: ["/var/lib/victim", "/var/lib/ext/tmp/../../victim"],
+    };
+    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify(journal)}\nEND`);
+    const r = ok(["gc"]);
+    expect(r.stderr).toMatch(/recovered: undid/);
+    expect(r.stderr).toMatch(/journal names "\/var\/lib\/victim".*left alone/);
+    expect(ns.read("/var/lib/victim/file")).toBe("mine\n");
+    expect(ns.read("/var/lib/ext/journal.json")).toBeUndefined();
+  });
+});
