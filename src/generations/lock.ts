@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { realpath, mkdir, stat } from "node:fs/promises";
 import { LockedError } from "../errors.js";
 import { writeFileAtomic } from "../fsutil.js";
-import { readJsonFile } from "./store.js";
+import { readFile } from "node:fs/promises";
 import type { Layout } from "./layout.js";
 
 // The lock is an abstract Unix socket named after the state directory. The kernel owns it and frees
@@ -67,7 +67,7 @@ export async function acquireLock(l: Layout, command: string, options: LockOptio
         release: () => new Promise<void>((resolve) => server.close(() => resolve())),
       };
     }
-    const holder = await readJsonFile<LockHolder>(l.lockFile).catch(() => undefined);
+    const holder = await readFile(l.lockFile, "utf8").then((t) => JSON.parse(t) as LockHolder).catch(() => undefined);
     if (!options.wait) {
       throw new LockedError(`another ext is working on ${l.root === "/" ? "this system" : l.root}${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}`, {
         hint: "wait for it to finish, or run again without --no-wait to queue behind it",

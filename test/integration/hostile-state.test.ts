@@ -96,3 +96,77 @@ describe("recovery touches only what ext owns", () => {
     expect(ns.read("/var/lib/ext/journal.json")).toBeUndefined();
   });
 });
+
+describe("a damaged state file is a clear error naming it, never an internal error", () => {
+  const S = "/var/lib/ext";
+  const gen1Image = () => imageOf(1);
+  // [what, the file, how to damage it (shell, $F is the file), commands that must name it]
+  const cases: [string, () => string, string, string[][]][] = [
+    ["a current record that is {}", () => `${S}/current.json`, `echo '{}' > $F`, [["status"], ["generations"], ["list"], ["gc"]]],
+    ["a current record with a wrong type", () => `${S}/current.json`, `echo '{"generation":"2"}' > $F`, [["status"], ["list"]]],
+    ["an old record that is {}", () => `${S}/generations/1.json`, `echo '{}' > $F`, [["generations"], ["gc"], ["rollback", "--to", "1"]]],
+    ["a record with wrong types", () => `${S}/generations/1.json`, `sed 's/"packages": \\[/"packages": 7, "x": [/' $F.keep > $F`, [["generations"], ["rollback", "--to", "1"]]],
+    ["a current record that is truncated", () => `${S}/generations/2.json`, `head -c 100 $F.keep > $F`, [["list"], ["status"]]],
+    ["a journal that is {}", () => `${S}/journal.json`, `echo '{}' > $F`, [["status"], ["gc"], ["doctor"]]],
+    ["a journal naming an image by a path", () => `${S}/journal.json`, `echo '{"txid":"0","pid":1,"command":"x","startedAt":"","phase":"activate","extensionName":"ext","previousGeneration":null,"previousImage":"../../../etc/passwd","temp":[]}' > $F`, [["gc"]]],
+    ["a missing image", gen1Image, `true`, [["rollback", "--to", "1"]]],
+    ["a directory where an image belongs", gen1Image, `mkdir $F`, [["rollback", "--to", "1"]]],
+    ["a directory where a record belongs", () => `${S}/generations/1.json`, `mkdir $F`, [["generations"], ["rollback", "--to", "1"]]],
+    ["a directory where the current record belongs", () => `${S}/current.json`, `mkdir $F`, [["list"], ["status"]]],
+    ["a file where tmp/ belongs", () => `${S}/tmp`, `echo x > $F`, [["gc"]]],
+    ["a file where staged/ belongs", () => `${S}/staged`, `echo x > $F`, [["gc"]]],
+  ];
+
+  beforeAll(() => {
+    // Generations 1 ({greet}) and 2 ({greet, hello}) with 2 current.
+    if (json<{ generation: number | null }>(["status"]).generation !== 2) ok(["rollback", "--to", "2"]);
+  });
+
+  for (const [what, file, damage, commands] of cases) {
+    it(what, () => {
+      const f = file();
+      const escaped = f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      try {
+        expect(sh(`F=${f}; if [ -e $F ]; then mv $F $F.keep; fi; ${damage}`).status).toBe(0);
+        for (const args of commands) {
+          const r = ns.ext(args);
+          // doctor reports (and may exit 0 or 1); every other command fails with a message naming the file.
+          if (args[0] === "doctor") {
+            expect(r.status, r.stderr).not.toBe(70);
+            expect(r.stdout + r.stderr).toMatch(new RegExp(escaped));
+          } else {
+            expectUserError(r, new RegExp(escaped));
+          }
+        }
+      } finally {
+        sh(`F=${f}; rm -rf $F; if [ -e $F.keep ]; then mv $F.keep $F; fi`);
+      }
+      // Nothing was changed by the failed commands: the state is as it was and still works.
+      const st = json<{ generation: number; merged: boolean; linkedMatchesGeneration: boolean }>(["status"]);
+      expect(st).toMatchObject({ generation: 2, merged: true, linkedMatchesGeneration: true });
+    });
+  }
+
+  it("doctor names every damaged file at once", () => {
+    sh(`cd ${S} && cp current.json /tmp/c.keep && echo '{}' > current.json && cp generations/1.json /tmp/g.keep && echo '{}' > generations/1.json`);
+    try {
+      const r = ns.ext(["doctor"]);
+      expect(r.status).not.toBe(70);
+      expect(r.stdout).toContain(`${S}/current.json`);
+      expect(r.stdout).toContain(`${S}/generations/1.json`);
+    } finally {
+      sh(`cd ${S} && mv /tmp/c.keep current.json && mv /tmp/g.keep generations/1.json`);
+    }
+  });
+
+  it("list never says nothing is installed while ext's image is linked", () => {
+    sh(`mv ${S}/current.json /tmp/c.keep`);
+    try {
+      const r = ns.ext(["list"]);
+      expectUserError(r, /no generation is current, but .*ext\.raw is linked/);
+      expect(r.stdout).not.toMatch(/nothing installed/);
+    } finally {
+      sh(`mv /tmp/c.keep ${S}/current.json`);
+    }
+  });
+});
