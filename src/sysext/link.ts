@@ -18,6 +18,9 @@ export async function linkActiveImage(l: Layout, extensionName: string, image: s
       if (errnoCode(e) !== "ENOENT") throw e;
     }
   } else {
+    // Already this image (same inode): rename(2) between two links of one inode does nothing and
+    // would leave the temporary link behind, so there is nothing to do.
+    if (await sameFile(image, target)) return;
     const tmp = tempName(target);
     try {
       await link(image, tmp);
@@ -38,6 +41,16 @@ export async function linkActiveImage(l: Layout, extensionName: string, image: s
     }
   }
   await fsyncDir(l.extensionsDir);
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  try {
+    const [x, y] = await Promise.all([stat(a), stat(b)]);
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw e;
+  }
 }
 
 /** Which image in images/ the active link is (by inode), null when nothing is linked,

@@ -170,3 +170,37 @@ describe("a damaged state file is a clear error naming it, never an internal err
     }
   });
 });
+
+describe("no leftovers", () => {
+  const listing = () => sh("ls -A /var/lib/extensions /var/lib/ext /var/lib/ext/tmp /var/lib/ext/generations /var/lib/ext/images").stdout;
+
+  it("activating the image that is already linked is a no-op: no temporary link is left", () => {
+    // Generations 1 and 3 hold the same set, so the same image.
+    const gens = json<{ id: number; image: { sha256: string } | null }[]>(["generations"]);
+    const same = gens.filter((g) => g.image?.sha256 === gens[0]!.image?.sha256).map((g) => g.id);
+    expect(same.length).toBeGreaterThanOrEqual(2);
+    ok(["rollback", "--to", String(same[0])]);
+    const before = listing();
+    ok(["rollback", "--to", String(same[1])]);
+    expect(listing()).toBe(before);
+    expect(sh("ls -A /var/lib/extensions").stdout.trim()).toBe("ext.raw");
+  });
+
+  it("leftover temporary files are swept by the next state-changing command; other files are not", () => {
+    const before = listing();
+    const ours = [
+      "/var/lib/ext/tmp/.pack-0123.raw.4242.0badc0de.tmp",
+      "/var/lib/ext/tmp/stage-abc/usr/bin/x",
+      "/var/lib/ext/.current.json.4242.0badc0de.tmp",
+      "/var/lib/ext/generations/.9.json.4242.0badc0de.tmp",
+      "/var/lib/extensions/.ext.raw.4242.0badc0de.tmp",
+    ];
+    const theirs = ["/var/lib/extensions/.other.raw.4242.0badc0de.tmp", "/var/lib/extensions/other.raw"];
+    for (const f of [...ours, ...theirs]) sh(`mkdir -p $(dirname ${f}) && echo x > ${f}`);
+    ok(["gc"]);
+    for (const f of ours) expect(ns.read(f), f).toBeUndefined();
+    for (const f of theirs) expect(ns.read(f), f).toBe("x\n");
+    sh(`rm -f ${theirs.join(" ")}`);
+    expect(listing()).toBe(before);
+  });
+});
