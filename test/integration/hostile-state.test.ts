@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 14, end to end: nothing on disk makes ext lie, crash, merge a damaged image or delete what it
@@ -111,6 +111,7 @@ describe("a damaged state file is a clear error naming it, never an internal err
     ["a journal naming an image by a path", () => `${S}/journal.json`, `echo '{"txid":"0","pid":1,"command":"x","startedAt":"","phase":"activate","extensionName":"ext","previousGeneration":null,"previousImage":"../../../etc/passwd","temp":[]}' > $F`, [["gc"]]],
     ["a missing image", gen1Image, `true`, [["rollback", "--to", "1"]]],
     ["a directory where an image belongs", gen1Image, `mkdir $F`, [["rollback", "--to", "1"]]],
+    ["a directory where the lock belongs", () => `${S}/lock`, `mkdir $F`, [["gc"], ["doctor"]]],
     ["a directory where a record belongs", () => `${S}/generations/1.json`, `mkdir $F`, [["generations"], ["rollback", "--to", "1"]]],
     ["a directory where the current record belongs", () => `${S}/current.json`, `mkdir $F`, [["list"], ["status"]]],
     ["a file where tmp/ belongs", () => `${S}/tmp`, `echo x > $F`, [["gc"]]],
@@ -202,5 +203,48 @@ describe("no leftovers", () => {
     for (const f of theirs) expect(ns.read(f), f).toBe("x\n");
     sh(`rm -f ${theirs.join(" ")}`);
     expect(listing()).toBe(before);
+  });
+});
+
+describe("a lock no other user can take", () => {
+  const asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+
+  it("a non-root user binding the old lock's socket name or opening the lock file does not block root", () => {
+    // The lock before this one was an abstract socket whose name anyone could compute from a stat.
+    const squat = `
+      const { createHash } = require("crypto"); const fs = require("fs"); const net = require("net");
+      const dir = fs.realpathSync("/var/lib/ext"); const { dev, ino } = fs.statSync(dir);
+      const name = "\\0ext-lock-" + createHash("sha256").update(dir + "\\0" + dev + "\\0" + ino).digest("hex").slice(0, 32);
+      net.createServer().listen({ path: name, exclusive: true }, () => console.log("bound"));
+      setTimeout(() => process.exit(0), 20000);`;
+    const r = ns.run(["sh", "-c", `
+      ${asNobody} node -e '${squat.replace(/'/g, "'\\''")}' > /tmp/squat.out 2>&1 &
+      for i in $(seq 100); do grep -q bound /tmp/squat.out && break; sleep 0.05; done
+      cat /tmp/squat.out
+      ${asNobody} flock --nonblock /var/lib/ext/lock true && echo "nobody holds the lock"
+      node ${EXT} gc --no-wait; echo "gc exit $?"
+      kill $!`], { env: extEnv() });
+    expect(r.stdout).toMatch(/^bound$/m);
+    expect(r.stdout).not.toMatch(/nobody holds the lock/);
+    expect(r.stderr).toMatch(/Permission denied/);
+    expect(r.stdout).toMatch(/gc exit 0/);
+    expect(sh("stat -c '%a %u' /var/lib/ext/lock").stdout.trim()).toBe("600 0");
+  });
+
+  it("held: --no-wait exits 5 naming the holder; killed with -9: free at once", async () => {
+    const slow = ns.spawnExt(["add", "dash"], { env: { EXT_TEST_PAUSE_AT: "stage" } });
+    const start = Date.now();
+    while (!(ns.read("/var/lib/ext/journal.json")?.includes('"phase": "stage"') ?? false)) {
+      if (Date.now() - start > 60_000) throw new Error("ext add did not reach stage");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const busy = ns.ext(["gc", "--no-wait"]);
+    expect(busy.status).toBe(5);
+    expect(busy.stderr).toMatch(new RegExp(`another ext is working on this system \\(pid \\d+: ext add dash\\)`));
+    slow.kill("SIGKILL");
+    await new Promise((r) => slow.once("exit", r));
+    const after = ns.ext(["gc", "--no-wait"]);
+    expect(after.status, after.stderr).toBe(0);
+    expect(after.stderr).toMatch(/recovered: undid/);
   });
 });
