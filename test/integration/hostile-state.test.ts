@@ -248,3 +248,41 @@ describe("a lock no other user can take", () => {
     expect(after.stderr).toMatch(/recovered: undid/);
   });
 });
+
+describe("hostile input", () => {
+  it("ext add - is an invalid package name, not 'already installed'", () => {
+    for (const args of [["add", "-"], ["add", "greet", "-"], ["remove", "-"]]) {
+      const r = ns.ext(args);
+      expectUserError(r, /invalid package name '-'/);
+      expect(r.stdout + r.stderr).not.toMatch(/already installed/);
+    }
+  });
+
+  it("a FIFO as tools.json is refused at once, not waited on", () => {
+    sh("rm -f /tmp/tools.fifo && mkfifo /tmp/tools.fifo");
+    const r = ns.run(["timeout", "20", "node", EXT, "apply", "/tmp/tools.fifo"], { env: extEnv() });
+    expect(r.status).not.toBe(124);
+    expectUserError(r, /tools\.fifo is a named pipe, not a regular file/);
+  });
+
+  it("a tools.json nested 10,000 levels is a clear error", () => {
+    sh(`printf '{"version":1,"packages":{"a":%s%s}}' "$(printf '[%.0s' $(seq 10000))" "$(printf ']%.0s' $(seq 10000))" > /tmp/deep.json`);
+    expectUserError(ns.ext(["apply", "/tmp/deep.json"]), /deep\.json:1:\d+: nested more than \d+ levels deep/);
+  });
+
+  it("a garbage foreign .raw next to ext's: the failure names it, and the set stays as it was", () => {
+    const before = json<{ generation: number; linked: string }>(["status"]);
+    const other = json<{ id: number; image: { sha256: string } | null }[]>(["generations"])
+      .find((g) => g.id !== before.generation && g.image && g.image.sha256 !== before.linked)!;
+    sh("head -c 65536 /dev/urandom > /var/lib/extensions/junk.raw");
+    try {
+      const r = ns.ext(["rollback", "--to", String(other.id)]);
+      expectUserError(r, /\/var\/lib\/extensions\/junk\.raw is not a disk image/);
+    } finally {
+      sh("rm -f /var/lib/extensions/junk.raw");
+    }
+    ok(["status"]);
+    const after = json<{ generation: number; linked: string }>(["status"]);
+    expect({ generation: after.generation, linked: after.linked }).toEqual({ generation: before.generation, linked: before.linked });
+  });
+});
