@@ -44,6 +44,19 @@ export async function readStateFile<T>(file: string, shape: Shape<T>, repair: st
   }
 }
 
+/** `dir` is a directory, or absent; anything else is a StateError naming it, with `hint`. */
+export async function assertDirectory(dir: string, hint: string): Promise<void> {
+  let s;
+  try {
+    s = await lstat(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+    if (errnoCode(e) === "ENOTDIR") throw new StateError(`${dir} cannot be a directory: one of its parents is a file`, { hint, cause: e });
+    throw e;
+  }
+  if (!s.isDirectory()) throw new StateError(`${dir} is ${kindOf(s)}, where ext keeps a directory`, { hint });
+}
+
 export function kindOf(s: { isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
   if (s.isDirectory()) return "a directory";
   if (s.isSymbolicLink()) return "a symbolic link";

@@ -1,9 +1,9 @@
-import { lstat, readdir, unlink, mkdir } from "node:fs/promises";
+import { readdir, unlink, mkdir } from "node:fs/promises";
 import { StateError, errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
 import { generationPath, type Layout } from "./layout.js";
 import { RECORD_VERSION, generationRecordShape, type GenerationRecord } from "./record.js";
-import { field, id, kindOf, nullable, object, readStateFile } from "./state-file.js";
+import { assertDirectory, field, id, nullable, object, readStateFile } from "./state-file.js";
 
 export interface CurrentPointer {
   generation: number | null;
@@ -19,19 +19,9 @@ export async function ensureStateDirs(l: Layout): Promise<void> {
 /** ext's directories are directories (or absent): anything else there is a StateError naming it
  *  rather than an EEXIST or ENOTDIR from whichever step first trips on it. */
 export async function checkStateDirs(l: Layout): Promise<void> {
-  for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir, l.stageCacheDir]) {
-    let s;
-    try {
-      s = await lstat(dir);
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT") continue;
-      throw e;
-    }
-    if (!s.isDirectory()) {
-      throw new StateError(`${dir} is ${kindOf(s)}, where ext keeps a directory`, {
-        hint: `move it away (sudo mv ${dir} /root/); ext makes the directory again${dir === l.stateDir || dir === l.imagesDir || dir === l.generationsDir ? ", but the generations it held are lost unless you put them back" : ""}`,
-      });
-    }
+  for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir, l.stageCacheDir, l.extensionsDir]) {
+    const lost = dir === l.stateDir || dir === l.imagesDir || dir === l.generationsDir;
+    await assertDirectory(dir, `move it away (sudo mv ${dir} /root/); ext makes the directory again${lost ? ", but the generations it held are lost unless you put them back" : ""}`);
   }
 }
 
@@ -41,6 +31,7 @@ export async function listGenerationIds(l: Layout): Promise<number[]> {
     names = await readdir(l.generationsDir);
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return [];
+    if (errnoCode(e) === "ENOTDIR") await checkStateDirs(l);
     throw e;
   }
   return names

@@ -1,6 +1,8 @@
-import { link, rename, unlink, stat, readdir, mkdir } from "node:fs/promises";
+import { link, lstat, rename, unlink, stat, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ActivationError, errnoCode } from "../errors.js";
+import { ActivationError, StateError, errnoCode } from "../errors.js";
+import { assertDirectory, kindOf } from "../generations/state-file.js";
+import { checkStateDirs } from "../generations/store.js";
 import { fsyncDir, tempName } from "../fsutil.js";
 import { activeLinkPath, type Layout } from "../generations/layout.js";
 
@@ -10,7 +12,9 @@ import { activeLinkPath, type Layout } from "../generations/layout.js";
 
 export async function linkActiveImage(l: Layout, extensionName: string, image: string | null): Promise<void> {
   const target = activeLinkPath(l, extensionName);
+  await assertDirectory(l.extensionsDir, `move it away (sudo mv ${l.extensionsDir} /root/); ext makes the directory again`);
   await mkdir(l.extensionsDir, { recursive: true });
+  await assertNotDirectory(target);
   if (image === null) {
     try {
       await unlink(target);
@@ -53,6 +57,22 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** A directory (or anything but a file or a link) where ext's link belongs is not ext's to remove. */
+async function assertNotDirectory(target: string): Promise<void> {
+  let s;
+  try {
+    s = await lstat(target);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+    throw e;
+  }
+  if (!s.isFile() && !s.isSymbolicLink()) {
+    throw new StateError(`${target} is ${kindOf(s)}, where ext links its image`, {
+      hint: `it is not ext's: move it away (sudo mv ${target} /root/), then run the command again`,
+    });
+  }
+}
+
 /** Which image in images/ the active link is (by inode), null when nothing is linked,
  *  "foreign" when a file is there that ext did not put there. */
 export async function activeImageSha(l: Layout, extensionName: string): Promise<string | null | "foreign"> {
@@ -61,12 +81,14 @@ export async function activeImageSha(l: Layout, extensionName: string): Promise<
     linked = await stat(activeLinkPath(l, extensionName));
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return null;
+    if (errnoCode(e) === "ENOTDIR") await checkStateDirs(l);
     throw e;
   }
   let names: string[] = [];
   try {
     names = await readdir(l.imagesDir);
   } catch (e) {
+    if (errnoCode(e) === "ENOTDIR") await checkStateDirs(l);
     if (errnoCode(e) !== "ENOENT") throw e;
   }
   for (const name of names) {

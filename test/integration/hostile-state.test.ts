@@ -116,6 +116,13 @@ describe("a damaged state file is a clear error naming it, never an internal err
     ["a directory where the current record belongs", () => `${S}/current.json`, `mkdir $F`, [["list"], ["status"]]],
     ["a file where tmp/ belongs", () => `${S}/tmp`, `echo x > $F`, [["gc"]]],
     ["a file where staged/ belongs", () => `${S}/staged`, `echo x > $F`, [["gc"]]],
+    ["a file where images/ belongs", () => `${S}/images`, `echo x > $F`, [["status"], ["gc"], ["rollback", "--to", "1"]]],
+    ["a file where generations/ belongs", () => `${S}/generations`, `echo x > $F`, [["generations"], ["rollback"], ["gc"]]],
+    ["a file where /var/lib/extensions belongs", () => "/var/lib/extensions", `echo x > $F`, [["status"], ["gc"], ["rollback", "--to", "1"]]],
+    ["a directory where ext's link belongs", () => "/var/lib/extensions/ext.raw", `mkdir $F`, [["rollback", "--to", "1"]]],
+    ["a file ext did not put where its link belongs", () => "/var/lib/extensions/ext.raw", `cp $F.keep $F`, [["rollback", "--to", "1"], ["remove", "hello"]]],
+    ["a directory where config.json belongs", () => `${S}/config.json`, `mkdir $F`, [["remove", "hello"]]],
+    ["a current record that is a symlink", () => `${S}/current.json`, `ln -s /etc/passwd $F`, [["list"], ["status"]]],
   ];
 
   beforeAll(() => {
@@ -142,6 +149,8 @@ describe("a damaged state file is a clear error naming it, never an internal err
       } finally {
         sh(`F=${f}; rm -rf $F; if [ -e $F.keep ]; then mv $F.keep $F; fi`);
       }
+      // A transaction that failed to undo (its link was a directory) is recovered by the next one.
+      ok(["gc"]);
       // Nothing was changed by the failed commands: the state is as it was and still works.
       const st = json<{ generation: number; merged: boolean; linkedMatchesGeneration: boolean }>(["status"]);
       expect(st).toMatchObject({ generation: 2, merged: true, linkedMatchesGeneration: true });

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rename, rm, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdtemp, rename, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { stage, pack, verifyImage, opaqueWarning, keepStaged, clearStageCache, STAGE_STORE_REL, STAGING_VERSION } from "../../image/index.js";
 import type { StageOptions, StageReport, PackResult } from "../../image/types.js";
-import { imagePath } from "../../generations/layout.js";
+import { activeLinkPath, imagePath } from "../../generations/layout.js";
+import { activeImageSha } from "../../sysext/link.js";
+import { kindOf } from "../../generations/state-file.js";
 import { listGenerations } from "../../generations/store.js";
 import type { GenerationRecord, ImageInfo, InstalledPackage } from "../../generations/record.js";
 import { assertImageIntact, imageProblem } from "../../generations/image-integrity.js";
@@ -110,6 +112,7 @@ export async function packStep(env: TxEnv, stageDir: string, report?: StageRepor
 /** Before an image goes where systemd-sysext looks: its bytes are the ones its record names (unless
  *  this transaction just packed or hashed it), and it is a valid extension image. */
 export async function verifyStep(env: TxEnv, record: GenerationRecord, proven: boolean): Promise<void> {
+  await assertLinkIsOurs(env);
   if (record.image === null) return;
   env.reporter.phase("verifying");
   if (!proven) await assertImageIntact(env.layout, record.image, `generation ${record.id}`);
@@ -137,4 +140,16 @@ async function keepForNextStage(env: TxEnv, stageDir: string, report: StageRepor
  *  ext gives it back: a nearly full /var would hurt the whole system, a slower next `ext add` only ext. */
 export function roomToKeep(freeBytes: number, totalBytes: number): boolean {
   return freeBytes >= Math.max(1024 ** 3, totalBytes * 0.05);
+}
+
+/** Activation replaces (or removes) `/var/lib/extensions/<name>.raw`, and an undo puts back what the
+ *  journal says was there: only ext's images. Something else under that name is not ext's to replace,
+ *  so the transaction stops here, before anything visible changes. */
+async function assertLinkIsOurs(env: TxEnv): Promise<void> {
+  if ((await activeImageSha(env.layout, env.extensionName)) !== "foreign") return;
+  const file = activeLinkPath(env.layout, env.extensionName);
+  const s = await lstat(file);
+  throw new StateError(`${file} is ${s.isFile() ? "a file that is none of ext's images" : kindOf(s)}: ext will not replace what it did not put there`, {
+    hint: `move it away (sudo mv ${file} /root/) and run the command again; if another tool needs that name, give ext another one with --name`,
+  });
 }
