@@ -1,10 +1,10 @@
 import { rm, unlink } from "node:fs/promises";
 import { imagePath, type Layout } from "../generations/layout.js";
 import { clearJournal, type Journal } from "../generations/journal.js";
-import { deleteGeneration, listGenerations, writeCurrent } from "../generations/store.js";
+import { deleteGeneration, listGenerationIds, listGenerations, readCurrent, readGeneration, writeCurrent } from "../generations/store.js";
 import { linkActiveImage } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";
-import { errnoCode } from "../errors.js";
+import { StateError, errnoCode } from "../errors.js";
 import { unconfinedReason } from "../generations/confine.js";
 
 // The one place that puts a transaction back: used by the machine after a failed step and by the
@@ -18,8 +18,11 @@ export type RecoveryAction = "undone" | "finished";
  *  Returns warnings (journal entries it refused to act on). */
 export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh): Promise<string[]> {
   await restoreActiveImage(l, journal, merge);
+  const warnings: string[] = [];
   if (journal.createdGeneration && journal.nextGeneration !== undefined) {
-    await deleteGeneration(l, journal.nextGeneration);
+    const keep = await reasonToKeep(l, journal, journal.nextGeneration);
+    if (keep === null) await deleteGeneration(l, journal.nextGeneration);
+    else warnings.push(`the journal says it created generation ${journal.nextGeneration}, but ${keep}: kept`);
   }
   if (journal.createdImage && journal.nextImage) {
     const stillUsed = (await listGenerations(l)).some((g) => g.image?.sha256 === journal.nextImage);
@@ -29,9 +32,23 @@ export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh
       });
     }
   }
-  const warnings = await removeTemp(l, journal);
+  warnings.push(...(await removeTemp(l, journal)));
   await clearJournal(l);
   return warnings;
+}
+
+/** A transaction only ever creates the next free generation, and current.json points at it only
+ *  after it passed its check. So a record the journal claims that is current, not newer than the
+ *  previous generation, or older than another record was not made by that transaction: history is
+ *  not deleted on a journal's word. */
+async function reasonToKeep(l: Layout, journal: Journal, id: number): Promise<string | null> {
+  const current = await readCurrent(l).catch(() => undefined);
+  if (current === undefined) return "current.json cannot be read";
+  if (current === id) return "it is the current generation";
+  if (journal.previousGeneration !== null && id <= journal.previousGeneration) return `it is not newer than generation ${journal.previousGeneration}, where that transaction started`;
+  const newest = (await listGenerationIds(l)).at(-1);
+  if (newest !== undefined && newest > id) return `generation ${newest} was made after it`;
+  return null;
 }
 
 export type Refresh = (l: Layout) => Promise<void>;
@@ -46,7 +63,17 @@ async function restoreActiveImage(l: Layout, journal: Journal, merge: Refresh): 
 
 /** Complete a transaction that had passed its check: only the pointer and cleanup were left. */
 export async function finish(l: Layout, journal: Journal): Promise<string[]> {
-  if (journal.nextGeneration !== undefined) await writeCurrent(l, journal.nextGeneration);
+  if (journal.nextGeneration !== undefined) {
+    // current.json must never point at a record that is not there (readGeneration checks it whole).
+    const id = journal.nextGeneration;
+    await readGeneration(l, id).catch((e) => {
+      throw new StateError(`the journal ${l.journalFile} says generation ${id} passed its check, but its record cannot be read: ${e instanceof Error ? e.message : String(e)}`, {
+        hint: `move the journal away (sudo mv ${l.journalFile} /root/), then check 'ext status'; 'sudo ext rollback --to N' links a known generation again`,
+        cause: e,
+      });
+    });
+    await writeCurrent(l, id);
+  }
   const warnings = await removeTemp(l, journal);
   await clearJournal(l);
   return warnings;

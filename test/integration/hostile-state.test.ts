@@ -97,6 +97,31 @@ describe("recovery touches only what ext owns", () => {
   });
 });
 
+describe("recovery does not delete history on a journal's word", () => {
+  const journalClaiming = (phase: string, nextGeneration: number) => ({
+    txid: "0", pid: 1, command: "ext add x", startedAt: "", phase, extensionName: "ext",
+    previousGeneration: nextGeneration, previousImage: null, nextGeneration, createdGeneration: true, temp: [],
+  });
+
+  it("a journal claiming it created the current generation: the record and its image are kept", () => {
+    const st = json<{ generation: number; image: { sha256: string } }>(["status"]);
+    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify({ ...journalClaiming("stage", st.generation), nextImage: st.image.sha256, createdImage: true })}\nEND`);
+    const r = ok(["gc"]);
+    expect(r.stderr).toMatch(new RegExp(`says it created generation ${st.generation}, but it is the current generation: kept`));
+    expect(ns.read(`/var/lib/ext/generations/${st.generation}.json`)).toBeDefined();
+    expect(ns.read(`/var/lib/ext/images/${st.image.sha256}.raw`)).toBeDefined();
+    expect(json<{ generation: number; merged: boolean }>(["status"])).toMatchObject({ generation: st.generation, merged: true });
+  });
+
+  it("a finished journal naming a generation that does not exist: a clear error, current.json untouched", () => {
+    const before = ns.read("/var/lib/ext/current.json");
+    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify(journalClaiming("finalize", 77))}\nEND`);
+    expectUserError(ns.ext(["gc"]), /journal .* says generation 77 passed its check, but its record cannot be read/);
+    expect(ns.read("/var/lib/ext/current.json")).toBe(before);
+    sh("rm /var/lib/ext/journal.json");
+  });
+});
+
 describe("a damaged state file is a clear error naming it, never an internal error", () => {
   const S = "/var/lib/ext";
   const gen1Image = () => imageOf(1);
