@@ -29,6 +29,12 @@ export async function linkActiveImage(l: Layout, extensionName: string, image: s
     try {
       await link(image, tmp);
     } catch (e) {
+      if (errnoCode(e) === "ENOENT") {
+        throw new StateError(`the image to link, ${image}, is missing`, {
+          hint: "it was removed outside ext; 'ext generations' and 'ext doctor' show which generations can still be used ('sudo ext rollback --to N')",
+          cause: e,
+        });
+      }
       if (errnoCode(e) === "EXDEV") {
         throw new ActivationError(`${l.extensionsDir} and ${l.imagesDir} are on different file systems`, {
           hint: "ext activates an image by hard-linking it; keep /var/lib/ext and /var/lib/extensions on one file system",

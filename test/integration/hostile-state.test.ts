@@ -113,6 +113,12 @@ describe("recovery does not delete history on a journal's word", () => {
     expect(json<{ generation: number; merged: boolean }>(["status"])).toMatchObject({ generation: st.generation, merged: true });
   });
 
+  it("a journal naming a previous image that is gone: a clear error, not an internal one", () => {
+    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify({ ...journalClaiming("activate", 1), createdGeneration: false, previousImage: "e".repeat(64) })}\nEND`);
+    expectUserError(ns.ext(["gc"]), /the image to link, \/var\/lib\/ext\/images\/e{64}\.raw, is missing/);
+    sh("rm /var/lib/ext/journal.json");
+  });
+
   it("a finished journal naming a generation that does not exist: a clear error, current.json untouched", () => {
     const before = ns.read("/var/lib/ext/current.json");
     sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify(journalClaiming("finalize", 77))}\nEND`);
