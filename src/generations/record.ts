@@ -1,5 +1,6 @@
 import type { LockedSource, ResolvedPackage } from "../nix/types.js";
-import { count, dict, field, id, list, nullable, num, object, optional, sha256, str, bool } from "./state-file.js";
+import { ShapeError, count, dict, field, id, list, nullable, num, object, optional, sha256, str, bool } from "./state-file.js";
+import { isStorePath } from "../nix/validate.js";
 
 // What one generation holds. Written once, atomically, and never modified afterwards:
 // history is only ever appended to, so any record can be trusted as it was written.
@@ -63,12 +64,19 @@ export function generationRecordShape(value: unknown): GenerationRecord {
     extensionName: field(o, "", "extensionName", str),
     source: { ...source, original: field(source, "source", "original", str) } as GenerationRecord["source"],
     packages: field(o, "", "packages", list(packageShape)),
-    closure: { paths: field(closure, "closure", "paths", list(str)), narSize: field(closure, "closure", "narSize", count) },
+    closure: { paths: field(closure, "closure", "paths", list(storePath)), narSize: field(closure, "closure", "narSize", count) },
     links: field(o, "", "links", list(str)),
     image,
     imageKey: field(o, "", "imageKey", nullable(str)),
     parent: field(o, "", "parent", nullable(id)),
   };
+}
+
+/** Store paths become GC roots and Nix arguments: only the plain /nix/store/<hash>-<name> form. */
+function storePath(value: unknown, at: string): string {
+  const s = str(value, at);
+  if (!isStorePath(s)) throw new ShapeError(`'${at}' is ${JSON.stringify(s).slice(0, 60)}, not a store path`);
+  return s;
 }
 
 function packageShape(value: unknown, at: string): InstalledPackage {
@@ -80,7 +88,7 @@ function packageShape(value: unknown, at: string): InstalledPackage {
     source: field(p, at, "source", str),
     ...optional(p, at, "pname", str),
     version: field(p, at, "version", str),
-    outPaths: field(p, at, "outPaths", dict(str)),
+    outPaths: field(p, at, "outPaths", dict(storePath)),
     ...optional(p, at, "outputs", list(str)),
     ...optional(p, at, "description", str),
     ...optional(p, at, "priority", num),

@@ -22,8 +22,8 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 const record = {
   recordVersion: 1, id: 1, createdAt: "2026-01-01T00:00:00Z", command: "ext add jq", extensionName: "ext",
   source: { original: "nixpkgs" },
-  packages: [{ name: "jq", attr: "jq", source: "nixpkgs", pname: "jq", version: "1.6", outPaths: { out: "/nix/store/x-jq" } }],
-  closure: { paths: ["/nix/store/x-jq"], narSize: 10 }, links: ["usr/bin/jq"],
+  packages: [{ name: "jq", attr: "jq", source: "nixpkgs", pname: "jq", version: "1.6", outPaths: { out: "/nix/store/00000000000000000000000000000000-jq" } }],
+  closure: { paths: ["/nix/store/00000000000000000000000000000000-jq"], narSize: 10 }, links: ["usr/bin/jq"],
   image: { sha256: "a".repeat(64), size: 4096, compression: "lz4" }, imageKey: "k", parent: null,
 };
 const journal = {
@@ -46,6 +46,7 @@ describe("generation records", () => {
     ["packages not a list", { ...record, packages: "jq" }, /'packages' is string "jq", not a list/],
     ["a package without outPaths", { ...record, packages: [{ ...record.packages[0], outPaths: undefined }] }, /'packages\[0\]\.outPaths' is missing/],
     ["an image named by a path", { ...record, image: { ...record.image, sha256: "../../etc/passwd" } }, /'image\.sha256' .* not a sha256/],
+    ["a closure path that is not a store path", { ...record, closure: { ...record.closure, paths: ["/etc/../root"] } }, /'closure\.paths\[0\]' is "\/etc\/..\/root", not a store path/],
     ["a negative size", { ...record, image: { ...record.image, size: -1 } }, /'image\.size'/],
     ["another generation's id", { ...record, id: 7 }, /says it is generation 7/],
   ];
