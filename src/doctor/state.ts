@@ -4,6 +4,7 @@ import { checkStateDirs, listGenerationIds, readCurrent, readGeneration } from "
 import { readJournal } from "../generations/journal.js";
 import type { GenerationRecord } from "../generations/record.js";
 import { activeImageSha } from "../sysext/link.js";
+import { imageProblem } from "../generations/image-integrity.js";
 import { extensionNameProblem } from "../image/names.js";
 import { isExtError } from "../errors.js";
 import type { DoctorInput, Finding } from "./types.js";
@@ -85,6 +86,19 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   if (wantImage !== null && !(await host.exists(imagePath(layout, wantImage)))) {
     findings.push(problem("error", `the image of generation ${current} (${wantImage.slice(0, 12)}) is missing from ${layout.imagesDir}`,
       `roll back to an older generation (sudo ext rollback), or install its packages again`));
+  }
+  // The current image is hashed against its record (damage in file data passes fsck and the mount,
+  // and crashes programs later); older generations' images only by size, which costs nothing.
+  for (const r of records) {
+    if (!r.image || (r.id !== current && !(await host.exists(imagePath(layout, r.image.sha256))))) continue;
+    const file = imagePath(layout, r.image.sha256);
+    const trouble = r.id === current
+      ? (wantImage !== null && (await host.exists(file)) ? await imageProblem(file, r.image) : null)
+      : await imageProblem(file, { sha256: r.image.sha256, size: r.image.size }, { hash: false });
+    if (trouble !== null) {
+      findings.push(problem("error", `the image of generation ${r.id} is ${trouble}: ${file}`,
+        r.id === current && r.packages[0] ? `programs from it may crash; pack it anew: sudo ext remove ${r.packages[0].name} && sudo ext add ${r.packages[0].name} (a damaged image is never reused)` : `remove it (sudo rm ${file}); rollback to generation ${r.id} is refused until its packages are installed again`));
+    }
   }
   if (linked === "foreign") {
     findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `move it away, then 'sudo ext rollback --to ${current ?? 1}' links ext's own image`));

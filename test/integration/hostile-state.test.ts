@@ -188,6 +188,21 @@ describe("a damaged state file is a clear error naming it, never an internal err
     });
   }
 
+  it("doctor hashes the current image: a flipped byte is named, with how to pack it anew", () => {
+    const file = imageOf(json<{ generation: number }>(["status"]).generation);
+    flipMiddleByte(file);
+    try {
+      const r = ns.ext(["doctor"]);
+      expect(r.status).not.toBe(70);
+      expect(r.stdout).toContain(`image of generation 2 is damaged (its sha256 is`);
+      expect(r.stdout).toContain(file);
+      expect(r.stdout).toMatch(/sudo ext remove \S+ && sudo ext add \S+/);
+    } finally {
+      flipMiddleByte(file); // the same byte flipped back: the image is whole again
+    }
+    expect(ns.ext(["doctor"]).stdout).not.toMatch(/damaged/);
+  });
+
   it("doctor names every damaged file at once", () => {
     sh(`cd ${S} && cp current.json /tmp/c.keep && echo '{}' > current.json && cp generations/1.json /tmp/g.keep && echo '{}' > generations/1.json`);
     try {
