@@ -85,6 +85,11 @@ export class UnsafeImageError extends ExtError {
   override readonly code = "unsafe-image";
 }
 
+/** An image whose bytes are not what its name (its sha256) and record say: never linked. */
+export class DamagedImageError extends ExtError {
+  override readonly code = "damaged-image";
+}
+
 export class StateError extends ExtError {
   override readonly code = "state";
 }

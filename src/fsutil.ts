@@ -9,6 +9,12 @@ export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
 }
 
+/** Is `name` a temporary name tempName() gave, for a file named `base` (any base when omitted)? */
+export function isTempNameOf(name: string, base?: string): boolean {
+  const m = /^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$/.exec(name);
+  return m !== null && (base === undefined || m[1] === base);
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, "r");
   try {
@@ -40,9 +46,13 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   try {
     await handle.writeFile(data);
     await handle.sync();
-  } finally {
+  } catch (e) {
+    // A full disk fails here: the partial temp file goes too (the next transaction sweeps it otherwise).
     await handle.close();
+    await unlink(tmp).catch(() => {});
+    throw e;
   }
+  await handle.close();
   try {
     if (options.owner) await chown(tmp, options.owner.uid, options.owner.gid);
     await rename(tmp, target);

@@ -136,9 +136,8 @@ async function recoverJournal(l: Layout): Promise<string[]> {
   if (!journal) return [];
   const action = recoveryActionFor(journal);
   const noMerge = async () => {};
-  if (action === "finished") await finish(l, journal);
-  else await undo(l, journal, noMerge);
-  return [action === "finished"
+  const warnings = action === "finished" ? await finish(l, journal) : await undo(l, journal, noMerge);
+  return [...warnings, action === "finished"
     ? `finished the interrupted '${journal.command}'`
     : `undid the interrupted '${journal.command}' (stopped during ${journal.phase})`];
 }

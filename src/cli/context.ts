@@ -1,6 +1,7 @@
 import { layout, type Layout } from "../generations/layout.js";
 import { acquireLock } from "../generations/lock.js";
 import { ensureStateDirs } from "../generations/store.js";
+import { sweepLeftovers } from "../generations/sweep.js";
 import { existsSync } from "node:fs";
 import type { Recovery } from "../machine/recover.js";
 import { PermissionError } from "../errors.js";
@@ -52,6 +53,7 @@ export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recov
     const recovery = existsSync(ctx.layout.journalFile)
       ? await (await import("../machine/recover.js")).recoverIfNeeded(ctx.layout, ctx.reporter)
       : undefined;
+    await sweepLeftovers(ctx.layout, ctx.extensionName);
     return await fn(recovery);
   } finally {
     await lock.release();

@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import { imagePath, activeLinkPath } from "../generations/layout.js";
-import { listGenerations, readCurrent } from "../generations/store.js";
+import { checkStateDirs, listGenerationIds, readCurrent, readGeneration } from "../generations/store.js";
 import { readJournal } from "../generations/journal.js";
 import type { GenerationRecord } from "../generations/record.js";
 import { activeImageSha } from "../sysext/link.js";
+import { imageProblem } from "../generations/image-integrity.js";
 import { extensionNameProblem } from "../image/names.js";
 import { isExtError } from "../errors.js";
 import type { DoctorInput, Finding } from "./types.js";
@@ -40,23 +41,38 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
       `sudo chown -R root:root ${layout.stateDir} && sudo chmod 755 ${layout.stateDir}`));
   }
 
-  let records: GenerationRecord[];
-  let current: number | null;
-  try {
-    current = await readCurrent(layout);
-    records = await listGenerations(layout);
-  } catch (e) {
-    if (!isExtError(e) && !isPermission(e)) throw e;
-    findings.push(problem(isPermission(e) ? "warning" : "error", isPermission(e) ? `cannot read ${layout.stateDir} as this user` : e instanceof Error ? e.message : String(e),
-      isPermission(e) ? "run 'sudo ext doctor'" : (isExtError(e) ? e.hint : undefined) ?? `inspect the files in ${layout.stateDir}`));
-    return findings;
+  // Every state file is read through its validating reader; each damaged one is its own finding, so
+  // one run names them all.
+  const damaged: Finding[] = [];
+  const readOrReport = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (e) {
+      if (!isExtError(e) && !isPermission(e)) throw e;
+      damaged.push(isExtError(e)
+        ? problem("error", e.message, e.hint ?? `inspect the files in ${layout.stateDir}`)
+        : problem("warning", `cannot read ${layout.stateDir} as this user`, "run 'sudo ext doctor'"));
+      return undefined;
+    }
+  };
+  await readOrReport(() => checkStateDirs(layout));
+  const current = await readOrReport(() => readCurrent(layout));
+  const records: GenerationRecord[] = [];
+  for (const id of (await readOrReport(() => listGenerationIds(layout))) ?? []) {
+    const r = await readOrReport(() => readGeneration(layout, id));
+    if (r) records.push(r);
   }
-
-  const journal = await readJournal(layout).catch(() => undefined);
+  const journal = await readOrReport(() => readJournal(layout));
+  const lock = await host.stat(layout.lockFile);
+  if (lock?.isDirectory) {
+    damaged.push(problem("error", `the lock file ${layout.lockFile} is a directory, not a file`, `move it away (sudo mv ${layout.lockFile} /root/); ext makes a new one`));
+  }
+  findings.push(...damaged.filter((f, i) => damaged.findIndex((g) => g.message === f.message) === i));
   if (journal) {
     findings.push(problem("warning", `'${journal.command}' was interrupted during ${journal.phase} (pid ${journal.pid}); it is finished or undone by the next ext command that changes state`,
       "sudo ext gc (or any add/remove/rollback) recovers it"));
   }
+  if (current === undefined) return findings;
 
   const record = current === null ? undefined : records.find((r) => r.id === current);
   if (current !== null && !record) {
@@ -70,6 +86,19 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   if (wantImage !== null && !(await host.exists(imagePath(layout, wantImage)))) {
     findings.push(problem("error", `the image of generation ${current} (${wantImage.slice(0, 12)}) is missing from ${layout.imagesDir}`,
       `roll back to an older generation (sudo ext rollback), or install its packages again`));
+  }
+  // The current image is hashed against its record (damage in file data passes fsck and the mount,
+  // and crashes programs later); older generations' images only by size, which costs nothing.
+  for (const r of records) {
+    if (!r.image || (r.id !== current && !(await host.exists(imagePath(layout, r.image.sha256))))) continue;
+    const file = imagePath(layout, r.image.sha256);
+    const trouble = r.id === current
+      ? (wantImage !== null && (await host.exists(file)) ? await imageProblem(file, r.image) : null)
+      : await imageProblem(file, { sha256: r.image.sha256, size: r.image.size }, { hash: false });
+    if (trouble !== null) {
+      findings.push(problem("error", `the image of generation ${r.id} is ${trouble}: ${file}`,
+        r.id === current && r.packages[0] ? `programs from it may crash; pack it anew: sudo ext remove ${r.packages[0].name} && sudo ext add ${r.packages[0].name} (a damaged image is never reused)` : `remove it (sudo rm ${file}); rollback to generation ${r.id} is refused until its packages are installed again`));
+    }
   }
   if (linked === "foreign") {
     findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `move it away, then 'sudo ext rollback --to ${current ?? 1}' links ext's own image`));

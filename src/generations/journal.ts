@@ -1,7 +1,8 @@
 import { unlink } from "node:fs/promises";
 import { errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import { readJsonFile } from "./store.js";
+import { extensionNameProblem } from "../image/names.js";
+import { ShapeError, bool, count, field, id, list, nullable, object, oneOf, optional, readStateFile, sha256, str } from "./state-file.js";
 import type { Layout } from "./layout.js";
 
 // The journal says what an unfinished transaction had done, written before each step takes effect.
@@ -34,8 +35,36 @@ export interface Journal {
   temp: string[];
 }
 
+const PHASES: readonly JournalPhase[] = [
+  "plan", "resolve", "realise", "close", "stage", "pack", "verify", "commit", "activate", "check", "finalize", "rollback",
+];
+
 export async function readJournal(l: Layout): Promise<Journal | undefined> {
-  return readJsonFile<Journal>(l.journalFile);
+  return readStateFile(l.journalFile, journalShape,
+    `ext cannot tell what the interrupted command did. Move it away (sudo mv ${l.journalFile} /root/), then check 'ext status' and 'ext generations'; 'sudo ext rollback --to N' links a known generation again`);
+}
+
+/** What undo relies on: image names are sha256s and the extension name a plain name, so nothing in the
+ *  journal can make recovery link or delete a path of its choosing. */
+function journalShape(value: unknown): Journal {
+  const o = object(value, "");
+  const extensionName = field(o, "", "extensionName", str);
+  if (extensionNameProblem(extensionName) !== undefined) throw new ShapeError(`'extensionName' is not a valid extension name`);
+  return {
+    txid: field(o, "", "txid", str),
+    pid: field(o, "", "pid", count),
+    command: field(o, "", "command", str),
+    startedAt: field(o, "", "startedAt", str),
+    phase: field(o, "", "phase", oneOf(PHASES)),
+    extensionName,
+    previousGeneration: field(o, "", "previousGeneration", nullable(id)),
+    previousImage: field(o, "", "previousImage", nullable(sha256)),
+    ...optional(o, "", "nextGeneration", id),
+    ...optional(o, "", "createdGeneration", bool),
+    ...optional(o, "", "nextImage", nullable(sha256)),
+    ...optional(o, "", "createdImage", bool),
+    temp: field(o, "", "temp", list(str)),
+  };
 }
 
 export async function writeJournal(l: Layout, journal: Journal): Promise<void> {

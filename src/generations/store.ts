@@ -1,34 +1,27 @@
-import { readFile, readdir, unlink, mkdir } from "node:fs/promises";
+import { readdir, unlink, mkdir } from "node:fs/promises";
 import { StateError, errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
 import { generationPath, type Layout } from "./layout.js";
-import { RECORD_VERSION, type GenerationRecord } from "./record.js";
+import { RECORD_VERSION, generationRecordShape, type GenerationRecord } from "./record.js";
+import { assertDirectory, field, id, nullable, object, readStateFile } from "./state-file.js";
 
 export interface CurrentPointer {
   generation: number | null;
 }
 
-export async function readJsonFile<T>(file: string): Promise<T | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return undefined;
-    throw e;
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new StateError(`the state file ${file} is not valid JSON`, {
-      hint: "it was damaged outside ext; restore it from a backup or remove it (ext will treat it as absent)",
-      cause: e,
-    });
+export async function ensureStateDirs(l: Layout): Promise<void> {
+  await checkStateDirs(l);
+  for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir]) {
+    await mkdir(dir, { recursive: true });
   }
 }
 
-export async function ensureStateDirs(l: Layout): Promise<void> {
-  for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir]) {
-    await mkdir(dir, { recursive: true });
+/** ext's directories are directories (or absent): anything else there is a StateError naming it
+ *  rather than an EEXIST or ENOTDIR from whichever step first trips on it. */
+export async function checkStateDirs(l: Layout): Promise<void> {
+  for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir, l.stageCacheDir, l.extensionsDir]) {
+    const lost = dir === l.stateDir || dir === l.imagesDir || dir === l.generationsDir;
+    await assertDirectory(dir, `move it away (sudo mv ${dir} /root/); ext makes the directory again${lost ? ", but the generations it held are lost unless you put them back" : ""}`);
   }
 }
 
@@ -38,6 +31,7 @@ export async function listGenerationIds(l: Layout): Promise<number[]> {
     names = await readdir(l.generationsDir);
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return [];
+    if (errnoCode(e) === "ENOTDIR") await checkStateDirs(l);
     throw e;
   }
   return names
@@ -48,10 +42,17 @@ export async function listGenerationIds(l: Layout): Promise<number[]> {
 }
 
 export async function readGeneration(l: Layout, id: number): Promise<GenerationRecord> {
-  const record = await readJsonFile<GenerationRecord>(generationPath(l, id));
+  const file = generationPath(l, id);
+  const record = await readStateFile(file, generationRecordShape,
+    `restore it from a backup, or move it out of ${l.generationsDir} (sudo mv ${file} /root/): generation ${id} is then forgotten`);
   if (!record) throw new StateError(`generation ${id} does not exist`, { hint: "run 'ext generations' to see the ones there are" });
   if (record.recordVersion > RECORD_VERSION) {
     throw new StateError(`generation ${id} was written by a newer ext`, { hint: "upgrade ext" });
+  }
+  if (record.id !== id) {
+    throw new StateError(`the state file ${file} is damaged: it says it is generation ${record.id}`, {
+      hint: `restore it from a backup, or move it out of ${l.generationsDir} (sudo mv ${file} /root/): generation ${id} is then forgotten`,
+    });
   }
   return record;
 }
@@ -72,8 +73,13 @@ export async function deleteGeneration(l: Layout, id: number): Promise<void> {
 }
 
 export async function readCurrent(l: Layout): Promise<number | null> {
-  const pointer = await readJsonFile<CurrentPointer>(l.currentFile);
+  const pointer = await readStateFile(l.currentFile, currentShape,
+    `remove it (sudo rm ${l.currentFile}), then 'sudo ext rollback --to N' with N from 'ext generations' makes N current again`);
   return pointer?.generation ?? null;
+}
+
+function currentShape(value: unknown): CurrentPointer {
+  return { generation: field(object(value, ""), "", "generation", nullable(id)) };
 }
 
 export async function writeCurrent(l: Layout, generation: number | null): Promise<void> {

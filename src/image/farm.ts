@@ -39,6 +39,9 @@ interface Candidate {
   /** Absolute symlink target, /usr/store/…, valid once the image is merged. */
   target: string;
   pkg: FarmPackage;
+  /** Where the package's own entry leads when that is outside the image's closure (a host path, or a
+   *  store path the image does not hold). */
+  outside?: string;
 }
 
 export interface FarmResult {
@@ -126,6 +129,19 @@ export async function planFarm(options: FarmOptions): Promise<FarmPlan> {
   const sortedDirs = [...directories].sort(compare);
   for (const d of sortedDirs) await host.assertDirectoryAllowed(d);
 
+  // A command, man page or completion the image puts in /usr must come from the image. A link out of
+  // the closure (/usr/bin/x → /etc/shadow, → /tmp/x, or via ../ out of the store) would make /usr show
+  // a host file — one anybody may write, perhaps — under a name the host's tools trust. Refused unless
+  // the package may replace what the host's /usr shows anyway (allowShadow).
+  const escaping = winners.filter((w) => w.outside !== undefined && !w.pkg.allowShadow);
+  if (escaping.length > 0) {
+    const lines = escaping.map((w) => `/${w.rel} → ${w.outside} (from '${w.pkg.name}')`);
+    throw new UnsafeImageError(
+      escaping.length === 1 ? `the image would link ${lines[0]}, outside the package's closure` : `the image would link ${escaping.length} files outside their packages' closures`,
+      { details: lines.join("\n"), hint: "allow it for that package (allowShadow) if showing that host path in /usr is intended; see docs/design.md" },
+    );
+  }
+
   const shadowed: string[] = [];
   const refused: string[] = [];
   for (const w of winners) {
@@ -170,17 +186,19 @@ async function collect(
     const childLogical = `${logical}/${name}`;
     const childSub = sub === "" ? name : `${sub}/${name}`;
     let dirPhysical: string | undefined;
+    let outside: string | undefined;
     if (e.isDirectory()) dirPhysical = `${physical}/${name}`;
     else if (e.isSymbolicLink()) {
       const r = await resolver.resolve(childLogical);
       if (r?.isDir) dirPhysical = r.physical;
+      else if (!r) outside = await resolver.outside(childLogical);
     }
     if (dirPhysical !== undefined) {
       // A directory in bin/ or completions/ is not something the host would look up by name.
       if (rule.recursive && depth < MAX_DEPTH) await collect(resolver, dirPhysical, childLogical, childSub, rule, pkg, out, depth + 1);
       continue;
     }
-    out.push({ rel: `${rule.to}/${childSub}`, target: childLogical, pkg });
+    out.push({ rel: `${rule.to}/${childSub}`, target: childLogical, pkg, ...(outside !== undefined ? { outside } : {}) });
   }
 }
 
@@ -214,6 +232,35 @@ class StageResolver {
       isDir = st.isDirectory();
     }
     return { physical: `${this.stageDir}/${done.join("/")}`, isDir };
+  }
+
+  /** Where `path` leads when following its symlinks takes it out of the image's closure: a path
+   *  outside /usr/store, or a store path the stage does not hold. Undefined when it stays inside
+   *  (resolved, or dangling within a store path of the closure: a broken package, not an escape). */
+  async outside(path: string, depth = 0): Promise<string | undefined> {
+    if (depth > MAX_LINK_DEPTH) return undefined;
+    const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    const done: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const here = `${this.stageDir}/${[...done, parts[i]!].join("/")}`;
+      let st;
+      try {
+        st = await lstat(here);
+      } catch (e) {
+        if (errnoCode(e) !== "ENOENT" && errnoCode(e) !== "ENOTDIR") throw e;
+        // usr/store/<name> missing: a store path outside the closure (the host may have one there).
+        return i <= 2 ? `/${parts.join("/")}` : undefined;
+      }
+      if (st.isSymbolicLink()) {
+        const target = await readlink(here);
+        const base = target.startsWith("/") ? target : `/${posix.join(done.join("/"), target)}`;
+        const next = posix.normalize(posix.join(base, ...parts.slice(i + 1)));
+        if (!next.startsWith("/usr/store/")) return next;
+        return this.outside(next, depth + 1);
+      }
+      done.push(parts[i]!);
+    }
+    return undefined;
   }
 }
 

@@ -15,8 +15,8 @@ export async function recoverIfNeeded(l: Layout, reporter: Reporter): Promise<Re
   const journal = await readJournal(l);
   if (!journal) return undefined;
   const action = recoveryActionFor(journal);
-  if (action === "finished") await finish(l, journal);
-  else await undo(l, journal);
+  const warnings = action === "finished" ? await finish(l, journal) : await undo(l, journal);
+  for (const w of warnings) reporter.warn(w);
   const recovery: Recovery = { action, command: journal.command, generation: journal.nextGeneration };
   reporter.warn(
     action === "finished"

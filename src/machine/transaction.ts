@@ -79,8 +79,8 @@ export const actors = {
     (await imageSteps()).stageStep(env, packages, closure)),
   pack: step("pack", async ({ env, stageDir, report }: { env: TxEnv; stageDir: string; report?: StageReport }) =>
     (await imageSteps()).packStep(env, stageDir, report)),
-  verify: step("verify", async ({ env, record }: { env: TxEnv; record: GenerationRecord }) =>
-    (await imageSteps()).verifyStep(env, record.image?.sha256 ?? null)),
+  verify: step("verify", async ({ env, record, proven }: { env: TxEnv; record: GenerationRecord; proven: boolean }) =>
+    (await imageSteps()).verifyStep(env, record, proven)),
   commit: step("commit", ({ env, record, created }: { env: TxEnv; record: GenerationRecord; created: boolean }) =>
     commitStep(env, record, created)),
   activate: step("activate", ({ env, record }: { env: TxEnv; record: GenerationRecord }) => activateStep(env, record)),
@@ -88,7 +88,7 @@ export const actors = {
     checkStep(env, record, previous)),
   describe: fromPromise<GenerationRecord, TxContext>(({ input }) => describeGeneration(input)),
   finalize: step("finalize", async ({ env }: { env: TxEnv }) => {
-    await finish(env.layout, env.journal);
+    for (const w of await finish(env.layout, env.journal)) env.reporter.warn(w);
     // The new set is on trial for the next boots until one is blessed (src/boot; never throws).
     await markActivated(env.layout, env.journal.nextGeneration, env.journal.nextImage, env.reporter);
   }),
@@ -96,7 +96,7 @@ export const actors = {
     input.env.reporter.phase("rolling back");
     // The journal keeps the phase that failed: it tells undo whether the link was touched,
     // and a crash during the undo is undone again by the next run.
-    await undo(input.env.layout, input.env.journal, input.env.refresh);
+    for (const w of await undo(input.env.layout, input.env.journal, input.env.refresh)) input.env.reporter.warn(w);
   }),
 };
 
@@ -201,7 +201,9 @@ export const transactionMachine = setup({
     verify: {
       invoke: {
         src: "verify",
-        input: ({ context }) => ({ env: context.env, record: context.record as GenerationRecord }),
+        // An image packed by this transaction, or reused after close hashed it, is proven already;
+        // a rollback's image was packed long ago and is hashed here.
+        input: ({ context }) => ({ env: context.env, record: context.record as GenerationRecord, proven: context.packed != null || context.reusedImage != null }),
         onDone: { target: "commit" },
         onError: { target: "rollingBack", actions: "recordError" },
       },

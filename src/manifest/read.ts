@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestError, errnoCode, isExtError } from "../errors.js";
 import { validateFlakeRef } from "../nix/index.js";
@@ -55,8 +56,9 @@ export async function readLock(manifestFile: string, shown?: string): Promise<Lo
   const name = shown ?? file;
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readBounded(file, name);
   } catch (e) {
+    if (isExtError(e)) throw e;
     if (errnoCode(e) === "ENOENT") return undefined;
     throw unreadable(name, e);
   }
@@ -97,6 +99,13 @@ export function parseLock(text: string, file: string, shown = file): Lock {
 }
 
 function parseStrict(text: string, shown: string, hint: string): ParsedJson {
+  const deep = jsonDepth(text, MANIFEST_MAX_DEPTH);
+  if (deep) {
+    const before = text.slice(0, deep.offset);
+    const line = before.split("\n").length;
+    const column = deep.offset - before.lastIndexOf("\n");
+    throw new ManifestError(`${where(shown, { line, column })}: nested more than ${MANIFEST_MAX_DEPTH} levels deep`, { hint });
+  }
   const result = parseJson(text);
   if (result.ok) return result.parsed;
   const [first, ...rest] = result.problems;
@@ -145,11 +154,62 @@ export function where(shown: string, p: Position): string {
 
 async function readText(abs: string, shown: string, hints: { missing: string }): Promise<string> {
   try {
-    return await readFile(abs, "utf8");
+    return await readBounded(abs, shown);
   } catch (e) {
+    if (isExtError(e)) throw e;
     if (errnoCode(e) === "ENOENT") throw new ManifestError(`${shown} does not exist`, { hint: hints.missing });
     throw unreadable(shown, e);
   }
+}
+
+/** A tools.json (or its lock) is a few KiB; anything near this is not one. */
+export const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+/** tools.json nests four levels; the limit keeps every parser and validator far from the stack's end. */
+export const MANIFEST_MAX_DEPTH = 64;
+
+/** Reads a regular file of at most MANIFEST_MAX_BYTES. Opened without blocking and checked before any
+ *  read, so a named pipe or a device (/dev/zero) is refused instead of hanging or filling memory. */
+async function readBounded(abs: string, shown: string): Promise<string> {
+  const handle = await open(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const s = await handle.stat();
+    if (s.isDirectory()) throw unreadable(shown, Object.assign(new Error("is a directory"), { code: "EISDIR" }));
+    if (!s.isFile()) {
+      throw new ManifestError(`${shown} is ${s.isFIFO() ? "a named pipe" : s.isSocket() ? "a socket" : "a device"}, not a regular file`, {
+        hint: "ext reads tools.json only from a regular file; to use generated content, write it to a file first",
+      });
+    }
+    if (s.size > MANIFEST_MAX_BYTES) {
+      throw new ManifestError(`${shown} is ${s.size} bytes, more than a tools.json can be (${MANIFEST_MAX_BYTES})`, { hint: "is it the right file?" });
+    }
+    const buffer = Buffer.alloc(s.size);
+    let read = 0;
+    while (read < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, read, buffer.length - read, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    return buffer.subarray(0, read).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+/** How deeply arrays and objects nest in JSON text (brackets inside strings do not count). */
+export function jsonDepth(text: string, limit: number): { depth: number; offset: number } | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return { depth, offset: i };
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return undefined;
 }
 
 function unreadable(shown: string, e: unknown): ManifestError {

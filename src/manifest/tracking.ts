@@ -1,6 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import { StateError, errnoCode } from "../errors.js";
+import { object, readStateFile } from "../generations/state-file.js";
 import { writeJsonAtomic } from "../fsutil.js";
 import type { Layout } from "../generations/layout.js";
 
@@ -11,22 +10,8 @@ import type { Layout } from "../generations/layout.js";
 const KEY = "trackedFile";
 
 async function readConfig(l: Layout): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(l.configFile, "utf8");
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return {};
-    throw e;
-  }
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    /* reported below */
-  }
-  throw new StateError(`the state file ${l.configFile} is not a JSON object`, {
-    hint: "it was damaged outside ext; fix it or remove it (ext then tracks no tools.json)",
-  });
+  return (await readStateFile(l.configFile, (v) => object(v, ""),
+    `fix it or remove it (sudo rm ${l.configFile}): ext then tracks no tools.json`)) ?? {};
 }
 
 /** The absolute path of the tracked tools.json, or null. */

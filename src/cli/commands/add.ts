@@ -1,6 +1,6 @@
 import type { CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
-import { parsePackageArg } from "../package-arg.js";
+import { packageArgs, parsePackageArg } from "../package-arg.js";
 import { trackedAdd, formatTrackedChange, type TrackedChange } from "../../manifest/index.js";
 
 export interface AddOptions {
@@ -11,7 +11,7 @@ export interface AddOptions {
 }
 
 export async function add(ctx: CommandContext, opts: AddOptions): Promise<TransactionResult & { tracked?: TrackedChange }> {
-  const packages = opts.packages.map((arg) => ({
+  const packages = packageArgs(opts.packages, ctx.argv).map((arg) => ({
     ...parsePackageArg(arg),
     ...(opts.allowShadow ? { allowShadow: true } : {}),
     ...(opts.allowUnfree ? { allowUnfree: true } : {}),

@@ -1,4 +1,5 @@
-import { readdir, unlink, stat } from "node:fs/promises";
+import { readdir, unlink, lstat } from "node:fs/promises";
+import { kindOf } from "../../generations/state-file.js";
 import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { withStateLock } from "../context.js";
@@ -48,7 +49,13 @@ export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<
       const sha = /^([0-9a-f]{64})\.raw$/.exec(name)?.[1];
       if (!sha || needed.has(sha)) continue;
       const file = join(ctx.layout.imagesDir, name);
-      freedBytes += (await stat(file)).size;
+      const s = await lstat(file);
+      if (!s.isFile()) {
+        // Not something ext made (ext writes images as files): not ext's to delete.
+        ctx.reporter.warn(`${file} is ${kindOf(s)}, not an image: left alone (move it away by hand)`);
+        continue;
+      }
+      freedBytes += s.size;
       await unlink(file);
       deletedImages.push(sha);
     }

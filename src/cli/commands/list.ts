@@ -1,6 +1,9 @@
 import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
 import { table } from "../output.js";
+import { activeImageSha } from "../../sysext/link.js";
+import { activeLinkPath } from "../../generations/layout.js";
+import { StateError } from "../../errors.js";
 
 export interface ListEntry {
   name: string;
@@ -14,6 +17,7 @@ export interface ListEntry {
 /** Reads state without the lock: records are immutable and the pointer is replaced atomically. */
 export async function list(ctx: CommandContext): Promise<ListEntry[]> {
   const current = await readCurrentGeneration(ctx.layout);
+  if (current === null) await assertNothingLinked(ctx);
   return (current?.packages ?? []).map((p) => ({
     name: p.name,
     version: p.version,
@@ -27,4 +31,15 @@ export async function list(ctx: CommandContext): Promise<ListEntry[]> {
 export function formatList(entries: ListEntry[]): string[] {
   if (entries.length === 0) return ["nothing installed (add something with 'ext add PKG')"];
   return table(entries.map((e) => [e.name, e.version, e.description ?? ""]));
+}
+
+/** No current generation but ext's image linked: saying "nothing installed" would be a lie about what
+ *  /usr shows (current.json lost, or an interrupted first add). */
+async function assertNothingLinked(ctx: CommandContext): Promise<void> {
+  const linked = await activeImageSha(ctx.layout, ctx.extensionName);
+  if (linked === null) return;
+  const file = activeLinkPath(ctx.layout, ctx.extensionName);
+  throw new StateError(`no generation is current, but ${file} is linked (${linked === "foreign" ? "a file ext did not put there" : `image ${linked.slice(0, 12)}`})`, {
+    hint: `see 'ext status' and 'ext generations'; 'sudo ext rollback --to N' makes generation N current and links its image`,
+  });
 }

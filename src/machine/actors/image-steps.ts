@@ -1,14 +1,17 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rename, rm, stat, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdtemp, rename, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { stage, pack, verifyImage, opaqueWarning, keepStaged, clearStageCache, STAGE_STORE_REL, STAGING_VERSION } from "../../image/index.js";
 import type { StageOptions, StageReport, PackResult } from "../../image/types.js";
-import { imagePath } from "../../generations/layout.js";
+import { activeLinkPath, imagePath } from "../../generations/layout.js";
+import { activeImageSha } from "../../sysext/link.js";
+import { kindOf } from "../../generations/state-file.js";
 import { listGenerations } from "../../generations/store.js";
-import type { ImageInfo, InstalledPackage } from "../../generations/record.js";
+import type { GenerationRecord, ImageInfo, InstalledPackage } from "../../generations/record.js";
+import { assertImageIntact, imageProblem } from "../../generations/image-integrity.js";
 import { writeJournal } from "../../generations/journal.js";
 import type { ClosureEntry } from "../../nix/types.js";
-import { errnoCode } from "../../errors.js";
+import { StateError } from "../../errors.js";
 import type { TxEnv } from "../types.js";
 
 /** Everything that decides an image's bytes. Equal keys give byte-identical images, so an image
@@ -32,15 +35,15 @@ export function imageKeyFor(env: TxEnv, packages: InstalledPackage[], closure: C
   return createHash("sha256").update(JSON.stringify(input)).digest("hex");
 }
 
+/** An earlier generation's image with this key, proven intact (hashed against its record). A damaged
+ *  one is not reused: the transaction stages and packs it again, and pack replaces the damaged file. */
 export async function findReusableImage(env: TxEnv, key: string): Promise<ImageInfo | null> {
   for (const g of (await listGenerations(env.layout)).reverse()) {
     if (g.imageKey !== key || !g.image) continue;
-    try {
-      await stat(imagePath(env.layout, g.image.sha256));
-      return g.image;
-    } catch (e) {
-      if (errnoCode(e) !== "ENOENT") throw e;
-    }
+    const problem = await imageProblem(imagePath(env.layout, g.image.sha256), g.image);
+    if (problem === null) return g.image;
+    if (problem !== "missing") env.reporter.warn(`the image of generation ${g.id} is ${problem}; packing it again instead of reusing it`);
+    return null;
   }
   return null;
 }
@@ -92,21 +95,20 @@ export async function packStep(env: TxEnv, stageDir: string, report?: StageRepor
   await writeJournal(env.layout, env.journal);
   const packed = await pack({ stageDir, output: scratch, compression: env.compression, ...labelsOf(env) });
   const final = imagePath(env.layout, packed.sha256);
-  let existed = true;
-  try {
-    await stat(final);
-  } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw e;
-    existed = false;
+  const problem = await imageProblem(final, packed);
+  const existed = problem !== "missing";
+  if (problem?.startsWith("not a regular file")) {
+    throw new StateError(`${final} is ${problem}, where ext keeps an image`, { hint: `move it away (sudo mv ${final} ${final}.bad) and run the command again` });
   }
   // Record that the image may be ours before it appears, so an undo knows to look for it.
   env.journal.nextImage = packed.sha256;
   env.journal.createdImage = !existed;
   await writeJournal(env.layout, env.journal);
-  if (existed) {
+  if (problem === null) {
     // Content-addressed: the same bytes are already there.
     await unlink(packed.path);
   } else {
+    // New, or a file of that name whose bytes were damaged: the fresh image takes its place.
     await rename(packed.path, final);
   }
   if (report) await keepForNextStage(env, stageDir, report);
@@ -114,10 +116,14 @@ export async function packStep(env: TxEnv, stageDir: string, report?: StageRepor
   return { ...packed, path: final };
 }
 
-export async function verifyStep(env: TxEnv, sha256: string | null): Promise<void> {
-  if (sha256 === null) return;
+/** Before an image goes where systemd-sysext looks: its bytes are the ones its record names (unless
+ *  this transaction just packed or hashed it), and it is a valid extension image. */
+export async function verifyStep(env: TxEnv, record: GenerationRecord, proven: boolean): Promise<void> {
+  await assertLinkIsOurs(env);
+  if (record.image === null) return;
   env.reporter.phase("verifying");
-  await verifyImage(imagePath(env.layout, sha256), env.extensionName, env.architecture);
+  if (!proven) await assertImageIntact(env.layout, record.image, `generation ${record.id}`);
+  await verifyImage(imagePath(env.layout, record.image.sha256), env.extensionName, env.architecture);
 }
 
 /** The staged store paths go to the stage cache instead of being deleted with the stage. The cache
@@ -141,4 +147,16 @@ async function keepForNextStage(env: TxEnv, stageDir: string, report: StageRepor
  *  ext gives it back: a nearly full /var would hurt the whole system, a slower next `ext add` only ext. */
 export function roomToKeep(freeBytes: number, totalBytes: number): boolean {
   return freeBytes >= Math.max(1024 ** 3, totalBytes * 0.05);
+}
+
+/** Activation replaces (or removes) `/var/lib/extensions/<name>.raw`, and an undo puts back what the
+ *  journal says was there: only ext's images. Something else under that name is not ext's to replace,
+ *  so the transaction stops here, before anything visible changes. */
+async function assertLinkIsOurs(env: TxEnv): Promise<void> {
+  if ((await activeImageSha(env.layout, env.extensionName)) !== "foreign") return;
+  const file = activeLinkPath(env.layout, env.extensionName);
+  const s = await lstat(file);
+  throw new StateError(`${file} is ${s.isFile() ? "a file that is none of ext's images" : kindOf(s)}: ext will not replace what it did not put there`, {
+    hint: `move it away (sudo mv ${file} /root/) and run the command again; if another tool needs that name, give ext another one with --name`,
+  });
 }

@@ -53,7 +53,7 @@ export class Sim {
       command: `ext add ${packages.join(" ")}`,
       extensionName: "ext",
       source: { original: "path:/fixtures" },
-      packages: packages.map((name) => ({ name, attr: name, version: "1", source: "path:/fixtures", outputs: ["out"], storePaths: [] }) as unknown as GenerationRecord["packages"][number]),
+      packages: packages.map((name) => ({ name, attr: name, version: "1", source: "path:/fixtures", pname: name, outputs: ["out"], outPaths: { out: `/nix/store/${"0".repeat(32)}-${name}` } })),
       closure: { paths: [], narSize: 0 },
       links: packages.map((p) => `usr/bin/${p}`),
       image,

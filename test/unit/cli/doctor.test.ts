@@ -274,7 +274,7 @@ describe("ext doctor's state check on a real directory", () => {
     expect(bad[1]!.message).toMatch(/generation 4 has no record/);
 
     chmodSync(l.stateDir, 0o755);
-    writeFileSync(join(l.stateDir, "journal.json"), JSON.stringify({ command: "ext add jq", phase: "pack", pid: 123 }));
+    writeFileSync(join(l.stateDir, "journal.json"), JSON.stringify({ txid: "1", command: "ext add jq", phase: "pack", pid: 123, startedAt: "", extensionName: "ext", previousGeneration: null, previousImage: null, temp: [] }));
     writeFileSync(l.currentFile, JSON.stringify({ generation: null }));
     const interrupted = byCheck(await runChecks(base, CHECKS.filter((c) => c.name === "state")), "state");
     expect(interrupted[0]).toMatchObject({ status: "warning" });

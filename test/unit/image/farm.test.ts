@@ -151,6 +151,34 @@ describe("symlink farm", () => {
     expect(readlinkSync(join(t.stageDir, "usr/bin/real-tool"))).toBe(`/usr/store/${hashFor("wrapper")}-wrapper/bin/real-tool`);
   });
 
+  describe("links that leave the closure", () => {
+    const escapes: [string, string][] = [
+      ["an absolute host path", "/etc/shadow"],
+      ["a world-writable host directory", "/tmp/tool"],
+      ["../ out of the store", "../../../../etc/shadow"],
+      ["a store path the closure does not hold", `${storePath("elsewhere")}/bin/tool`],
+    ];
+    for (const [what, target] of escapes) {
+      it(`refuses ${what} unless the package allows it`, async () => {
+        const t = setup(DEBIAN_HOST, { tool: { "bin/tool": { link: target }, "bin/ok": { exec: "x" } } });
+        const e = await t.run([pkg("tool")]).then(() => undefined, (x: unknown) => x);
+        expect(e).toBeInstanceOf(UnsafeImageError);
+        expect((e as Error).message).toMatch(/^the image would link \/usr\/bin\/tool → \/\S+ \(from 'tool'\), outside the package's closure$/);
+        // Allowed: linked as any other entry.
+        const t2 = setup(DEBIAN_HOST, { tool: { "bin/tool": { link: target }, "bin/ok": { exec: "x" } } });
+        expect((await t2.run([pkg("tool", undefined, true)])).links).toEqual(["usr/bin/ok", "usr/bin/tool"]);
+      });
+    }
+
+    it("a link to another file of the closure, or dangling inside its own store path, is not an escape", async () => {
+      const t = setup(DEBIAN_HOST, {
+        real: { "bin/real": { exec: "r" } },
+        tool: { "bin/alias": { link: `${storePath("real")}/bin/real` }, "bin/rel": { link: "../libexec/x" }, "libexec/x": { exec: "x" }, "bin/broken": { link: "../nothing" } },
+      });
+      expect((await t.run([pkg("tool")])).links).toEqual(["usr/bin/alias", "usr/bin/broken", "usr/bin/rel"]);
+    });
+  });
+
   it("refuses a package output that is not in the closure", async () => {
     const t = setup(DEBIAN_HOST, { tool: { "bin/tool": "x" } });
     await expect(t.run([{ name: "ghost", outPaths: [storePath("ghost")] }])).rejects.toThrow(/not in the closure/);
