@@ -11,6 +11,7 @@ import { systemdArchitecture } from "../image/names.js";
 import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
+import { output } from "./streams.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
 // errors into messages and exit codes. User errors never show a stack trace; bugs always do.
@@ -35,7 +36,7 @@ function version(): string {
 function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
   const color = !args.json && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
   // --json: stdout is the document alone; stderr keeps warnings (and --verbose's commands), no progress.
-  const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto" });
+  const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto", stream: output().stderr });
   // Every external command (exec.ts) feeds the progress display, and --verbose prints it.
   observeCommands(reporter);
   const source = validateFlakeRef(args.source ?? process.env["EXT_SOURCE"] ?? DEFAULT_SOURCE);
@@ -53,7 +54,7 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     nix: { store, env: store.env, system: nixSystem(), onLog: (line) => reporter.nixLog(line) },
     reporter,
     argv,
-    print: (line) => process.stdout.write(line + "\n"),
+    print: (line) => output().stdout.write(line + "\n"),
   };
 }
 
@@ -78,7 +79,7 @@ function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, 
       throw e;
     }
     ctx.reporter.end?.(true);
-    if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+    if (ctx.json) output().stdout.write(JSON.stringify(result, null, 2) + "\n");
     else for (const line of format(m, result)) ctx.print(line);
     if (exitCodeOf) resultExitCode = exitCodeOf(m, result);
   };
@@ -278,14 +279,25 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   const json = argv.includes("--json");
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   resultExitCode = ExitCode.ok;
+  // Guard stdout and stderr before anything is printed, yargs' --help included (src/cli/streams.ts).
+  const { stdout } = output();
+  let code: number;
   try {
     const cli = parser(argv);
     skipHelpCache(cli);
     await cli.parseAsync();
-    return resultExitCode;
+    code = resultExitCode;
   } catch (e) {
-    return report(e, { json, verbose });
+    code = report(e, { json, verbose });
   }
+  // A reader that went away ends the output quietly; a write that failed otherwise (a full disk
+  // behind `> file`) means the result is not where the user asked for it. Node reports a failed
+  // write on the next tick, so look after one.
+  await new Promise((r) => setImmediate(r));
+  if (stdout.error && code === ExitCode.ok) {
+    return report(new ExtError(`could not write the output: ${stdout.error.message}`, { hint: "check where stdout goes (a full disk, a closed terminal)", cause: stdout.error }), { json: false, verbose });
+  }
+  return code;
 }
 
 /** Errors of the environment rather than of ext (no permission, disk full, read-only file system)
@@ -314,7 +326,7 @@ function report(raw: unknown, opts: { json: boolean; verbose: boolean }): number
     // Every user error says what to do next; when the error itself cannot, --verbose shows more.
     const hint = e.hint ?? (opts.verbose ? null : "run it again with --verbose to see the commands ext ran and the causes");
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint, details: e.details ?? null } }, null, 2) + "\n");
+      output().stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint, details: e.details ?? null } }, null, 2) + "\n");
     }
     const lines = [`ext: ${e.message}`];
     if (e.details) lines.push(e.details.split("\n").map((l) => `  ${l}`).join("\n"));
@@ -326,9 +338,9 @@ function report(raw: unknown, opts: { json: boolean; verbose: boolean }): number
         cause = cause instanceof Error ? cause.cause : undefined;
       }
     }
-    process.stderr.write(lines.join("\n") + "\n");
+    output().stderr.write(lines.join("\n") + "\n");
     return e.exitCode;
   }
-  process.stderr.write(`ext: internal error — this is a bug, please report it with the output below\n${e instanceof Error ? e.stack : String(e)}\n`);
+  output().stderr.write(`ext: internal error — this is a bug, please report it with the output below\n${e instanceof Error ? e.stack : String(e)}\n`);
   return ExitCode.internal;
 }

@@ -1,10 +1,11 @@
 import { describeOutcome, formatElapsed, type PhaseState } from "./progress.js";
+import type { TextOut } from "./streams.js";
 
 // Not a terminal (a log file, CI, a pipe): one line when a phase starts, one when it achieved
 // something worth saying, each stamped with the time since ext started. Nothing is redrawn.
 
 export interface RendererOptions {
-  out: NodeJS.WritableStream;
+  out: TextOut;
   color: boolean;
   now: () => number;
 }
