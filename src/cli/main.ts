@@ -12,6 +12,7 @@ import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
+import { suggestCommand } from "./suggest-command.js";
 import { checkSwallowedWords, optionError, singleString, wholeNumber } from "./options.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
@@ -87,7 +88,7 @@ function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, 
 }
 
 export function parser(argv: string[]): Argv<GlobalArgs> {
-  return yargs(argv)
+  const cli = yargs(argv)
     .scriptName("ext")
     .usage("$0 <command> [options]\n\nAdd command-line tools from nixpkgs to an image-based system as a systemd-sysext image.")
     .option("root", { type: "string", default: "/", coerce: singleString("root", argv), describe: "operate on the system under this directory", global: true })
@@ -239,21 +240,32 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .strict()
     .version(version())
     .help()
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .recommendCommands()
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+  // Read now: while yargs runs a command's builder, its table holds that command's subcommands.
+  const commands = commandNames(cli);
+  return cli
     .fail((msg, err) => {
       if (err) throw optionError(err.message) ?? err;
       const command = commandOf(argv);
-      const known = command !== undefined && !new RegExp(`^Unknown argument: ${command}$|^Did you mean`).test(msg);
-      const guess = /^Did you mean (\S+)\?/.exec(msg)?.[1];
-      if (guess !== undefined && !known) throw new UsageError(`unknown command '${command}'`, { hint: `did you mean 'ext ${guess}'? ('ext --help' lists the commands)` });
-      if (!known && command !== undefined && msg === `Unknown argument: ${command}`) {
-        throw new UsageError(`unknown command '${command}'`, { hint: "'ext --help' lists the commands" });
+      const known = command !== undefined && commands.includes(command);
+      if (command !== undefined && !known && /^Unknown arguments?: /.test(msg)) {
+        // Only a command the parser has is ever named (ext install jq once said "see 'ext install --help'").
+        const guess = suggestCommand(command, commands);
+        throw new UsageError(`unknown command '${command}'`, {
+          hint: guess === undefined ? "'ext --help' lists the commands" : `did you mean 'ext ${guess}'? ('ext --help' lists the commands)`,
+        });
       }
       if (/^Not enough non-option arguments/.test(msg)) checkSwallowedWords(argv);
       const text = known && /^Not enough non-option arguments/.test(msg) ? `'ext ${command}' is missing its argument` : msg;
       throw new UsageError(text, { hint: known ? `see 'ext ${command} --help' (it has examples)` : "see 'ext --help' for the commands and options" });
     }) as unknown as Argv<GlobalArgs>;
+}
+
+/** The commands the parser has, hidden ones (`__complete`) left out: what a suggestion may name. */
+function commandNames(cli: unknown): string[] {
+  const names = (cli as { getInternalMethods?: () => { getCommandInstance?: () => { getCommands?: () => string[] } } })
+    .getInternalMethods?.().getCommandInstance?.().getCommands?.() ?? [];
+  return names.filter((n) => !n.startsWith("__"));
 }
 
 /** The command word of argv: the first word that is neither an option nor a global option's value. */
