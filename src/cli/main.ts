@@ -60,6 +60,20 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
   };
 }
 
+/** Commands whose output is what was asked for (a listing, a script, a plan), printed even with
+ *  --quiet; the others report what they did ("generation 3 is active"), which --quiet leaves out:
+ *  it means warnings and errors only. */
+const DATA_COMMANDS = new Set(["list", "search", "show", "generations", "status", "diff", "doctor", "completion", "__complete"]);
+
+function resultIsData(command: string | undefined, args: Record<string, unknown>): boolean {
+  if (command === undefined) return false;
+  if (DATA_COMMANDS.has(command)) return true;
+  // Without FILE, export writes the tools.json to stdout; --dry-run prints the plan it was asked for.
+  if (command === "export") return args["file"] === undefined;
+  if (command === "apply" || command === "upgrade") return args["dryRun"] === true;
+  return false;
+}
+
 type Handler<M, R> = (m: M, ctx: CommandContext, args: Record<string, unknown>) => Promise<R>;
 
 /** Set by a command whose result decides the exit code (doctor); read by main(). */
@@ -82,7 +96,7 @@ function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, 
     }
     ctx.reporter.end?.(true);
     if (ctx.json) output().stdout.write(JSON.stringify(result, null, 2) + "\n");
-    else for (const line of format(m, result)) ctx.print(line);
+    else if (!args.quiet || resultIsData(commandOf(ctx.argv), args)) for (const line of format(m, result)) ctx.print(line);
     if (exitCodeOf) resultExitCode = exitCodeOf(m, result);
   };
 }

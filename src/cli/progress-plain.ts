@@ -33,8 +33,8 @@ export class PlainRenderer implements Renderer {
   }
 
   phaseEnded(p: PhaseState, ok: boolean): void {
-    if (!this.opts.phases || !ok) return;
-    const outcome = describeOutcome(p);
+    if (!this.opts.phases) return;
+    const outcome = ok ? describeOutcome(p) : "failed";
     if (outcome) this.opts.out.write(`${this.stamp()} ${p.name}: ${outcome} (${formatElapsed(this.opts.now() - p.startedAt)})\n`);
   }
 

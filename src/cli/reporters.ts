@@ -139,6 +139,10 @@ export function createReporter(opts: ReporterOptions): CliReporter {
       else if (current.current === activity) current.current = still;
       renderer.changed(current);
     },
+    settle(ok) {
+      awaitingBuild = false;
+      finishPhase(ok);
+    },
     end(ok) {
       finishPhase(ok);
       renderer.close();

@@ -31,6 +31,12 @@ export async function undo(l: Layout, journal: Journal, merge: Refresh = refresh
   await clearJournal(l);
 }
 
+/** Whether undoing this journal puts back something outside ext's scratch space: the active link
+ *  and merge, a generation record or an image it wrote. */
+export function changedVisibleState(journal: Journal): boolean {
+  return ACTIVATION_PHASES.has(journal.phase) || !!journal.createdGeneration || !!journal.createdImage;
+}
+
 export type Refresh = (l: Layout) => Promise<void>;
 
 async function restoreActiveImage(l: Layout, journal: Journal, merge: Refresh): Promise<void> {
