@@ -42,7 +42,8 @@ describe("a failure is shown as a failure", () => {
   it("ext add broken on a terminal: ✗ building, never ✓, no rolling back (nothing had changed)", () => {
     const r = onTerminal(["add", "broken"]);
     expect(r.status).toBe(6);
-    expect(r.screen.some((l) => /^✗ building broken\b/.test(l)), r.screen.join("\n")).toBe(true);
+    expect(r.screen.some((l) => /^✗ building broken · 1 build started\b/.test(l)), r.screen.join("\n")).toBe(true);
+    expect(r.screen.join("\n")).not.toMatch(/1 built/);
     expect(r.screen.filter((l) => /^✓ building/.test(l))).toEqual([]);
     expect(r.screen.join("\n")).not.toMatch(/rolling back/);
     expect(r.screen.join("\n")).toMatch(/^ext: package 'broken' failed to build/m);
