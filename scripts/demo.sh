@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nflake-registry =\nwarn-dirty = false'
+# The fixtures copy the host's Debian files: where Nix builds in its sandbox (sandbox = true, Nix's
+# default on Debian ≥ 13, and every private store) it must see them. /bin/sh only where Nix's build has
+# no sandbox shell of its own (Debian 12's 2.8); never /bin itself (see test/helpers/nix-env.ts).
+sandbox_paths="/usr /lib=/usr/lib /lib64=/usr/lib64 /var/cache/ext-fixtures"
+nix --extra-experimental-features nix-command show-config 2>/dev/null | grep -q '^sandbox-paths = .*/bin/sh=' ||
+  sandbox_paths="$sandbox_paths /bin/sh=/usr/bin/dash"
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nflake-registry =\nwarn-dirty = false\n'"extra-sandbox-paths = $sandbox_paths"
 export EXT_SOURCE="path:$root/test/fixtures"
 ext() { node "$root/bin/ext.js" "$@"; }
 export -f ext
@@ -20,7 +26,7 @@ ext build ripgrep jq greet -o "$out/ext.raw"
 unshare -m --propagation private bash -euo pipefail -c '
   mount --make-rshared /
   mount -t tmpfs tmpfs /run
-  mount -t tmpfs tmpfs /var/lib      # one file system: images are hard-linked into /var/lib/extensions
+  mount -t tmpfs -o mode=755 tmpfs /var/lib      # one file system: images are hard-linked into /var/lib/extensions
   hidden() { unshare -m sh -c "mount -t tmpfs tmpfs /nix; exec \"\$@\"" sh "$@"; }
   step() { echo; echo "== $*"; }
   step ext add ripgrep jq greet;       ext add ripgrep jq greet

@@ -13,12 +13,17 @@ NODE_MAJOR=20
 # How long to wait for another apt or dpkg to let go of its lock (seconds).
 APT_LOCK_WAIT=${EXT_SETUP_APT_LOCK_WAIT:-600}
 
-# erofs-utils: mkfs.erofs; nix-bin: Nix 2.8; systemd: systemd-sysext; util-linux: unshare/nsenter;
-# squashfs-tools and valgrind: the benchmark; mmdebstrap and systemd-container: the real-boot test
-# (a Debian 12 tree booted by systemd-nspawn); zsh and fish: the completion tests; tmux: the terminal
-# walk-through test; the rest: what the fixture packages are made of.
-PACKAGES=(erofs-utils nix-bin patchelf systemd util-linux file xz-utils zstd squashfs-tools valgrind
-  mmdebstrap systemd-container zsh fish tmux)
+# erofs-utils: mkfs.erofs; nix-bin: Nix 2.8; nix-setup-systemd: its build users (group nixbld) and
+# Debian's nix.conf, as a Debian user installs Nix (without them Nix 2.8 as root stops: "the group
+# 'nixbld' specified in 'build-users-group' does not exist"); systemd: systemd-sysext; util-linux:
+# unshare/nsenter; squashfs-tools and valgrind: the benchmark; mmdebstrap and systemd-container: the
+# real-boot test (a Debian 12 tree booted by systemd-nspawn); zsh and fish: the completion tests;
+# tmux: the terminal walk-through test; the rest: what the fixture packages are made of.
+PACKAGES=(erofs-utils nix-bin nix-setup-systemd patchelf systemd util-linux file xz-utils zstd squashfs-tools
+  valgrind mmdebstrap systemd-container zsh fish tmux)
+# The programs the fixtures provide: installed from Debian they would be shadowed by the fixtures'
+# images, which ext rightly refuses (and the fixtures' own test checks). Some machine images ship jq.
+FIXTURE_PROGRAMS=(ripgrep jq hello)
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
@@ -68,13 +73,18 @@ main() {
   if [ "${#missing[@]}" -gt 0 ] || [ "$need_node" -eq 1 ]; then
     say "  apt-get update, then apt-get install of the Debian packages not installed yet:"
     say "    ${missing[*]}$([ "$need_node" -eq 1 ] && echo " nodejs")"
-    say "    (with what they bring: nix-bin adds /etc/nix/nix.conf, the nixbld group and users, nix-daemon)"
+    say "    (with what they bring: nix-setup-systemd adds /etc/nix/nix.conf, the nixbld group and users, nix-daemon)"
   else
     say "  Debian packages: all installed already (apt-get update still refreshes the package lists)"
   fi
+  local installed
+  installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${FIXTURE_PROGRAMS[@]}" 2>/dev/null | awk '$1 == "ii" { print $2 }' | tr '\n' ' ' || true)
+  if [ -n "$installed" ]; then
+    say "  apt-get remove of ${installed% }: the test fixtures provide these programs, and ext refuses to shadow a host's /usr/bin"
+  fi
   say "  /var/cache/ext-fixtures: ripgrep, jq, hello and their libraries extracted from .debs (never installed)"
   say "  $(pwd)/node_modules: npm ci"
-  say "  nothing else: not /usr/bin (ext is not put on PATH: see the README), not /var/lib/ext, not /var/lib/extensions"
+  say "  nothing else: ext itself is not put on PATH (see the README); /var/lib/ext and /var/lib/extensions are not touched"
 
   if [ "$need_node" -eq 0 ] && [ "$(node_major)" -lt "$NODE_MAJOR" ]; then
     say "Node.js $(node --version) is too old: ext and its tests need Node.js ≥ $NODE_MAJOR" >&2
@@ -95,6 +105,11 @@ main() {
       say "  install Node.js $NODE_MAJOR or newer (https://nodejs.org, or NodeSource's nodejs packages for Debian) and run this again" >&2
       exit 1
     fi
+  fi
+  if [ -n "$installed" ]; then
+    say "removing the Debian packages ${installed% } (see above)" >&2
+    # shellcheck disable=SC2086
+    apt_get remove -y -q $installed
   fi
   # The fixtures' ripgrep, jq and hello come from .debs extracted into /var/cache/ext-fixtures/root
   # (.ci/fixture-debs.txt), never installed: ext refuses an image that shadows the host's /usr/bin/rg.

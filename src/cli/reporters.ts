@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { printable } from "../nix/errors.js";
 import type { Reporter } from "./reporter.js";
 import type { CommandObserver } from "../exec.js";
 import { applyNixLine, classifyCommand, commandActivity, displayCommand, formatElapsed, newPhase, type PhaseState } from "./progress.js";
@@ -107,7 +108,8 @@ export function createReporter(opts: ReporterOptions): CliReporter {
       renderer.changed(current);
     },
     nixLog(line) {
-      debug(line);
+      // Builders' output is anyone's text: no escape sequences reach the terminal or a log file.
+      debug(printable(line));
       if (current && applyNixLine(current, line)) renderer.changed(current);
     },
     commandStarted(event) {

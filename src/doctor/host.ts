@@ -3,6 +3,7 @@ import { release } from "node:os";
 import { run } from "../exec.js";
 import { MissingToolError } from "../errors.js";
 import { ErofsImage } from "../image/erofs-reader.js";
+import { mkfsCapabilities } from "../image/compressors.js";
 import type { Host } from "./types.js";
 
 /** The machine ext runs on. */
@@ -52,6 +53,14 @@ export const realHost: Host = {
   },
   uid: () => process.getuid?.() ?? -1,
   kernelRelease: () => release(),
+  async mkfs() {
+    try {
+      return await mkfsCapabilities();
+    } catch (e) {
+      if (e instanceof MissingToolError) return undefined;
+      throw e;
+    }
+  },
   async imageHas(image, path) {
     let erofs: ErofsImage;
     try {

@@ -8,11 +8,12 @@ export async function checkStore(input: DoctorInput): Promise<Finding[]> {
   const d = describeStore(input.nix.store);
   const details = { kind: d.kind, root: d.root, path: d.path, mode: d.mode, from: d.from, reason: d.reason };
   if (d.kind === "system") {
-    if (!(await input.host.exists(d.path))) {
+    // Nix makes /nix/store on first use where it may (a fresh nix-bin): that is no problem.
+    if (!(await input.host.exists(d.path)) && d.problems.length > 0) {
       return [{
         check: "nix-store",
         status: "error",
-        message: `ext uses the system store (${d.reason}), but ${d.path} does not exist`,
+        message: `ext uses the system store (${d.reason}), but ${d.problems.join("; ")}`,
         fix: "let ext keep a private store: drop '--store system' (the default, --store auto, picks a private store under /var/lib/ext/nix), or install Nix so that /nix/store exists",
         details,
       }];
@@ -26,7 +27,8 @@ export async function checkStore(input: DoctorInput): Promise<Finding[]> {
         details,
       }];
     }
-    return [{ check: "nix-store", status: "ok", message: `system store ${d.path} (${d.reason})`, fix: null, details }];
+    const made = await input.host.exists(d.path);
+    return [{ check: "nix-store", status: "ok", message: `system store ${d.path}${made ? "" : " (Nix creates it on first use)"} (${d.reason})`, fix: null, details }];
   }
   const exists = await input.host.exists(d.path);
   return [{

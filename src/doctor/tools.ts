@@ -1,5 +1,5 @@
 import { parseNixVersion, atLeast } from "../nix/version.js";
-import { parseCompressors } from "../image/compressors.js";
+import { KERNEL_MINIMUM, kernelMounts } from "../image/compressors.js";
 import type { DoctorInput, Finding } from "./types.js";
 
 // The programs ext runs: nix (resolve and build) and mkfs.erofs (pack).
@@ -56,8 +56,8 @@ async function erofsUtilsVersion(input: DoctorInput): Promise<string | undefined
 }
 
 export async function checkMkfs(input: DoctorInput): Promise<Finding[]> {
-  const help = await input.host.run("mkfs.erofs", ["--help"]);
-  if (!help) {
+  const caps = await input.host.mkfs();
+  if (!caps) {
     return [{
       check: "mkfs.erofs",
       status: "error",
@@ -66,18 +66,41 @@ export async function checkMkfs(input: DoctorInput): Promise<Finding[]> {
     }];
   }
   const version = await erofsUtilsVersion(input);
-  const compressors = parseCompressors(help.stdout + "\n" + help.stderr);
-  const details = { version: version ?? null, compressors };
+  const kernel = input.host.kernelRelease();
+  // What mkfs.erofs packs and what the running kernel mounts are two questions: offer both answers.
+  const mounted = caps.compressors.filter((c) => kernelMounts(c, kernel));
+  const notMounted = caps.compressors.filter((c) => !kernelMounts(c, kernel));
+  const details = { version: version ?? null, compressors: caps.compressors, kernelMounts: mounted, workers: caps.workers };
   const label = `mkfs.erofs${version ? ` ${version}` : ""}`;
   const wanted = input.compression.split(",")[0] ?? "";
-  if (wanted !== "none" && wanted !== "" && !compressors.includes(wanted)) {
+  const offer = mounted.join(", ") || "no compression";
+  if (wanted !== "none" && wanted !== "" && !caps.compressors.includes(wanted)) {
     return [{
       check: "mkfs.erofs",
       status: "error",
-      message: `${label} cannot compress with '${wanted}' (it offers: ${compressors.join(", ") || "no compression"})`,
-      fix: `pass --compression ${compressors[0] ?? "none"} (or none), or install an erofs-utils built with ${wanted}`,
+      message: `${label} cannot compress with '${wanted}' (it offers: ${caps.compressors.join(", ") || "no compression"})`,
+      fix: `pass --compression ${mounted[0] ?? "none"} (or none), or install an erofs-utils built with ${wanted}`,
       details,
     }];
   }
-  return [{ check: "mkfs.erofs", status: "ok", message: `${label} (compression: ${compressors.join(", ") || "none"})`, fix: null, details }];
+  if (wanted !== "none" && wanted !== "" && !kernelMounts(wanted, kernel)) {
+    const min = KERNEL_MINIMUM[wanted];
+    return [{
+      check: "mkfs.erofs",
+      status: "error",
+      message: `the running kernel (Linux ${kernel}) cannot mount EROFS images compressed with '${wanted}'${min ? ` (needs Linux ≥ ${min[0]}.${min[1]})` : ""}`,
+      fix: `pass --compression ${mounted[0] ?? "none"} (this kernel mounts: ${offer})`,
+      details,
+    }];
+  }
+  const why = notMounted.length > 0
+    ? `; not offered: ${notMounted.map((c) => `${c} (needs Linux ≥ ${KERNEL_MINIMUM[c]!.join(".")}, this is ${kernel})`).join(", ")}`
+    : "";
+  return [{
+    check: "mkfs.erofs",
+    status: "ok",
+    message: `${label} (compression: ${offer}${caps.workers ? "; compresses on several threads" : ""}${why})`,
+    fix: null,
+    details,
+  }];
 }

@@ -1,3 +1,4 @@
+import type { MkfsCapabilities } from "../image/compressors.js";
 import type { Layout } from "../generations/layout.js";
 import type { NixContext } from "../nix/types.js";
 
@@ -43,6 +44,8 @@ export interface Host {
   statfs(path: string): Promise<FsSpace>;
   uid(): number;
   kernelRelease(): string;
+  /** What mkfs.erofs can do, found by trying (src/image/compressors.ts); undefined when it is missing. */
+  mkfs(): Promise<MkfsCapabilities | undefined>;
   /** Does the EROFS image at `image` contain `path`? undefined when it cannot be read as EROFS. */
   imageHas(image: string, path: string): Promise<boolean | undefined>;
 }

@@ -6,7 +6,7 @@ export { stage } from "./stage.js";
 export { keepStaged, clearStageCache } from "./stage-cache.js";
 export { pack, mkfsArguments, sha256File, IMAGE_UUID, type PackInput } from "./pack.js";
 export { verifyImage, type VerifyOptions, type VerifyReport, type VerifyFinding } from "./verify.js";
-export { availableCompressors, resolveCompression, parseCompressors } from "./compressors.js";
+export { availableCompressors, resolveCompression, mkfsCapabilities } from "./compressors.js";
 export {
   validateExtensionName, extensionNameProblem, systemdArchitecture, validateArchitecture,
   SYSTEMD_ARCHITECTURES, MAX_EXTENSION_NAME_LENGTH,

@@ -6,6 +6,7 @@ import { buildFailed, classifyNixStderr, logTail, nixFailed, sourceError, unknow
 import { evalMeta, throwEvalFailure } from "./meta.js";
 import { NixOutputError, parseBuildJson, parseDrvName, storePathName, type EvalMeta } from "./parse.js";
 import { mapLimit } from "./pool.js";
+import { featuresOf, nixVersion } from "./version.js";
 import { installable, validateAttrPath, validateFlakeRef, validateOutputName, validateSystem } from "./validate.js";
 
 // realise = evaluate every package (metadata, derivation, outputs; unknown names fail here, before
@@ -45,10 +46,11 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
   // One build for the packages in nixpkgs' default configuration, and one for those allowed to be
   // unfree: that permission must not reach packages the user did not give it to.
   const built: ReturnType<typeof parseBuildJson> = [];
+  const { caretOutputs } = featuresOf(await nixVersion(ctx));
   for (const allowUnfree of [false, true]) {
     const group = planned.filter((p) => !!p.request.allowUnfree === allowUnfree);
     if (group.length === 0) continue;
-    const installables = [...new Set(group.flatMap((p) => p.outputs.map((o) => installable(p.request.source, p.request.attr, o))))];
+    const installables = [...new Set(group.flatMap((p) => p.outputs.map((o) => installable(p.request.source, p.request.attr, o, caretOutputs))))];
     const result = await nixCommand(ctx, ["build", "--no-link", "--json", "--print-build-logs", ...installables], { allowUnfree });
     if (result.exitCode !== 0) {
       throw await buildError(ctx, group, classifyNixStderr(result.stderr), result.command, result.stderr);
@@ -129,6 +131,7 @@ async function buildError(ctx: NixContext, planned: Planned[], failure: NixFailu
         drv: failure.drv,
         rootOfPackage: direct.length > 0,
         log: log.length > 0 ? log : failure.log,
+        storeRoot: ctx.store.root,
         ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }),
       });
     }

@@ -2,6 +2,7 @@ import path from "node:path";
 import { run, type RunResult } from "../exec.js";
 import type { NixContext, StoreLocation } from "./types.js";
 import { validateStorePath } from "./validate.js";
+import { prepareStorePath } from "../store/permissions.js";
 
 // Every nix call goes through here so that each one carries the flags ext depends on: flakes are
 // experimental on Nix 2.8, and a chroot store must be named on every command or Nix silently uses
@@ -25,8 +26,15 @@ export function globalArgs(store: StoreLocation): string[] {
   return args;
 }
 
+// A chroot store's directories are checked (and ext's own fixed) once per process, before Nix sees them.
+const prepared = new Set<string>();
+
 /** Runs `nix <args>`; never throws on a non-zero exit, callers translate stderr into typed errors. */
-export function nixCommand(ctx: NixContext, args: readonly string[], options: NixCommandOptions = {}): Promise<RunResult> {
+export async function nixCommand(ctx: NixContext, args: readonly string[], options: NixCommandOptions = {}): Promise<RunResult> {
+  if (ctx.store.root !== "/" && options.global !== false && !prepared.has(ctx.store.root)) {
+    prepareStorePath(path.resolve(ctx.store.root), ctx.store.owned ?? path.resolve(ctx.store.root));
+    prepared.add(ctx.store.root);
+  }
   const argv = options.global === false ? [...args] : [...globalArgs(ctx.store), ...args];
   if (options.allowUnfree) argv.push("--impure");
   return run("nix", argv, {

@@ -22,6 +22,7 @@ export type NixFailure =
   | { kind: "registry"; ref?: string }
   | { kind: "network"; url?: string }
   | { kind: "bad-reference"; ref?: string }
+  | { kind: "store-permissions"; path: string }
   | { kind: "eval"; message: string }
   | { kind: "other"; message: string };
 
@@ -55,11 +56,18 @@ export function classifyNixStderr(stderr: string): NixFailure {
     return { kind: "build-failed", drv, ...(code === undefined ? {} : { exitCode: code }), log: buildLogFromStderr(text, drv) };
   }
 
-  const missing = /getting status of '([^']+)': No such file or directory/.exec(errors);
+  // Nix 2.34 (and later): a chroot store below a world-writable directory or a symlink.
+  const unsafe = /Path "([^"]+)" is world-writable or a symlink/.exec(errors);
+  if (unsafe) return { kind: "store-permissions", path: unsafe[1] ?? "" };
+
+  // Nix 2.8: "getting status of '…': No such file or directory"; 2.26 and 2.34: "path '//tmp/x' does not exist".
+  const missing = /getting status of '([^']+)': No such file or directory/.exec(errors) ?? /path '([^']+)' does not exist/.exec(errors);
+  const missingPath = missing?.[1]?.replace(/\/{2,}/g, "/");
   // A `path:` source is copied to the store first, so its missing flake.nix is reported there.
-  if (missing && /^\/nix\/store\/[^/]+\/flake\.nix$/.test(missing[1] ?? "")) return { kind: "not-a-flake" };
-  if (missing) return { kind: "source-missing", path: missing[1] ?? "" };
-  const notFlake = /path '([^']+)' does not contain a '\/?flake\.nix'/.exec(errors) ??
+  if (missingPath !== undefined && /^\/nix\/store\/[^/]+\/flake\.nix$/.test(missingPath)) return { kind: "not-a-flake" };
+  if (missingPath !== undefined) return { kind: "source-missing", path: missingPath };
+  // 2.8 and 2.26 quote the path with '…', 2.34 with "…".
+  const notFlake = /path ['"]([^'"]+)['"] does not contain a '\/?flake\.nix'/.exec(errors) ??
     /path '([^']+)' is not a flake/.exec(errors) ??
     /could not find a flake\.nix file/.exec(errors) ??
     /does not contain a '\/?flake\.nix' file/.exec(errors);
@@ -88,12 +96,21 @@ export function nixSuggestions(text: string): string[] {
   return (m[1] ?? "").split(/, | or /).map((s) => s.trim()).filter((s) => /^[A-Za-z_][A-Za-z0-9_+'.-]*$/.test(s));
 }
 
-/** The first `error:` paragraph, without the "--show-trace" advice. */
+/**
+ * What Nix's error says, without its evaluation trace: Nix ≥ 2.13 prints `error:`, then "… while
+ * evaluating …" frames with source excerpts, and the root cause last as an indented `error:`; that
+ * last one is the message (2.8 prints it alone). No "--show-trace" advice.
+ */
 export function errorBlock(text: string): string | undefined {
   const lines = text.split("\n");
   const start = lines.findIndex((l) => l.startsWith("error:"));
   if (start < 0) return undefined;
-  const block = lines.slice(start).filter((l) => !l.startsWith("(use '--show-trace'"));
+  let last = start;
+  for (let i = start + 1; i < lines.length; i++) if (/^\s+error: /.test(lines[i] ?? "")) last = i;
+  const indent = /^\s*/.exec(lines[last] ?? "")?.[0].length ?? 0;
+  const block = lines.slice(last)
+    .filter((l) => !/^\s*\((use '--show-trace'|stack trace truncated)/.test(l))
+    .map((l) => l.slice(Math.min(indent, /^\s*/.exec(l)?.[0].length ?? 0)));
   return block.slice(0, 30).join("\n").trimEnd();
 }
 
@@ -114,6 +131,16 @@ export function buildLogFromStderr(text: string, drv: string): string[] {
     excerpt.push(m[1] ?? "");
   }
   return excerpt.slice(-LOG_TAIL_LINES);
+}
+
+/**
+ * A build log line as ext shows it: colour and cursor sequences and other control bytes removed. A
+ * builder's output is anyone's text; on a terminal its escape sequences could move the cursor or
+ * retitle the window, and in a file or pipe they are noise ("\x1b[31;1merror").
+ */
+export function printable(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
 }
 
 export function logTail(log: string, lines = LOG_TAIL_LINES): string[] {
@@ -147,6 +174,11 @@ export function sourceError(failure: NixFailure, source: string): ExtError | und
       return new NixSourceError(`cannot fetch package source '${source}'${failure.url ? `: download of ${failure.url} failed` : ""}`, {
         hint: "check the network connection, or use a local source ('path:/…') or one already in the Nix store",
       });
+    case "store-permissions":
+      return new NixSourceError(`Nix refuses the store: ${failure.path} is world-writable or a symlink`, {
+        hint: `make it writable by its owner only ('chmod o-w ${failure.path}'), or put the store elsewhere with --store DIR`,
+        exitCode: ExitCode.permission,
+      });
     case "bad-reference":
       return new NixSourceError(`'${source}' is not a flake reference Nix understands`, {
         hint: "use a reference such as 'nixpkgs', 'github:owner/repo/rev', 'path:/abs/dir' or 'git+file:///abs/repo'",
@@ -161,7 +193,7 @@ export function unknownPackage(pkg: string, source: string, suggestions: string[
 }
 
 /** A build failure, named after the package the user asked for (not Nix's derivation hash). */
-export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number }): BuildFailedError {
+export function buildFailed(options: { packages: string[]; drv: string; rootOfPackage: boolean; log: string[]; exitCode?: number; storeRoot?: string }): BuildFailedError {
   const names = options.packages.map((p) => `'${p}'`).join(", ");
   const drvName = storePathName(options.drv).replace(/\.drv$/, "");
   const subject = options.packages.length === 0 ? `building '${drvName}'`
@@ -169,9 +201,12 @@ export function buildFailed(options: { packages: string[]; drv: string; rootOfPa
   const why = options.rootOfPackage || options.packages.length === 0
     ? `failed to build${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`
     : `failed to build: its dependency '${drvName}' failed${options.exitCode === undefined ? "" : ` (builder exit code ${options.exitCode})`}`;
-  const details = options.log.length > 0 ? `last ${options.log.length} log lines of ${drvName}:\n${options.log.map((l) => `  > ${l}`).join("\n")}` : undefined;
+  const log = options.log.map(printable);
+  const details = log.length > 0 ? `last ${log.length} log lines of ${drvName}:\n${log.map((l) => `  > ${l}`).join("\n")}` : undefined;
+  // A private store must be named, or `nix log` looks in the system store and finds nothing.
+  const store = options.storeRoot === undefined || options.storeRoot === "/" ? "" : `--store ${options.storeRoot} `;
   return new BuildFailedError(`${subject} ${why}`, {
-    hint: `see the full build log with 'nix log ${options.drv}'`,
+    hint: `see the full build log with 'nix log ${store}${options.drv}'`,
     exitCode: ExitCode.nix,
     ...(details === undefined ? {} : { details }),
   });

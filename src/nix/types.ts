@@ -5,6 +5,9 @@
  *  (`nix --store <root>`) whose files live under `<root>/nix/store` while paths stay `/nix/store/…`. */
 export interface StoreLocation {
   root: string;
+  /** For a chroot store: the directory below which ext made the store's directories and may fix
+   *  their permissions (src/store/permissions.ts). Unset: none of them is ext's. */
+  owned?: string;
 }
 
 export interface NixContext {

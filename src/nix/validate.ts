@@ -130,8 +130,10 @@ function normaliseAbsolute(path: string): string {
 }
 
 /** The argv string naming one package (or one output of it) for `nix build` / `nix eval`. */
-export function installable(source: string, attr: string, output?: string): string {
-  return output === undefined ? `${source}#${attr}` : `${source}#${attr}.${output}`;
+/** `source#attr`, or one output of it: `source#attr^out` where Nix has that syntax (see NixFeatures). */
+export function installable(source: string, attr: string, output?: string, caret = true): string {
+  if (output === undefined) return `${source}#${attr}`;
+  return caret ? `${source}#${attr}^${output}` : `${source}#${attr}.${output}`;
 }
 
 const SYSTEM = /^[A-Za-z0-9_]+-[A-Za-z0-9_]+$/;

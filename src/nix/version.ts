@@ -29,10 +29,14 @@ export function atLeast(v: NixVersion, major: number, minor: number): boolean {
 export interface NixFeatures {
   /** `nix path-info --json-format N` (Nix ≥ 2.33); without it newer Nix warns that bare `--json` is deprecated. */
   pathInfoJsonFormat: boolean;
+  /** `FLAKE#attr^out,man` selects outputs (Nix ≥ 2.9, and every Lix). Without it `FLAKE#attr.man` is
+   *  the only way; with it `.man` means the attribute, which for a plain `derivation` Nix ≥ 2.26 builds
+   *  as `out` (recorded on 2.26.3 and 2.34.8), so the caret is the one that means the output. */
+  caretOutputs: boolean;
 }
 
 export function featuresOf(v: NixVersion): NixFeatures {
-  return { pathInfoJsonFormat: v.flavour !== "lix" && atLeast(v, 2, 33) };
+  return { pathInfoJsonFormat: v.flavour !== "lix" && atLeast(v, 2, 33), caretOutputs: v.flavour !== "nix" || atLeast(v, 2, 9) };
 }
 
 // One `nix --version` per context: every command of a transaction shares the context.

@@ -1,16 +1,20 @@
-import { accessSync, constants, lstatSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, lstatSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import type { StoreLocation } from "../nix/types.js";
+import { checkStorePath } from "./permissions.js";
 
 // Which Nix store ext uses, and why. Store paths are always the logical /nix/store/… strings; a
 // private store is a Nix "chroot store" (`nix --store DIR`): its files live under DIR/nix/store and its
 // database under DIR/nix/var/nix, so it works where /nix cannot exist (Fedora Atomic ≥ 42 with
 // composefs, other read-only roots). Binary caches still apply: the paths and hashes are the same.
 //
-//   auto     ext's private store when it is already in use; else the system store when /nix/store
-//            exists and Nix can use it; else the private store (created on first use)
+//   auto     ext's private store when installed generations use it (it holds their GC roots);
+//            else the system store wherever Nix can use /nix — also when /nix/store does not exist
+//            yet but Nix can create it, as on a machine where nix-bin was just installed; else the
+//            private store (created on first use). Building into the private store (`ext build`,
+//            `ext show`) does not make it stick: only a generation that is committed with it does.
 //   system   the system store (/nix/store), whatever the host looks like
 //   DIR      a chroot store rooted at DIR (files under DIR/nix/store)
 //
@@ -48,6 +52,8 @@ export const PRIVATE_STORE_NAME = "nix";
 const SYSTEM_STORE = "/nix/store";
 const SYSTEM_STATE = "/nix/var/nix";
 const DAEMON_SOCKET = "/nix/var/nix/daemon-socket/socket";
+/** Where ext roots its generations' store paths in a chroot store (the same as gc.ts's gcRootsDir). */
+const GC_ROOTS = "nix/var/nix/gcroots/ext";
 
 /** Reads `--store` (or $EXT_STORE): auto, system, or a directory. */
 export function readStoreSetting(option: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): StoreSetting {
@@ -81,6 +87,8 @@ export interface StoreProbe {
   isDir(path: string): boolean;
   writable(path: string): boolean;
   readText(path: string): string | undefined;
+  /** A directory that exists and is not empty. */
+  hasEntries(path: string): boolean;
 }
 
 export const realProbe = (): StoreProbe => ({
@@ -117,11 +125,30 @@ export const realProbe = (): StoreProbe => ({
       return undefined;
     }
   },
+  hasEntries: (p) => {
+    try {
+      return readdirSync(p).length > 0;
+    } catch {
+      return false;
+    }
+  },
 });
 
 /** Can Nix use the system store here? With the reason either way. */
 export function systemStoreUsable(probe: StoreProbe): { usable: boolean; why: string } {
-  if (!probe.isDir(SYSTEM_STORE)) return { usable: false, why: `${SYSTEM_STORE} does not exist` };
+  if (!probe.isDir(SYSTEM_STORE)) {
+    // Nix makes /nix/store (and /nix) on first use where it may; a fresh nix-bin has only /nix.
+    if (probe.exists(SYSTEM_STORE)) return { usable: false, why: `${SYSTEM_STORE} is not a directory` };
+    if (probe.isDir("/nix")) {
+      return probe.writable("/nix")
+        ? { usable: true, why: `Nix can create ${SYSTEM_STORE} in /nix` }
+        : { usable: false, why: `${SYSTEM_STORE} does not exist and Nix cannot create it (/nix is read-only or not this user's)` };
+    }
+    if (probe.exists("/nix")) return { usable: false, why: "/nix is not a directory" };
+    return probe.writable("/")
+      ? { usable: true, why: `Nix can create /nix on this writable root` }
+      : { usable: false, why: `/nix does not exist and the root file system is read-only or not this user's` };
+  }
   const remote = probe.env["NIX_REMOTE"];
   if (remote !== undefined && remote !== "" && remote !== "local") return { usable: true, why: `NIX_REMOTE=${remote} names the store Nix uses` };
   if (probe.writable(SYSTEM_STATE)) return { usable: true, why: `Nix can write ${SYSTEM_STATE}` };
@@ -154,15 +181,18 @@ export function chooseStore(setting: StoreSetting, stateDir: string, probe: Stor
       const own = defaultPrivateRoot(stateDir, probe);
       const whose = own === join(stateDir, PRIVATE_STORE_NAME) ? "" : ` (${join(stateDir, PRIVATE_STORE_NAME)} is root's: this user has its own)`;
       const sys = systemStoreUsable(probe);
-      // Once ext's private store holds packages it stays in use: switching stores behind the user's
-      // back would build or fetch every installed package again.
-      if (probe.isDir(join(own, "nix/store"))) {
+      const sysWhy = probe.isDir(SYSTEM_STORE) ? `${SYSTEM_STORE} exists and ${sys.why}` : sys.why;
+      // Once installed generations live in ext's private store it stays in use: switching stores
+      // behind the user's back would build or fetch every installed package again. A generation's
+      // store paths are GC roots there from the moment its record is written (src/store/gc.ts);
+      // a store that only `ext build` or `ext show` filled has none, so it does not decide.
+      if (probe.hasEntries(join(own, GC_ROOTS))) {
         return privateStore(setting, own, sys.usable
-          ? `ext's private store is in use already, though ${SYSTEM_STORE} exists and ${sys.why}; '--store system' uses the system store instead`
-          : `${sys.why}; ext's private store is in use${whose}`, probe);
+          ? `installed generations use ext's private store, though ${sysWhy}; '--store system' uses the system store instead`
+          : `${sys.why}; installed generations use ext's private store${whose}`, probe, dirname(own));
       }
-      if (sys.usable) return system(setting, `${SYSTEM_STORE} exists and ${sys.why}`, []);
-      return privateStore(setting, own, `${sys.why}, so ext keeps its packages in a private store${whose}`, probe);
+      if (sys.usable) return system(setting, sysWhy, []);
+      return privateStore(setting, own, `${sys.why}, so ext keeps its packages in a private store${whose}`, probe, dirname(own));
     }
   }
 }
@@ -176,16 +206,20 @@ function system(setting: StoreSetting, reason: string, problems: string[]): Chos
   return { root: "/", kind: "system", mode: setting.mode, from: setting.from, storeDir: SYSTEM_STORE, reason, env: {}, problems };
 }
 
-function privateStore(setting: StoreSetting, root: string, reason: string, probe: StoreProbe): ChosenStore {
+function privateStore(setting: StoreSetting, given: string, reason: string, probe: StoreProbe, owned: string = given): ChosenStore {
+  // Nix is given the real path: it refuses a store below a symlink (~ → /var/home on Fedora Atomic).
+  const { realRoot: root, worldWritable } = checkStorePath(given, owned);
+  const foreign = worldWritable.filter((w) => !w.ours).map((w) => w.path);
   return {
     root,
+    owned,
     kind: "private",
     mode: setting.mode,
     from: setting.from,
     storeDir: join(root, "nix/store"),
     reason,
     env: privateStoreEnv(root, probe),
-    problems: [],
+    problems: foreign.length > 0 ? [`Nix refuses a store below the world-writable ${foreign.join(", ")}`] : [],
   };
 }
 

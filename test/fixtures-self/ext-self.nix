@@ -56,11 +56,24 @@ let
     env = { inherit interp; hostNode = host.nodePath; };
     script = ''
       need_file "$hostNode" nodejs
-      mkdir -p "$out/bin"
+      mkdir -p "$out/bin" "$out/lib"
       cp "$hostNode" "$out/bin/node"
       chmod 0755 "$out/bin/node"
+      # Debian's own nodejs (trixie, sid) links libnode.so and the libraries it is built with (libuv,
+      # ICU, OpenSSL, c-ares…); a node from elsewhere may link none. Every library it needs that the
+      # glibc, libgcc and libstdcxx fixtures do not hold is copied into $out/lib, found by asking the
+      # host's loader (ldd is a bash script, and the sandbox has no /bin/bash).
+      "/lib/${plat.triplet}/${plat.loader}" --list "$hostNode" | while read -r soname arrow path rest; do
+        [ "$arrow" = "=>" ] && [ -f "$path" ] || continue
+        case "$soname" in
+          libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libgcc_s.so.*|libstdc++.so.*|ld-linux*) continue ;;
+        esac
+        cp "$(readlink -f "$path")" "$out/lib/$soname"
+        chmod 0755 "$out/lib/$soname"
+        patchelf --set-rpath "$out/lib:${libstdcxx}/lib:${libgcc}/lib:${glibc}/lib" "$out/lib/$soname"
+      done
       patchelf --set-interpreter "$interp" \
-        --set-rpath "${libstdcxx}/lib:${libgcc}/lib:${glibc}/lib" "$out/bin/node"
+        --set-rpath "$out/lib:${libstdcxx}/lib:${libgcc}/lib:${glibc}/lib" "$out/bin/node"
       [ "$(patchelf --print-interpreter "$out/bin/node")" = "$interp" ]
       got=$("$out/bin/node" --version)
       [ "$got" = "v${host.nodeVersion}" ] || { echo "ext self fixture: $hostNode is $got, host.json says v${host.nodeVersion}: assemble again" >&2; exit 1; }

@@ -59,7 +59,7 @@ export function openNamespace(): Namespace {
   const enter = (argv: string[]) => ["nsenter", `--target=${pid}`, "--mount", "--", ...argv];
   const setup = [
     "mount --make-rshared /",
-    ...STATE_DIRS.map((d) => `mkdir -p ${d} && mount -t tmpfs tmpfs ${d}`),
+    ...STATE_DIRS.map((d) => `mkdir -p ${d} && mount -t tmpfs -o mode=755 tmpfs ${d}`),
   ].join(" && ");
   const setupArgv = enter(["sh", "-c", setup]);
   execFileSync(setupArgv[0]!, setupArgv.slice(1));

@@ -17,12 +17,13 @@ beforeAll(() => {
   ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), "ext-slow-"));
   const nonce = `${process.pid}-${Date.now()}`;
+  // `exit 0` last: see test/fixtures/mk.nix (NixOS/nix#2176, builders killed when the shell exec'd its last command).
   const pkg = (name: string, seconds: number) => `
     ${name} = derivation {
       name = "${name}-1.0";
       inherit system;
       builder = "/bin/sh";
-      args = [ "-c" "echo ${name}: compiling; sleep ${seconds}; echo ${name}: linking; mkdir -p $out/bin; printf '#!/bin/sh\\\\necho ${name}\\\\n' > $out/bin/${name}; chmod +x $out/bin/${name}" ];
+      args = [ "-c" "echo ${name}: compiling; sleep ${seconds}; echo ${name}: linking; mkdir -p $out/bin; printf '#!/bin/sh\\\\necho ${name}\\\\n' > $out/bin/${name}; chmod +x $out/bin/${name}; exit 0" ];
       PATH = "/usr/bin:/bin";
       nonce = "${nonce}";
     };`;

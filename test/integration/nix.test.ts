@@ -4,9 +4,9 @@
 // build and one that depends on the failing one. Nothing is skipped: a missing tool fails the test.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { BuildFailedError, InvalidNameError, UnknownPackageError } from "../../src/errors.js";
 import {
   closure, ensurePaths, listAttributes, lockSource, nixSystem, nixVersion, physicalPath, realise, search, NixSourceError,
@@ -22,7 +22,7 @@ const FLAKE_NIX = `{
   outputs = { self }: let
     system = "${SYSTEM}";
     mk = name: script: extra: builtins.derivation ({
-      inherit name system; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; args = [ "-c" script ];
+      inherit name system; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; args = [ "-c" (script + "; exit 0") ]; # exit 0: test/fixtures/mk.nix (NixOS/nix#2176)
     } // extra);
     dep = mk "extt-dep-1.0" "mkdir -p $out/share; echo dependency > $out/share/dep.txt" { };
     good = mk "extt-good-2.3" "mkdir -p $out/bin; printf '#!/bin/sh\\\\ncat %s/share/dep.txt\\\\n' \${dep} > $out/bin/extt-good; chmod +x $out/bin/extt-good" { }
@@ -196,14 +196,12 @@ describe("nix adapter (real nix)", () => {
   });
 
   it("builds into a chroot store with --store; files are under <root>/nix/store", async () => {
-    const root = path.join(work, "chroot");
-    // The chroot store builds in a sandbox, where the host's /bin/sh must be made visible.
-    const hostDirs = ["/bin", "/usr", "/lib", "/lib64"].filter((d) => existsSync(d)).join(" ");
-    const chroot: NixContext = {
-      store: { root },
-      system: SYSTEM,
-      env: { NIX_CONFIG: `${OFFLINE_NIX_CONFIG}\nextra-sandbox-paths = ${hostDirs}` },
-    };
+    // Not below /tmp: Nix (≥ 2.34) refuses a store below a world-writable directory, and so does ext.
+    const parent = mkdtempSync(path.join(homedir(), ".ext-nix-it-"));
+    onTestFinished(() => rmSync(parent, { recursive: true, force: true }));
+    const root = path.join(parent, "chroot");
+    // The chroot store builds in a sandbox; OFFLINE_NIX_CONFIG makes the host's files visible there.
+    const chroot: NixContext = { store: { root }, system: SYSTEM, env: { NIX_CONFIG: OFFLINE_NIX_CONFIG } };
     const [good] = await realise(chroot, [{ name: "good", attr: "good", source }]);
     const out = good?.outPaths.out ?? "";
     expect(out.startsWith("/nix/store/")).toBe(true);

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openNamespace, FIXTURES, type Namespace, type RunOutput } from "../helpers/namespace.js";
-import { OFFLINE_NIX_CONFIG } from "../helpers/nix-env.js";
+import { OFFLINE_NIX_CONFIG, outputInstallable } from "../helpers/nix-env.js";
 import {
   chooseStore,
   describeStore,
@@ -24,10 +24,10 @@ import { ensureBuilt } from "../helpers/build.js";
 // namespace's tmpfs /var/lib) is in use. Nix is Debian's /usr/bin/nix, which still runs.
 
 // A chroot store always builds in Nix's sandbox: the fixtures copy from the host, so those paths must
-// be visible there. `build-users-group =`: the hidden /nix gives this store its own pool of build
+// be visible there (OFFLINE_NIX_CONFIG's extra-sandbox-paths). `build-users-group =`: the hidden /nix gives this store its own pool of build
 // users, and Nix kills every process of a build user before using it — with the host's Nix building
 // at the same time from its own pool, builds as nixbld1 would kill each other.
-const SANDBOX = "extra-sandbox-paths = /bin /usr /lib /lib64 /var/cache/ext-fixtures\nbuild-users-group =";
+const SANDBOX = "build-users-group =";
 const HIDDEN_NIX_CONFIG = `${OFFLINE_NIX_CONFIG}\n${SANDBOX}`;
 const PRIVATE = "/var/lib/ext/nix";
 
@@ -61,7 +61,7 @@ beforeAll(() => {
 });
 
 describe("choosing the store (no Nix, a described machine)", () => {
-  const machine = (m: { dirs?: string[]; writable?: string[]; files?: Record<string, string>; uid?: number; env?: Record<string, string>; sockets?: string[] }): StoreProbe => ({
+  const machine = (m: { dirs?: string[]; writable?: string[]; files?: Record<string, string>; uid?: number; env?: Record<string, string>; sockets?: string[]; nonEmpty?: string[] }): StoreProbe => ({
     uid: m.uid ?? 0,
     env: m.env ?? {},
     home: "/home/me",
@@ -69,16 +69,32 @@ describe("choosing the store (no Nix, a described machine)", () => {
     isDir: (p) => (m.dirs ?? []).includes(p),
     writable: (p) => (m.writable ?? []).includes(p),
     readText: (p) => m.files?.[p],
+    hasEntries: (p) => (m.nonEmpty ?? []).includes(p),
   });
   const state = "/var/lib/ext";
   const withGroup = { "/etc/group": "root:x:0:\nnixbld:x:30000:nixbld1\n" };
 
-  it("auto: no /nix/store → the private store under /var/lib/ext/nix, and Nix's state inside it", () => {
+  it("auto: no /nix and a read-only root → the private store under /var/lib/ext/nix, and Nix's state inside it", () => {
     const s = chooseStore(readStoreSetting(undefined, {}), state, machine({ files: withGroup }));
     expect(s).toMatchObject({ kind: "private", root: "/var/lib/ext/nix", storeDir: "/var/lib/ext/nix/nix/store", mode: "auto", from: "default" });
-    expect(s.reason).toMatch(/\/nix\/store does not exist/);
+    expect(s.reason).toMatch(/\/nix does not exist and the root file system is read-only/);
     expect(s.env).toEqual({ NIX_STATE_DIR: "/var/lib/ext/nix/nix/var/nix" });
-    expect(formatStore(describeStore(s))).toMatch(/^private store \/var\/lib\/ext\/nix\/nix\/store \(auto: \/nix\/store does not exist/);
+    expect(formatStore(describeStore(s))).toMatch(/^private store \/var\/lib\/ext\/nix\/nix\/store \(auto: \/nix does not exist/);
+    // /nix there but not this user's to write, and no /nix/store: private too.
+    expect(chooseStore({ mode: "auto", from: "default" }, state, machine({ dirs: ["/nix"], files: withGroup })).kind).toBe("private");
+  });
+
+  it("auto: /nix/store not made yet but Nix can make it (nix-bin just installed, or a writable root) → the system store", () => {
+    const fresh = chooseStore({ mode: "auto", from: "default" }, state, machine({ dirs: ["/nix"], writable: ["/nix"] }));
+    expect(fresh).toMatchObject({ kind: "system", root: "/", reason: "Nix can create /nix/store in /nix" });
+    const noNix = chooseStore({ mode: "auto", from: "default" }, state, machine({ writable: ["/"] }));
+    expect(noNix).toMatchObject({ kind: "system", reason: "Nix can create /nix on this writable root" });
+    expect(chooseStore({ mode: "auto", from: "default" }, state, machine({ files: { "/nix": "" }, writable: ["/"] })).kind).toBe("private");
+  });
+
+  it("auto: a private store that only ext build or ext show filled does not stick", () => {
+    const s = chooseStore({ mode: "auto", from: "default" }, state, machine({ dirs: ["/var/lib/ext/nix/nix/store", "/var/lib/ext/nix/nix/var/nix/gcroots/ext", "/nix"], writable: ["/nix"] }));
+    expect(s).toMatchObject({ kind: "system", root: "/" });
   });
 
   it("auto: /nix/store that Nix can write, or a daemon serves → the system store", () => {
@@ -97,17 +113,19 @@ describe("choosing the store (no Nix, a described machine)", () => {
     expect(chooseStore({ mode: "auto", from: "default" }, state, machine({ uid: 1000, env: { XDG_CACHE_HOME: "/xdg" } })).root).toBe("/xdg/ext/nix");
   });
 
-  it("auto: a private store in use stays in use, even once /nix/store appears", () => {
-    const s = chooseStore({ mode: "auto", from: "default" }, state, machine({ dirs: ["/var/lib/ext/nix/nix/store", "/nix/store", "/nix/var/nix"], writable: ["/nix/var/nix"] }));
+  it("auto: a private store that installed generations use stays in use, even once /nix/store appears", () => {
+    const s = chooseStore({ mode: "auto", from: "default" }, state, machine({
+      dirs: ["/var/lib/ext/nix/nix/store", "/nix/store", "/nix/var/nix"], writable: ["/nix/var/nix"], nonEmpty: ["/var/lib/ext/nix/nix/var/nix/gcroots/ext"],
+    }));
     expect(s).toMatchObject({ kind: "private", root: "/var/lib/ext/nix" });
-    expect(s.reason).toMatch(/in use already.*'--store system'/);
+    expect(s.reason).toMatch(/installed generations use ext's private store.*'--store system'/);
     // A system Nix exists: its state directory (and its pool of build users) is shared, not redirected.
     expect(s.env).toEqual({});
   });
 
   it("system and DIR are taken as given; problems are named", () => {
     const sys = chooseStore(readStoreSetting("system", {}), state, machine({}));
-    expect(sys).toMatchObject({ kind: "system", from: "option", reason: "--store system names it", problems: ["/nix/store does not exist"] });
+    expect(sys).toMatchObject({ kind: "system", from: "option", reason: "--store system names it", problems: ["/nix does not exist and the root file system is read-only or not this user's"] });
     const dir = chooseStore(readStoreSetting(undefined, { EXT_STORE: "/srv/nix" }), state, machine({ files: withGroup }));
     expect(dir).toMatchObject({ kind: "private", root: "/srv/nix", mode: "dir", from: "environment", reason: "EXT_STORE=/srv/nix names it" });
     expect(readStoreSetting("rel/store", {}, "/work")).toEqual({ mode: "dir", dir: "/work/rel/store", from: "option" });
@@ -145,11 +163,11 @@ describe("choosing the store (no Nix, a described machine)", () => {
     const input = (store: StoreLocation, paths: string[]) => ({ nix: { store, system: "x86_64-linux" }, host: host(paths) }) as unknown as DoctorInput;
     const priv = chooseStore({ mode: "auto", from: "default" }, state, machine({ files: withGroup }));
     expect(await checkStore(input(priv, []))).toEqual([expect.objectContaining({
-      check: "nix-store", status: "ok", message: "private store /var/lib/ext/nix/nix/store (created on first use): /nix/store does not exist, so ext keeps its packages in a private store",
+      check: "nix-store", status: "ok", message: "private store /var/lib/ext/nix/nix/store (created on first use): /nix does not exist and the root file system is read-only or not this user's, so ext keeps its packages in a private store",
       details: expect.objectContaining({ kind: "private", root: "/var/lib/ext/nix", exists: false }),
     })]);
     const sys = chooseStore({ mode: "system", from: "option" }, state, machine({}));
-    expect(await checkStore(input(sys, []))).toEqual([expect.objectContaining({ status: "error", message: expect.stringMatching(/system store \(--store system names it\), but \/nix\/store does not exist/) })]);
+    expect(await checkStore(input(sys, []))).toEqual([expect.objectContaining({ status: "error", message: expect.stringMatching(/system store \(--store system names it\), but \/nix does not exist and the root/) })]);
     const unusable = chooseStore({ mode: "system", from: "option" }, state, machine({ uid: 1000, dirs: ["/nix/store"] }));
     expect(await checkStore(input(unusable, ["/nix/store"]))).toEqual([expect.objectContaining({ status: "warning", fix: expect.stringMatching(/daemon/) })]);
     expect(await checkStore(input({ root: "/" }, ["/nix/store"]))).toEqual([expect.objectContaining({ status: "ok", message: "system store /nix/store (given to ext directly)" })]);
@@ -174,7 +192,7 @@ describe("with /nix hidden: only the private store", () => {
   it("status and doctor say which store and why, before anything is installed", () => {
     const st = JSON.parse(ok(ns, ["status", "--json"], env).stdout) as { store: { kind: string; path: string; reason: string } };
     expect(st.store).toMatchObject({ kind: "private", root: PRIVATE, path: `${PRIVATE}/nix/store`, mode: "auto", from: "default" });
-    expect(st.store.reason).toMatch(/\/nix\/store does not exist, so ext keeps its packages in a private store/);
+    expect(st.store.reason).toMatch(/\/nix\/store does not exist and Nix cannot create it \(\/nix is read-only or not this user's\), so ext keeps its packages in a private store/);
     expect(ok(ns, ["status"], env).stdout).toMatch(/^nix store: +private store \/var\/lib\/ext\/nix\/nix\/store \(auto: \/nix\/store does not exist/m);
     const doc = JSON.parse(ns.ext(["doctor", "--json"], { env }).stdout) as { findings: { check: string; status: string; message: string }[] };
     expect(doc.findings.find((f) => f.check === "nix-store")).toMatchObject({ status: "ok", message: expect.stringMatching(/^private store \/var\/lib\/ext\/nix\/nix\/store \(created on first use\)/) });
@@ -201,7 +219,7 @@ describe("with /nix hidden: only the private store", () => {
     // Nothing appeared under /nix (it cannot: read-only), and Nix's state is inside the private store.
     expect(ns.run(["ls", "-A", "/nix"]).stdout).toBe("");
     expect(ns.run(["test", "-f", `${PRIVATE}/nix/var/nix/db/db.sqlite`]).status).toBe(0);
-    expect(ok(ns, ["status"], env).stdout).toMatch(/^nix store: +private store \/var\/lib\/ext\/nix\/nix\/store \(auto: \/nix\/store does not exist; ext's private store is in use\)/m);
+    expect(ok(ns, ["status"], env).stdout).toMatch(/^nix store: +private store \/var\/lib\/ext\/nix\/nix\/store \(auto: \/nix\/store does not exist and Nix cannot create it \(\/nix is read-only or not this user's\); installed generations use ext's private store\)/m);
   });
 
   it("kept packages are found again in the private store (no rebuild, no Nix call for a no-op)", () => {
@@ -239,7 +257,7 @@ describe("with /nix hidden: only the private store", () => {
 
   it("--store system where /nix/store does not exist: status and doctor name the problem", () => {
     const st = JSON.parse(ok(ns, ["--store", "system", "status", "--json"], env).stdout) as { store: { kind: string; problems: string[] } };
-    expect(st.store).toMatchObject({ kind: "system", mode: "system", from: "option", problems: ["/nix/store does not exist"] });
+    expect(st.store).toMatchObject({ kind: "system", mode: "system", from: "option", problems: ["/nix/store does not exist and Nix cannot create it (/nix is read-only or not this user's)"] });
     const doc = JSON.parse(ns.ext(["--store", "system", "doctor", "--json"], { env }).stdout) as { findings: { check: string; status: string; fix: string }[] };
     expect(doc.findings.find((f) => f.check === "nix-store")).toMatchObject({ status: "error", fix: expect.stringMatching(/private store/) });
     const bad = ns.ext(["--store", "ssh://x", "status"], { env });
@@ -261,7 +279,7 @@ describe("with /nix hidden: substituted from a local binary cache, not built", (
     // system store (outside the namespace, where /nix is not hidden).
     execFileSync("nix-store", ["--generate-binary-cache-key", KEY_NAME, join(work, "key.sec"), join(work, "key.pub")], { env: nixEnv });
     execFileSync("nix", ["copy", "--to", `file://${work}/cache?secret-key=${work}/key.sec&compression=none`,
-      `${FIXTURES}#ripgrep`, `${FIXTURES}#hello.out`, `${FIXTURES}#hello.man`], { env: nixEnv, stdio: ["ignore", "ignore", "pipe"] });
+      `${FIXTURES}#ripgrep`, outputInstallable(FIXTURES, "hello", "out"), outputInstallable(FIXTURES, "hello", "man")], { env: nixEnv, stdio: ["ignore", "ignore", "pipe"] });
     const publicKey = readFileSync(join(work, "key.pub"), "utf8").trim();
     // The cache is the only substituter, and max-jobs = 0: Nix may not build anything itself, so a
     // path that is not substituted fails the command.
@@ -294,7 +312,10 @@ describe("with /nix hidden: substituted from a local binary cache, not built", (
     const record = JSON.parse(ns.read("/var/lib/ext/generations/1.json") ?? "{}") as { closure: { paths: string[] } };
     const info = nixPrivate(ns, ["path-info", "--json", ...record.closure.paths], env.NIX_CONFIG);
     expect(info.status).toBe(0);
-    const entries = JSON.parse(info.stdout) as { path: string; signatures?: string[]; ultimate?: boolean }[];
+    // An array up to Nix 2.18, an object keyed by path from 2.19 (test/recorded/nix/README.md).
+    type Info = { path: string; signatures?: string[]; ultimate?: boolean };
+    const parsed = JSON.parse(info.stdout) as Info[] | Record<string, Omit<Info, "path"> | null>;
+    const entries: Info[] = Array.isArray(parsed) ? parsed : Object.entries(parsed).map(([path, v]) => ({ path, ...(v ?? {}) }));
     expect(entries.map((e) => e.path).sort()).toEqual([...record.closure.paths].sort());
     for (const e of entries) {
       expect(e.ultimate ?? false).toBe(false);

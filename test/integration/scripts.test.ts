@@ -36,6 +36,14 @@ describe("scripts/setup.sh", () => {
     expect(r.stdout).toMatch(/nothing was changed/);
   });
 
+  it("names the Debian packages it would remove (programs the fixtures provide) before removing them", () => {
+    // bash stands in for an installed jq: what matters is that an installed one is named up front.
+    const r = bash("source scripts/setup.sh && FIXTURE_PROGRAMS=(bash no-such-package) && main --dry-run");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^setup: {3}apt-get remove of bash: the test fixtures provide these programs/m);
+    expect(r.stdout).not.toMatch(/no-such-package/);
+  });
+
   it("refuses a Node.js older than 20, with what to do", () => {
     const fake = join(work, "old-node");
     mkdirSync(fake, { recursive: true });

@@ -15,7 +15,7 @@ import { ensureBuilt } from "../helpers/build.js";
 // use), and each run of /usr/bin/ext below hides the host's node (and /usr/lib's libraries).
 
 const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
-const NIX_CONFIG = `${OFFLINE_NIX_CONFIG}\nextra-sandbox-paths = /bin /usr /lib /lib64 /var/cache/ext-fixtures\nbuild-users-group =`;
+const NIX_CONFIG = `${OFFLINE_NIX_CONFIG}\nbuild-users-group =`;
 
 let ns: Namespace;
 let work: string;

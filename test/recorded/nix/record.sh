@@ -1,6 +1,7 @@
 #!/bin/sh
 # Re-records the Nix outputs in ./nix-<version>/ from a throwaway flake, with the nix on PATH.
-# The shapes for other Nix versions (nix-2.19/, nix-2.33/) are written by hand; see README.md.
+# Run it on each host of the matrix: `bash scripts/in-host.sh trixie bash test/recorded/nix/record.sh`
+# (and sid), or plainly on Debian 12. Every file in ./nix-*/ was recorded this way; none is hand-written.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 version=$(nix --version | sed 's/.* //')
@@ -11,7 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 export NIX_CONFIG="experimental-features = nix-command flakes
 substituters =
 flake-registry =
-warn-dirty = false"
+warn-dirty = false
+extra-sandbox-paths = /usr /lib=/usr/lib /lib64=/usr/lib64$(nix --extra-experimental-features nix-command show-config 2>/dev/null | grep -q '^sandbox-paths = .*/bin/sh=' || echo ' /bin/sh=/usr/bin/dash')"
 
 mkdir "$tmp/flake"
 cat >"$tmp/flake/flake.nix" <<'NIX'
@@ -66,4 +68,19 @@ cat >"$tmp/evalfail/flake.nix" <<'NIX'
 { outputs = { self }: { packages.x86_64-linux.refused = throw "Package ‘refused-1.0’ in /nix/store/x/default.nix:1 has an unfree license (‘unfree’), refusing to evaluate."; }; }
 NIX
 nixx eval --json "path:$tmp/evalfail#refused" 2>&1 >/dev/null | scrub >"$out/stderr-eval-refused.txt" || true
+# Output selection: `^man` where Nix has it (≥ 2.9); on Nix ≥ 2.26 `.man` of a plain derivation builds `out`.
+minor=$(nix --version | sed 's/.* //' | cut -d. -f2)
+if [ "$minor" -ge 9 ]; then
+  nixx build --no-link --json "$F#recgood" "$F#recmulti^man" | scrub >"$out/build-caret.json"
+fi
+# `path-info --json-format 2` where Nix has it (≥ 2.33).
+if nixx path-info --json --json-format 2 "$good" >/dev/null 2>&1; then
+  nixx path-info --json --json-format 2 --recursive "$good" "$multi" | scrub >"$out/path-info-format2.json"
+  nixx path-info --json --json-format 2 /nix/store/00000000000000000000000000000000-missing 2>/dev/null | scrub >"$out/path-info-invalid-format2.json" || true
+fi
+# Building into a chroot store below a world-writable directory (Nix 2.34 refuses it; 2.26 does not).
+mkdir -m 1777 "$tmp/open"
+if ! nixx build --store "$tmp/open/store" --no-link "$F#recdep" >/dev/null 2>"$tmp/ww.err"; then
+  scrub <"$tmp/ww.err" >"$out/stderr-store-world-writable.txt"
+fi
 echo "recorded into $out"

@@ -22,6 +22,9 @@ interface Machine {
   available?: number;
   devs?: Record<string, number>;
   images?: Record<string, boolean | undefined>;
+  /** What trying mkfs.erofs found; null: not installed. */
+  mkfs?: { compressors: string[]; workers: boolean } | null;
+  kernel?: string;
 }
 
 const HEALTHY: Machine = {
@@ -35,9 +38,9 @@ const HEALTHY: Machine = {
     "systemctl is-enabled systemd-sysext.service": { stdout: "enabled\n" },
     "systemd-sysext status --json=short": { stdout: '[{"hierarchy":"/opt","extensions":"none"},{"hierarchy":"/usr","extensions":"none"}]' },
     "nix --version": { stdout: "nix (Nix) 2.24.9\n" },
-    "mkfs.erofs --help": { stdout: "usage: [options] FILE DIRECTORY\n -zX[,Y] compression\nAvailable compressors are: lz4hc, lz4, lzma\n" },
     "mkfs.erofs --version": { stdout: "mkfs.erofs (erofs-utils) 1.7.1\n" },
   },
+  mkfs: { compressors: ["lz4hc", "lz4", "lzma"], workers: false },
   uid: 0,
   available: 50 * 1024 ** 3,
 };
@@ -62,7 +65,8 @@ function fakeHost(m: Machine): Host {
     },
     statfs: async () => ({ available: m.available ?? 0, total: 100 * 1024 ** 3 }),
     uid: () => m.uid ?? 0,
-    kernelRelease: () => "6.6.0-test",
+    kernelRelease: () => m.kernel ?? "6.6.0-test",
+    mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false }),
     imageHas: async (image) => m.images?.[image],
   };
 }
@@ -147,13 +151,24 @@ describe("ext doctor on a described machine", () => {
   });
 
   it("missing tools are errors with an install command; an unsupported --compression too", async () => {
-    const findings = await runChecks(input(merge(HEALTHY, { commands: { "nix --version": undefined, "mkfs.erofs --help": undefined, "mkfs.erofs --version": undefined } })));
+    const findings = await runChecks(input(merge(HEALTHY, { mkfs: null, commands: { "nix --version": undefined, "mkfs.erofs --version": undefined } })));
     expect(byCheck(findings, "nix")[0]).toMatchObject({ status: "error" });
     expect(byCheck(findings, "nix")[0]!.fix).toMatch(/nix-bin/);
     expect(byCheck(findings, "mkfs.erofs")[0]!.fix).toMatch(/erofs-utils/);
     const zstd = await runChecks(input(HEALTHY, { compression: "zstd,3" }));
     expect(byCheck(zstd, "mkfs.erofs")[0]).toMatchObject({ status: "error" });
     expect(byCheck(zstd, "mkfs.erofs")[0]!.fix).toMatch(/--compression lz4hc/);
+  });
+
+  it("mkfs.erofs ≥ 1.8 with every compressor: offers only what the running kernel mounts, and says why", async () => {
+    const all = { compressors: ["lz4hc", "lz4", "lzma", "deflate", "libdeflate", "zstd"], workers: true };
+    const old = byCheck(await runChecks(input(merge(HEALTHY, { mkfs: all, kernel: "6.1.0-40-amd64" }))), "mkfs.erofs")[0]!;
+    expect(old.status).toBe("ok");
+    expect(old.message).toBe("mkfs.erofs 1.7.1 (compression: lz4hc, lz4, lzma; compresses on several threads; not offered: deflate (needs Linux ≥ 6.6, this is 6.1.0-40-amd64), libdeflate (needs Linux ≥ 6.6, this is 6.1.0-40-amd64), zstd (needs Linux ≥ 6.10, this is 6.1.0-40-amd64))");
+    const wantZstd = byCheck(await runChecks(input(merge(HEALTHY, { mkfs: all, kernel: "6.1.0" }), { compression: "zstd" })), "mkfs.erofs")[0]!;
+    expect(wantZstd).toMatchObject({ status: "error", message: expect.stringMatching(/cannot mount EROFS images compressed with 'zstd' \(needs Linux ≥ 6\.10\)/) });
+    const recent = byCheck(await runChecks(input(merge(HEALTHY, { mkfs: all, kernel: "6.18.44" }), { compression: "zstd" })), "mkfs.erofs")[0]!;
+    expect(recent).toMatchObject({ status: "ok", message: "mkfs.erofs 1.7.1 (compression: lz4hc, lz4, lzma, deflate, libdeflate, zstd; compresses on several threads)" });
   });
 
   it("old Nix: error below 2.4, warning below 2.8", async () => {
@@ -216,7 +231,7 @@ describe("ext doctor on a described machine", () => {
   it("every warning and error says how to fix it", async () => {
     const worst = merge(HEALTHY, {
       files: { "/proc/1/comm": "bash\n", "/proc/filesystems": "\n" },
-      commands: { "nix --version": undefined, "mkfs.erofs --help": undefined, "mkfs.erofs --version": undefined, "systemd-sysext --version": undefined },
+      mkfs: null, commands: { "nix --version": undefined, "mkfs.erofs --version": undefined, "systemd-sysext --version": undefined },
       paths: ["/usr/store"],
       available: 0,
     });

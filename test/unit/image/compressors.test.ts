@@ -1,28 +1,40 @@
 import { describe, expect, it } from "vitest";
-import { availableCompressors, parseCompressors, resolveCompression } from "../../../src/image/compressors.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { availableCompressors, findMkfs, kernelMounts, probe, resolveCompression } from "../../../src/image/compressors.js";
 import { mkfsArguments, IMAGE_UUID } from "../../../src/image/pack.js";
 import { UsageError } from "../../../src/errors.js";
 
 describe("compression", () => {
-  it("reads the algorithm list of erofs-utils 1.5", () => {
-    const help = " --quiet               quiet execution (do not write anything to standard output.)\n\nAvailable compressors are: lz4hc, lz4\n";
-    expect(parseCompressors(help)).toEqual(["lz4hc", "lz4"]);
+  it("knows the kernel releases whose EROFS mounts each algorithm", () => {
+    expect(kernelMounts("lz4", "5.10.0")).toBe(true);
+    expect(kernelMounts("lzma", "5.15.0")).toBe(false);
+    expect(kernelMounts("lzma", "5.16.0")).toBe(true);
+    expect(kernelMounts("deflate", "6.5.9")).toBe(false);
+    expect(kernelMounts("deflate", "6.6.0-1-amd64")).toBe(true);
+    expect(kernelMounts("zstd", "6.9.12")).toBe(false);
+    expect(kernelMounts("zstd", "6.10.0")).toBe(true);
+    expect(kernelMounts("zstd", "7.0")).toBe(true);
+    expect(kernelMounts("gzip", "7.0")).toBe(false);
   });
 
-  it("reads the one-per-line list of newer erofs-utils", () => {
-    const help = [
-      " -z C[,#][:...]        set a primary compressor C with optional level #",
-      "    Available compressors are:",
-      "        lz4",
-      "        lz4hc[,<0-12>]",
-      "        lzma[,<0-109>]",
-      "        deflate[,<0-9>]",
-      "        zstd[,<0-22>]",
-      " -C#                   specify the size of compress physical cluster in bytes",
-      "    (lzma is mentioned again here)",
-    ].join("\n");
-    expect(parseCompressors(help)).toEqual(["lz4hc", "lz4", "lzma", "deflate", "zstd"]);
-    expect(parseCompressors("no list here")).toEqual([]);
+  it("finds what mkfs.erofs can do by trying it, whatever its --help says", async () => {
+    const binary = findMkfs();
+    expect(binary).toBeDefined();
+    const caps = await probe(binary!);
+    // Every erofs-utils since 1.5 packs lz4 and lz4hc; a fake mkfs.erofs that accepts nothing offers nothing.
+    expect(caps.compressors).toEqual(expect.arrayContaining(["lz4", "lz4hc"]));
+    const fake = join(mkdtempSync(join(tmpdir(), "ext-fake-mkfs-")), "mkfs.erofs");
+    writeFileSync(fake, "#!/bin/sh\necho 'Available compressors are: lz4hc, lz4' >&2\nexit 1\n", { mode: 0o755 });
+    expect(await probe(fake)).toEqual({ compressors: [], workers: false });
+  });
+
+  it("refuses, for this machine, an algorithm that mkfs.erofs packs but the kernel cannot mount; ext build may", async () => {
+    const err = await resolveCompression("lz4", { kernelRelease: "5.3.0" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(/the running kernel \(Linux 5\.3\.0\) cannot mount EROFS images compressed with 'lz4': that needs Linux ≥ 5\.4/);
+    expect(await resolveCompression("lz4", { kernelRelease: "5.3.0", forThisKernel: false })).toMatchObject({ mkfsArg: "lz4" });
   });
 
   it("knows what this machine's mkfs.erofs supports", async () => {
@@ -56,6 +68,7 @@ describe("compression", () => {
   it("makes images a function of the tree: fixed time, UUID, owner, no xattrs", () => {
     const args = mkfsArguments("lz4hc,9", "/out.tmp", "/stage");
     expect(args).toEqual(["--quiet", "-T0", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4hc,9", "/out.tmp", "/stage"]);
+    expect(mkfsArguments("lz4", "/o", "/s", ["--workers=2"])).toEqual(["--quiet", "--workers=2", "-T0", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4", "/o", "/s"]);
     expect(mkfsArguments(undefined, "/o", "/s")).not.toContain(expect.stringMatching(/^-z/));
   });
 });

@@ -1,8 +1,8 @@
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { MissingToolError } from "../../../src/errors.js";
 import { closure } from "../../../src/nix/closure.js";
 import { lockSource } from "../../../src/nix/lock.js";
@@ -66,14 +66,17 @@ describe("closure", () => {
     expect(pathInfo).toEqual(["--extra-experimental-features", "nix-command flakes", "path-info", "--json", "--recursive", GOOD]);
   });
 
-  it("Nix 2.33: asks for --json-format 2 and reads the wrapped base-name shape; chroot store named", async () => {
-    answer("--version", "nix (Nix) 2.33.1\n");
-    answer("path-info", recorded("nix-2.33/path-info-format2.json").replace(/,\s*"00000000000000000000000000000000-missing": null/, ""));
-    ctx = { ...ctx, store: { root: "/tmp/chroot" } };
+  it("Nix ≥ 2.33: asks for --json-format 2 and reads its shape (recorded on 2.34.8); chroot store named", async () => {
+    answer("--version", "nix (Nix) 2.34.8\n");
+    answer("path-info", recorded("nix-2.34.8/path-info-format2.json"));
+    // Not below /tmp, which is world-writable: ext (like Nix 2.34) refuses a store there.
+    const chroot = mkdtempSync(path.join(homedir(), ".ext-argv-"));
+    onTestFinished(() => rmSync(chroot, { recursive: true, force: true }));
+    ctx = { ...ctx, store: { root: chroot } };
     const entries = await closure(ctx, [GOOD]);
     expect(entries.find((e) => e.path === GOOD)?.references).toEqual([DEP]);
     expect(calls().find((c) => c.includes("path-info"))).toEqual([
-      "--extra-experimental-features", "nix-command flakes", "--store", "/tmp/chroot",
+      "--extra-experimental-features", "nix-command flakes", "--store", chroot,
       "path-info", "--json", "--json-format", "2", "--recursive", GOOD,
     ]);
     // `nix --version` is asked once per context.
@@ -137,6 +140,22 @@ describe("realise argv", () => {
     expect(calls().find((c) => c.includes("build"))).toEqual([
       "--extra-experimental-features", "nix-command flakes", "build", "--no-link", "--json", "--print-build-logs", "path:/srv/flake#recgood.out",
     ]);
+  });
+
+  it.each(["nix-2.26.3", "nix-2.34.8"])("%s: outputs are selected with ^ (there `#recmulti.man` builds out), read from the recorded answer", async (v) => {
+    answer("--version", recorded(`${v}/version.txt`));
+    answer("eval", JSON.stringify({
+      description: null, drvPath: "/nix/store/pjfwdzqdq1yy78ah7g7vsf6wcbj6ik5m-recmulti-0.1.drv", homepage: null,
+      isDerivation: true, isSet: false, licenses: [], name: "recmulti-0.1", outputName: "out", outputs: ["out", "man"],
+      outputsToInstall: null, pname: null, version: null,
+    }));
+    answer("build", recorded(`${v}/build-caret.json`));
+    const [pkg] = await realise(ctx, [{ name: "multi", attr: "recmulti", source: "/srv/flake", outputs: ["man"] }]);
+    expect(pkg?.outPaths).toEqual({ man: "/nix/store/a2b8mnqwsadcr1himhz19q160jk7qri4-recmulti-0.1-man" });
+    expect(calls().find((c) => c.includes("build"))?.at(-1)).toBe("path:/srv/flake#recmulti^man");
+    // What `.man` gives on these versions: out only, so ext would find no path for `man`.
+    answer("build", recorded(`${v}/build.json`));
+    await expect(realise(ctx, [{ name: "multi", attr: "recmulti", source: "/srv/flake", outputs: ["man"] }])).rejects.toThrow(/no path for output 'man'/);
   });
 
   it("validates every request before any nix call", async () => {

@@ -11,10 +11,12 @@ const recorded = (file: string): string =>
   readFileSync(fileURLToPath(new URL(`../../recorded/nix/${file}`, import.meta.url)), "utf8");
 
 const BROKEN = "/nix/store/6876a0izv70w773qpxahx4mcqjzw38ca-recbroken-1.drv";
+/** Every Nix whose output is recorded (test/recorded/nix/record.sh on Debian 12, trixie and sid). */
+const VERSIONS = ["nix-2.8.0", "nix-2.26.3", "nix-2.34.8"];
 
 describe("classifyNixStderr on recorded stderr", () => {
-  it("unknown attribute (2.8), with Nix's own suggestion", () => {
-    expect(classifyNixStderr(recorded("nix-2.8.0/stderr-unknown-attribute.txt"))).toEqual({
+  it.each(VERSIONS)("unknown attribute (%s), with Nix's own suggestion", (v) => {
+    expect(classifyNixStderr(recorded(`${v}/stderr-unknown-attribute.txt`))).toEqual({
       kind: "unknown-attribute",
       flake: "path:/tmp/ext-rec/flake",
       attr: "recgods",
@@ -24,11 +26,7 @@ describe("classifyNixStderr on recorded stderr", () => {
   });
 
   it.each([
-    ["nix-2.8.0/stderr-build-failed.txt", 1],
-    ["nix-2.8.0/stderr-build-failed-L.txt", 1],
-    ["nix-2.8.0/stderr-dependency-failed.txt", 1],
-    ["nix-2.33/stderr-build-failed.txt", 1],
-    ["nix-2.33/stderr-dependency-failed.txt", 1],
+    ...VERSIONS.flatMap((v) => [[`${v}/stderr-build-failed.txt`, 1], [`${v}/stderr-build-failed-L.txt`, 1], [`${v}/stderr-dependency-failed.txt`, 1]] as [string, number][]),
   ])("build failure in %s names the derivation whose builder failed and quotes its log", (file, code) => {
     expect(classifyNixStderr(recorded(file))).toEqual({
       kind: "build-failed",
@@ -39,20 +37,35 @@ describe("classifyNixStderr on recorded stderr", () => {
   });
 
   it.each([
-    ["nix-2.8.0/stderr-source-missing.txt", { kind: "source-missing", path: "/tmp/ext-rec/nonexistent" }],
-    ["nix-2.8.0/stderr-not-a-flake.txt", { kind: "not-a-flake", path: "/tmp/ext-rec/empty" }],
-    ["nix-2.8.0/stderr-not-a-flake-path.txt", { kind: "not-a-flake" }],
-    ["nix-2.33/stderr-not-a-flake.txt", { kind: "not-a-flake", path: "/tmp/ext-rec/empty" }],
+    ...VERSIONS.map((v) => [`${v}/stderr-source-missing.txt`, { kind: "source-missing", path: "/tmp/ext-rec/nonexistent" }] as const),
+    ...VERSIONS.map((v) => [`${v}/stderr-not-a-flake.txt`, { kind: "not-a-flake", path: "/tmp/ext-rec/empty" }] as const),
+    ...VERSIONS.map((v) => [`${v}/stderr-not-a-flake-path.txt`, { kind: "not-a-flake" }] as const),
     ["nix-2.8.0/stderr-registry.txt", { kind: "registry" }],
-    ["nix-2.33/stderr-registry.txt", { kind: "registry", ref: "nixpkgs" }],
+    ["nix-2.26.3/stderr-registry.txt", { kind: "registry", ref: "nixpkgs" }],
+    ["nix-2.34.8/stderr-registry.txt", { kind: "registry", ref: "nixpkgs" }],
+    ["nix-2.34.8/stderr-store-world-writable.txt", { kind: "store-permissions", path: "/tmp/ext-rec/open" }],
   ])("%s", (file, expected) => {
     expect(classifyNixStderr(recorded(file))).toEqual(expected);
   });
 
-  it("an evaluation error keeps Nix's message", () => {
-    const failure = classifyNixStderr(recorded("nix-2.8.0/stderr-eval-refused.txt"));
+  it.each(VERSIONS)("an evaluation error keeps Nix's message (%s)", (v) => {
+    const failure = classifyNixStderr(recorded(`${v}/stderr-eval-refused.txt`));
     expect(failure.kind).toBe("eval");
+    // The root cause alone: 2.26 and 2.34 put "… while calling the 'throw' builtin" frames before it.
     expect(failure.kind === "eval" && failure.message).toMatch(/^error: Package ‘refused-1.0’.*refusing to evaluate\.$/);
+    expect(failure.kind === "eval" && failure.message).not.toMatch(/while calling|\n/);
+  });
+});
+
+describe("build failures as a user sees them", () => {
+  it("the log has no control bytes or escape sequences; the hint names a private store", () => {
+    const err = buildFailed({
+      packages: ["broken"], drv: BROKEN, rootOfPackage: true, exitCode: 1, storeRoot: "/var/lib/ext/nix",
+      log: ["\x1b[31;1merror:\x1b[0m it broke\r", "\x1b]0;title\x07bell\x07 and \x08back", "tab\tkept"],
+    });
+    expect(err.details).toBe(`last 3 log lines of recbroken-1:\n  > error: it broke\n  > bell and back\n  > tab\tkept`);
+    expect(err.hint).toBe(`see the full build log with 'nix log --store /var/lib/ext/nix ${BROKEN}'`);
+    expect(buildFailed({ packages: ["broken"], drv: BROKEN, rootOfPackage: true, log: [], storeRoot: "/" }).hint).toBe(`see the full build log with 'nix log ${BROKEN}'`);
   });
 });
 

@@ -21,25 +21,26 @@ const EXPECTED_CLOSURE = [
 describe("parsePathInfoJson", () => {
   it.each([
     ["nix-2.8.0/path-info.json", "array of objects (Nix ≤ 2.18)"],
-    ["nix-2.19/path-info.json", "object keyed by full path (Nix 2.19–2.32)"],
-    ["nix-2.33/path-info-format1.json", "--json-format 1 (Nix ≥ 2.33)"],
-    ["nix-2.33/path-info-format2.json", "--json-format 2, base names, wrapped (Nix ≥ 2.33)"],
+    ["nix-2.26.3/path-info.json", "object keyed by full path (Nix 2.19–2.32)"],
+    ["nix-2.34.8/path-info.json", "bare --json on Nix ≥ 2.33: format 1, with version and storeDir in each value"],
+    ["nix-2.34.8/path-info-format2.json", "--json-format 2 (Nix ≥ 2.33)"],
   ])("reads %s: %s", (file) => {
     const { entries, invalid } = parsePathInfoJson(recorded(file));
     expect(entries).toEqual(EXPECTED_CLOSURE);
-    if (file.includes("format2")) expect(invalid).toEqual(["/nix/store/00000000000000000000000000000000-missing"]);
-    else expect(invalid).toEqual([]);
+    expect(invalid).toEqual([]);
   });
 
   it.each([
     ["nix-2.8.0/path-info-invalid.json"],
-    ["nix-2.19/path-info-invalid.json"],
+    ["nix-2.26.3/path-info-invalid.json"],
+    ["nix-2.34.8/path-info-invalid.json"],
+    ["nix-2.34.8/path-info-invalid-format2.json"],
   ])("reports invalid paths in %s", (file) => {
     expect(parsePathInfoJson(recorded(file))).toEqual({ entries: [], invalid: ["/nix/store/00000000000000000000000000000000-missing"] });
   });
 
   it("tolerates top-level metadata beside the paths (rl-2.33 describes storeDir there for format 1)", () => {
-    const withMeta = { storeDir: "/nix/store", version: 1, ...JSON.parse(recorded("nix-2.19/path-info.json")) };
+    const withMeta = { storeDir: "/nix/store", version: 1, ...JSON.parse(recorded("nix-2.26.3/path-info.json")) };
     expect(parsePathInfoJson(JSON.stringify(withMeta)).entries).toEqual(EXPECTED_CLOSURE);
   });
 

@@ -121,7 +121,8 @@ describe("validateFlakeRef", () => {
 describe("installable", () => {
   it("joins source and attribute into one argv string, optionally with an output", () => {
     expect(installable("path:/x", "ripgrep")).toBe("path:/x#ripgrep");
-    expect(installable("nixpkgs", "jq", "man")).toBe("nixpkgs#jq.man");
+    expect(installable("nixpkgs", "jq", "man")).toBe("nixpkgs#jq^man");
+    expect(installable("nixpkgs", "jq", "man", false)).toBe("nixpkgs#jq.man");
   });
 });
 
