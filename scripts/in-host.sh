@@ -3,7 +3,7 @@
 # (scripts/host-tree.sh), with the tree as the root of a private mount namespace (pivot_root, not a
 # bare chroot: Nix's sandbox and systemd-sysext need namespaces, which the kernel refuses to a
 # chrooted process). Nothing is written to the cached tree or to the host:
-#   - this repository and /var/cache/ext-fixtures are bind-mounted at the same paths;
+#   - this repository, /var/cache/ext-fixtures and /var/cache/ext-selinux are bind-mounted at the same paths;
 #   - /nix is a fresh tmpfs (mode 755): Nix is installed but has never run, as on a new machine;
 #   - /tmp, /run, /root and /var/lib (a copy of the tree's) are tmpfs; /dev, /proc and /sys as on the host.
 # It has its own PID namespace too: Nix kills every process of a build user before it builds as that
@@ -19,7 +19,7 @@ exec unshare -m -p --fork --propagation private -- /bin/sh -eu -c '
   tree=$1 repo=$2; shift 2
   mount --bind "$tree" "$tree"
   mount --make-private "$tree"
-  for d in "$repo" /var/cache/ext-fixtures; do mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
+  for d in "$repo" /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
   mount -t tmpfs -o mode=755 tmpfs "$tree/nix"
   for d in /tmp /run /root; do mkdir -p "$tree$d"; done
   mount -t tmpfs -o mode=1777 tmpfs "$tree/tmp"

@@ -18,9 +18,10 @@ APT_LOCK_WAIT=${EXT_SETUP_APT_LOCK_WAIT:-600}
 # 'nixbld' specified in 'build-users-group' does not exist"); systemd: systemd-sysext; util-linux:
 # unshare/nsenter; squashfs-tools and valgrind: the benchmark; mmdebstrap and systemd-container: the
 # real-boot test (a Debian 12 tree booted by systemd-nspawn); zsh and fish: the completion tests;
-# tmux: the terminal walk-through test; the rest: what the fixture packages are made of.
+# attr: getfattr for the SELinux label tests; tmux: the terminal walk-through test; the rest: what the
+# fixture packages are made of.
 PACKAGES=(erofs-utils nix-bin nix-setup-systemd patchelf systemd util-linux file xz-utils zstd squashfs-tools
-  valgrind mmdebstrap systemd-container zsh fish tmux)
+  valgrind mmdebstrap systemd-container zsh fish attr tmux)
 # The programs the fixtures provide: installed from Debian they would be shadowed by the fixtures'
 # images, which ext rightly refuses (and the fixtures' own test checks). Some machine images ship jq.
 FIXTURE_PROGRAMS=(ripgrep jq hello)
@@ -83,6 +84,7 @@ main() {
     say "  apt-get remove of ${installed% }: the test fixtures provide these programs, and ext refuses to shadow a host's /usr/bin"
   fi
   say "  /var/cache/ext-fixtures: ripgrep, jq, hello and their libraries extracted from .debs (never installed)"
+  say "  /var/cache/ext-selinux: a Debian tree with selinux-policy-default, for the SELinux label tests (never on the host)"
   say "  $(pwd)/node_modules: npm ci"
   say "  nothing else: ext itself is not put on PATH (see the README); /var/lib/ext and /var/lib/extensions are not touched"
 
@@ -114,6 +116,8 @@ main() {
   # The fixtures' ripgrep, jq and hello come from .debs extracted into /var/cache/ext-fixtures/root
   # (.ci/fixture-debs.txt), never installed: ext refuses an image that shadows the host's /usr/bin/rg.
   $SUDO bash scripts/fetch-fixture-debs.sh
+  # A real SELinux policy's file_contexts for the label tests, in a tree of its own (scripts/selinux-policy.sh).
+  $SUDO bash scripts/selinux-policy.sh >/dev/null
   npm ci --no-audit --no-fund
   say "done; next: npm run demo (the offline demo), npm test (the test suite)"
 }

@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suites=("$@")
+# The trees have no npm: the bundle the tests run is built here, once.
+npm run build --silent
 [ ${#suites[@]} -gt 0 ] || suites=(trixie sid)
 summary=()
 for suite in "${suites[@]}"; do

@@ -6,6 +6,7 @@ import type { Recovery } from "../machine/recover.js";
 import { PermissionError } from "../errors.js";
 import type { NixContext } from "../nix/types.js";
 import type { Compression } from "../image/types.js";
+import type { LabelPolicy } from "../image/selinux.js";
 import type { Reporter } from "./reporter.js";
 
 /** What every command receives: the global options, resolved once. */
@@ -16,6 +17,8 @@ export interface CommandContext {
   wait: boolean;
   extensionName: string;
   compression: Compression;
+  /** SELinux labels for images of this system (src/image/selinux.ts), read when first asked for. */
+  labels: () => LabelPolicy | undefined;
   architecture: string;
   nix: NixContext;
   reporter: Reporter;

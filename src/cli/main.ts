@@ -1,4 +1,5 @@
 import yargs, { type Argv } from "yargs";
+import { readLabelSetting, resolveLabels } from "../image/selinux.js";
 import { hideBin } from "yargs/helpers";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
@@ -28,11 +29,25 @@ interface GlobalArgs {
   name: string;
   compression: string;
   store?: string;
+  selinuxContexts?: string;
 }
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/** A value computed on first use, then kept. */
+function once<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = fn();
+      done = true;
+    }
+    return value;
+  };
 }
 
 function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
@@ -52,6 +67,7 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     wait: args.wait,
     extensionName: args.name,
     compression: args.compression,
+    labels: once(() => resolveLabels(readLabelSetting(args.selinuxContexts), where.root)),
     architecture: systemdArchitecture(),
     nix: { store, env: store.env, system: nixSystem(), onLog: (line) => reporter.nixLog(line) },
     reporter,
@@ -113,6 +129,7 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .option("wait", { type: "boolean", default: true, describe: "wait for another running ext (--no-wait fails at once)", global: true })
     .option("name", { type: "string", default: DEFAULT_EXTENSION_NAME, coerce: singleString("name", argv), describe: "extension name (image file <name>.raw)", global: true })
     .option("compression", { type: "string", default: DEFAULT_COMPRESSION, coerce: singleString("compression", argv), describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
+    .option("selinux-contexts", { type: "string", coerce: singleString("selinux-contexts", argv), describe: "SELinux labels for images: auto (the host's policy when it uses SELinux), none, or a file_contexts FILE (images for other machines)", global: true })
     .option("store", { type: "string", coerce: singleString("store", argv), describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
     .command("build <packages..>", "build an image without installing it (no root needed)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
@@ -284,7 +301,7 @@ function commandNames(cli: unknown): string[] {
 
 /** The command word of argv: the first word that is neither an option nor a global option's value. */
 function commandOf(argv: string[]): string | undefined {
-  const takesValue = new Set(["--root", "--source", "--name", "--compression", "--store"]);
+  const takesValue = new Set(["--root", "--source", "--name", "--compression", "--store", "--selinux-contexts"]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? "";
     if (takesValue.has(a)) i++;

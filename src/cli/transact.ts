@@ -32,6 +32,7 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
         source: ctx.source,
         extensionName: ctx.extensionName,
         compression: ctx.compression,
+        labels: ctx.labels,
         architecture: ctx.architecture,
         command: commandLine(ctx),
         reporter: ctx.reporter,

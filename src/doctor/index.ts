@@ -4,6 +4,7 @@ import { checkMkfs, checkNix } from "./tools.js";
 import { checkSameFilesystem, checkSpace, checkUsrStore } from "./storage.js";
 import { checkState } from "./state.js";
 import { checkStore } from "./store.js";
+import { checkSelinux } from "./selinux.js";
 import type { Check, DoctorInput, Finding, Status } from "./types.js";
 
 export type { DoctorInput, Finding, Status, Host } from "./types.js";
@@ -20,6 +21,7 @@ export const CHECKS: readonly { name: string; run: Check }[] = [
   { name: "nix", run: checkNix },
   { name: "nix-store", run: checkStore },
   { name: "mkfs.erofs", run: checkMkfs },
+  { name: "selinux", run: checkSelinux },
   { name: "space", run: checkSpace },
   { name: "same-filesystem", run: checkSameFilesystem },
   { name: "usr-store", run: checkUsrStore },

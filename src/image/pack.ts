@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { rename, stat, unlink } from "node:fs/promises";
+import { rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fsyncDir, fsyncFile, tempName } from "../fsutil.js";
 import { run } from "../exec.js";
@@ -17,6 +17,9 @@ export interface PackInput {
   /** The image is for another machine (`ext build`): any algorithm mkfs.erofs has, whatever this
    *  kernel mounts. Default: for this machine. */
   forAnotherMachine?: boolean;
+  /** SELinux file_contexts text (src/image/selinux.ts): every file gets its security.selinux label.
+   *  Without it the image has no extended attributes at all. */
+  fileContexts?: string;
 }
 
 /**
@@ -25,19 +28,22 @@ export interface PackInput {
  *  -U           a fixed filesystem UUID instead of a random one
  *  --all-root   uid/gid 0 whoever staged the tree
  *  -x-1         no extended attributes: SELinux labels or user.* xattrs of the staging file system would
- *               otherwise differ from machine to machine
+ *               otherwise differ from machine to machine — unless the image is labelled: then
+ *               --file-contexts=FILE instead, and every label comes from FILE (src/image/selinux.ts)
  * mkfs.erofs sorts directory entries itself, so the order files were created in does not matter.
  * `extra` is `--workers=N` where mkfs.erofs has it (≥ 1.8): compression on every core, and the same
  * bytes as one worker (checked with erofs-utils 1.8.6: equal sha256 for 1, 2 and the default).
  */
-export function mkfsArguments(compressionArg: string | undefined, image: string, stageDir: string, extra: readonly string[] = []): string[] {
+export function mkfsArguments(compressionArg: string | undefined, image: string, stageDir: string, extra: readonly string[] = [], fileContexts?: string): string[] {
   return [
     "--quiet",
     ...extra,
     "-T0",
     `-U${IMAGE_UUID}`,
     "--all-root",
-    "-x-1",
+    // Labels need xattrs on; the staged files carry none of their own that would reach the image
+    // (Nix strips them from store paths; a label they carry is replaced by the file's rule).
+    ...(fileContexts === undefined ? ["-x-1"] : [`--file-contexts=${fileContexts}`]),
     ...(compressionArg === undefined ? [] : [`-z${compressionArg}`]),
     image,
     stageDir,
@@ -49,8 +55,10 @@ export async function pack(input: PackInput): Promise<PackResult> {
   const choice = await resolveCompression(input.compression, { forThisKernel: !input.forAnotherMachine });
   const workers = choice.mkfsArg === undefined ? [] : await workerArguments();
   const tmp = tempName(input.output);
+  const contexts = input.fileContexts === undefined ? undefined : `${tmp}.file_contexts`;
   try {
-    await run("mkfs.erofs", mkfsArguments(choice.mkfsArg, tmp, input.stageDir, workers));
+    if (contexts !== undefined) await writeFile(contexts, input.fileContexts!, { mode: 0o644 });
+    await run("mkfs.erofs", mkfsArguments(choice.mkfsArg, tmp, input.stageDir, workers, contexts));
     // Hashing reads the image from the page cache while fsync writes it out: both at once.
     const [sha256] = await Promise.all([sha256File(tmp), fsyncFile(tmp)]);
     const { size } = await stat(tmp);
@@ -60,6 +68,8 @@ export async function pack(input: PackInput): Promise<PackResult> {
   } catch (e) {
     await unlink(tmp).catch(() => {});
     throw e;
+  } finally {
+    if (contexts !== undefined) await unlink(contexts).catch(() => {});
   }
 }
 

@@ -1,3 +1,4 @@
+import type { LabelPolicy } from "../image/selinux.js";
 import type { Layout } from "../generations/layout.js";
 import type { GenerationRecord, InstalledPackage } from "../generations/record.js";
 import type { Journal } from "../generations/journal.js";
@@ -33,6 +34,8 @@ export interface TxEnv {
   source: string;
   extensionName: string;
   compression: Compression;
+  /** SELinux labels for the image (src/image/selinux.ts), or none. */
+  labels?: () => LabelPolicy | undefined;
   architecture: string;
   /** The command line, recorded in the generation. */
   command: string;

@@ -23,6 +23,7 @@ export type NixFailure =
   | { kind: "network"; url?: string }
   | { kind: "bad-reference"; ref?: string }
   | { kind: "store-permissions"; path: string }
+  | { kind: "source-changed"; ref: string }
   | { kind: "eval"; message: string }
   | { kind: "other"; message: string };
 
@@ -56,6 +57,9 @@ export function classifyNixStderr(stderr: string): NixFailure {
     return { kind: "build-failed", drv, ...(code === undefined ? {} : { exitCode: code }), log: buildLogFromStderr(text, drv) };
   }
 
+  // Nix ≥ 2.26: a locked source whose content is no longer what the lock says.
+  const changed = /NAR hash mismatch in input '([^']+)'/.exec(errors);
+  if (changed) return { kind: "source-changed", ref: changed[1] ?? "" };
   // Nix 2.34 (and later): a chroot store below a world-writable directory or a symlink.
   const unsafe = /Path "([^"]+)" is world-writable or a symlink/.exec(errors);
   if (unsafe) return { kind: "store-permissions", path: unsafe[1] ?? "" };
@@ -173,6 +177,10 @@ export function sourceError(failure: NixFailure, source: string): ExtError | und
     case "network":
       return new NixSourceError(`cannot fetch package source '${source}'${failure.url ? `: download of ${failure.url} failed` : ""}`, {
         hint: "check the network connection, or use a local source ('path:/…') or one already in the Nix store",
+      });
+    case "source-changed":
+      return new NixSourceError(`package source '${source}' is no longer what the lock pinned (${failure.ref})`, {
+        hint: "the source changed since it was locked and Nix's copy of the locked version is gone: 'ext upgrade' locks the source as it is now (tools.lock.json), or restore the locked version",
       });
     case "store-permissions":
       return new NixSourceError(`Nix refuses the store: ${failure.path} is world-writable or a symlink`, {

@@ -140,6 +140,13 @@ export function parseFlakeMetadata(stdout: string, original: string): LockedSour
   const lastModified = typeof data.lastModified === "number" ? data.lastModified
     : typeof locked.lastModified === "number" ? locked.lastModified : undefined;
   if (lastModified !== undefined) result.lastModified = lastModified;
+  // A local directory (`path:`) is pinned to the copy Nix made of it in the store: the directory
+  // itself may change after the lock is written, and Nix ≥ 2.26 then refuses the locked reference
+  // ("NAR hash mismatch in input"), where 2.8 quietly used its store copy. The copy is immutable.
+  const storePath = str(data.path);
+  if (locked.type === "path" && narHash !== undefined && storePath !== undefined && /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/]+$/.test(storePath)) {
+    result.locked = `path:${storePath}?narHash=${encodeURIComponent(narHash)}`;
+  }
   return result;
 }
 

@@ -66,7 +66,7 @@ let
       "/lib/${plat.triplet}/${plat.loader}" --list "$hostNode" | while read -r soname arrow path rest; do
         [ "$arrow" = "=>" ] && [ -f "$path" ] || continue
         case "$soname" in
-          libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libgcc_s.so.*|libstdc++.so.*|ld-linux*) continue ;;
+          libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libgcc_s.so.*|libstdc++.so.*|*ld-linux*) continue ;;
         esac
         cp "$(readlink -f "$path")" "$out/lib/$soname"
         chmod 0755 "$out/lib/$soname"

@@ -26,5 +26,9 @@ export function ensureBuilt(): void {
   }
   const sources = Math.max(...["src", "scripts/bundle.mjs", "package-lock.json", "tsconfig.json"].map((p) => newestMtime(join(REPO, p))));
   if (built > sources) return;
+  // In a host-matrix tree (scripts/test-hosts.sh) there is no npm: the host built the bundle.
+  if (process.env["EXT_TEST_HOST"] !== undefined) {
+    throw new Error(`dist/bundle is older than src/: run 'npm run build' on the host, then scripts/test-hosts.sh again`);
+  }
   execFileSync("npm", ["run", "build", "--silent"], { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
 }

@@ -65,7 +65,8 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
     });
     for (const o of report.opaqueReferences) ctx.reporter.warn(opaqueWarning(o));
     ctx.reporter.phase("packing", String(ctx.compression));
-    const packed = await pack({ stageDir, output, compression: ctx.compression, forAnotherMachine: true });
+    const labels = ctx.labels();
+    const packed = await pack({ stageDir, output, compression: ctx.compression, forAnotherMachine: true, ...(labels ? { fileContexts: labels.text } : {}) });
     ctx.reporter.phase("verifying");
     try {
       await verifyImage(packed.path, ctx.extensionName, ctx.architecture);

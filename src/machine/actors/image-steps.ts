@@ -19,6 +19,8 @@ export function imageKeyFor(env: TxEnv, packages: InstalledPackage[], closure: C
     name: env.extensionName,
     arch: env.architecture,
     compression: env.compression,
+    // The labels are in the bytes: another policy, another image.
+    ...(env.labels?.() ? { labels: env.labels()!.sha256 } : {}),
     paths: closure.map((c) => c.path).sort(),
     farm: packages.map((p) => ({
       name: p.name,
@@ -89,12 +91,17 @@ function storePathOf(imagePathRel: string): string {
   return `/nix/store/${rest.split("/")[0] ?? ""}`;
 }
 
+function labelsOf(env: TxEnv): { fileContexts?: string } {
+  const labels = env.labels?.();
+  return labels ? { fileContexts: labels.text } : {};
+}
+
 export async function packStep(env: TxEnv, stageDir: string, report?: StageReport): Promise<PackResult> {
   env.reporter.phase("packing", env.compression);
   const scratch = join(env.layout.tmpDir, `pack-${env.journal.txid}.raw`);
   env.journal.temp.push(scratch);
   await writeJournal(env.layout, env.journal);
-  const packed = await pack({ stageDir, output: scratch, compression: env.compression });
+  const packed = await pack({ stageDir, output: scratch, compression: env.compression, ...labelsOf(env) });
   const final = imagePath(env.layout, packed.sha256);
   let existed = true;
   try {

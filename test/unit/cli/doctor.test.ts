@@ -171,6 +171,18 @@ describe("ext doctor on a described machine", () => {
     expect(recent).toMatchObject({ status: "ok", message: "mkfs.erofs 1.7.1 (compression: lz4hc, lz4, lzma, deflate, libdeflate, zstd; compresses on several threads)" });
   });
 
+  it("SELinux: not used; enforcing with its policy (labels named); enforcing without file_contexts is an error", async () => {
+    expect(byCheck(await runChecks(input(HEALTHY)), "selinux")[0]).toMatchObject({ status: "ok", message: expect.stringMatching(/^SELinux is not used here/) });
+    const fc = "/usr(/.*)?\tsystem_u:object_r:usr_t:s0\n/usr/bin(/.*)?\tsystem_u:object_r:bin_t:s0\n/usr/lib(/.*)?\tsystem_u:object_r:lib_t:s0\n/usr/share/man(/.*)?\tsystem_u:object_r:man_t:s0\n";
+    const fedora = merge(HEALTHY, { files: { "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n", "/sys/fs/selinux/enforce": "1", "/etc/selinux/targeted/contexts/files/file_contexts": fc } });
+    expect(byCheck(await runChecks(input(fedora)), "selinux")[0]).toMatchObject({
+      status: "ok",
+      message: "SELinux enforcing (policy targeted); the running kernel enforces it: images are labelled from /etc/selinux/targeted/contexts/files/file_contexts — /usr/store programs bin_t, libraries lib_t, manuals man_t, the rest usr_t",
+    });
+    const broken = merge(HEALTHY, { files: { "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n" } });
+    expect(byCheck(await runChecks(input(broken)), "selinux")[0]).toMatchObject({ status: "error", fix: expect.stringMatching(/--selinux-contexts FILE/) });
+  });
+
   it("old Nix: error below 2.4, warning below 2.8", async () => {
     const old = await runChecks(input(merge(HEALTHY, { commands: { "nix --version": { stdout: "nix (Nix) 2.3.16\n" } } })));
     expect(byCheck(old, "nix")[0]?.status).toBe("error");

@@ -70,6 +70,13 @@ describe("build failures as a user sees them", () => {
 });
 
 describe("classifyNixStderr on other wording", () => {
+  it("a locked source that changed (Nix ≥ 2.26, as the manifest tests met it in the trixie tree)", () => {
+    const text = "error: NAR hash mismatch in input 'path:/tmp/m/fixtures?lastModified=1&narHash=sha256-nsAz', expected 'sha256-nsAz' but got 'sha256-3IqY'\n";
+    const failure = classifyNixStderr(text);
+    expect(failure).toEqual({ kind: "source-changed", ref: "path:/tmp/m/fixtures?lastModified=1&narHash=sha256-nsAz" });
+    expect(sourceError(failure, "path:/tmp/m/fixtures")?.hint).toMatch(/'ext upgrade' locks the source as it is now/);
+  });
+
   it("a fixed-output hash mismatch is a build failure", () => {
     const text = `error: hash mismatch in fixed-output derivation '${BROKEN}':\n         specified: sha256-AAAA\n            got:    sha256-BBBB\n`;
     expect(classifyNixStderr(text)).toMatchObject({ kind: "build-failed", drv: BROKEN });
