@@ -12,6 +12,9 @@ import { systemdArchitecture } from "../image/names.js";
 import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
+import { output } from "./streams.js";
+import { suggestCommand } from "./suggest-command.js";
+import { checkSwallowedWords, optionError, singleString, wholeNumber } from "./options.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
 // errors into messages and exit codes. User errors never show a stack trace; bugs always do.
@@ -50,7 +53,7 @@ function once<T>(fn: () => T): () => T {
 function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
   const color = !args.json && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
   // --json: stdout is the document alone; stderr keeps warnings (and --verbose's commands), no progress.
-  const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto" });
+  const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto", stream: output().stderr });
   // Every external command (exec.ts) feeds the progress display, and --verbose prints it.
   observeCommands(reporter);
   const source = validateFlakeRef(args.source ?? process.env["EXT_SOURCE"] ?? DEFAULT_SOURCE);
@@ -69,8 +72,22 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     nix: { store, env: store.env, system: nixSystem(), onLog: (line) => reporter.nixLog(line) },
     reporter,
     argv,
-    print: (line) => process.stdout.write(line + "\n"),
+    print: (line) => output().stdout.write(line + "\n"),
   };
+}
+
+/** Commands whose output is what was asked for (a listing, a script, a plan), printed even with
+ *  --quiet; the others report what they did ("generation 3 is active"), which --quiet leaves out:
+ *  it means warnings and errors only. */
+const DATA_COMMANDS = new Set(["list", "search", "show", "generations", "status", "diff", "doctor", "completion", "__complete"]);
+
+function resultIsData(command: string | undefined, args: Record<string, unknown>): boolean {
+  if (command === undefined) return false;
+  if (DATA_COMMANDS.has(command)) return true;
+  // Without FILE, export writes the tools.json to stdout; --dry-run prints the plan it was asked for.
+  if (command === "export") return args["file"] === undefined;
+  if (command === "apply" || command === "upgrade") return args["dryRun"] === true;
+  return false;
 }
 
 type Handler<M, R> = (m: M, ctx: CommandContext, args: Record<string, unknown>) => Promise<R>;
@@ -94,29 +111,29 @@ function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, 
       throw e;
     }
     ctx.reporter.end?.(true);
-    if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-    else for (const line of format(m, result)) ctx.print(line);
+    if (ctx.json) output().stdout.write(JSON.stringify(result, null, 2) + "\n");
+    else if (!args.quiet || resultIsData(commandOf(ctx.argv), args)) for (const line of format(m, result)) ctx.print(line);
     if (exitCodeOf) resultExitCode = exitCodeOf(m, result);
   };
 }
 
 export function parser(argv: string[]): Argv<GlobalArgs> {
-  return yargs(argv)
+  const cli = yargs(argv)
     .scriptName("ext")
     .usage("$0 <command> [options]\n\nAdd command-line tools from nixpkgs to an image-based system as a systemd-sysext image.")
-    .option("root", { type: "string", default: "/", describe: "operate on the system under this directory", global: true })
-    .option("source", { type: "string", describe: "flake reference packages come from (default: nixpkgs, or $EXT_SOURCE)", global: true })
+    .option("root", { type: "string", default: "/", coerce: singleString("root", argv), describe: "operate on the system under this directory", global: true })
+    .option("source", { type: "string", coerce: singleString("source", argv), describe: "flake reference packages come from (default: nixpkgs, or $EXT_SOURCE)", global: true })
     .option("json", { type: "boolean", default: false, describe: "print one JSON document on stdout and nothing else", global: true })
     .option("quiet", { alias: "q", type: "boolean", default: false, describe: "print only warnings and errors", global: true })
     .option("verbose", { alias: "v", type: "boolean", default: false, describe: "show underlying commands and causes", global: true })
     .option("wait", { type: "boolean", default: true, describe: "wait for another running ext (--no-wait fails at once)", global: true })
-    .option("name", { type: "string", default: DEFAULT_EXTENSION_NAME, describe: "extension name (image file <name>.raw)", global: true })
-    .option("compression", { type: "string", default: DEFAULT_COMPRESSION, describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
-    .option("selinux-contexts", { type: "string", describe: "SELinux labels for images: auto (the host's policy when it uses SELinux), none, or a file_contexts FILE (images for other machines)", global: true })
-    .option("store", { type: "string", describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
+    .option("name", { type: "string", default: DEFAULT_EXTENSION_NAME, coerce: singleString("name", argv), describe: "extension name (image file <name>.raw)", global: true })
+    .option("compression", { type: "string", default: DEFAULT_COMPRESSION, coerce: singleString("compression", argv), describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
+    .option("selinux-contexts", { type: "string", coerce: singleString("selinux-contexts", argv), describe: "SELinux labels for images: auto (the host's policy when it uses SELinux), none, or a file_contexts FILE (images for other machines)", global: true })
+    .option("store", { type: "string", coerce: singleString("store", argv), describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
     .command("build <packages..>", "build an image without installing it (no root needed)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
-        .option("output", { alias: "o", type: "string", demandOption: true, describe: "image file to write (NAME.raw)" })
+        .option("output", { alias: "o", type: "string", demandOption: true, coerce: singleString("output", argv, "build", { alias: "o" }), describe: "image file to write (NAME.raw)" })
         .option("allow-unfree", { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" })
         .example("$0 build ripgrep jq -o ext.raw", "an image with ripgrep and jq in ./ext.raw")
         .example("$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", "from a local flake instead of nixpkgs")
@@ -126,7 +143,7 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })
         .option("allow-unfree", { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" })
-        .option("priority", { type: "number", describe: "wins file collisions against lower priorities" })
+        .option("priority", { type: "number", coerce: wholeNumber("priority", { min: -1_000_000, max: 1_000_000 }, argv, "add"), describe: "wins file collisions against lower priorities" })
         .example("$0 add ripgrep jq", "install two tools in one new generation")
         .example("$0 add rg=ripgrep", "install attribute ripgrep under the name rg")
         .example("$0 add python3Packages.requests", "a package inside a set")
@@ -149,7 +166,7 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       action(() => import("./commands/list.js"), (m, ctx, a) => m.list(ctx), (m, r) => m.formatList(r)))
     .command("search <query>", "find packages by name or description (through nix search)",
       (y) => y.positional("query", { type: "string", demandOption: true, describe: "text to look for (not a regular expression); '' lists everything" })
-        .option("limit", { type: "number", describe: "show at most N matches (0: all; default 30, all with --json)" })
+        .option("limit", { type: "number", coerce: wholeNumber("limit", { min: 0, max: Number.MAX_SAFE_INTEGER, meaning: "0 shows every match" }, argv, "search"), describe: "show at most N matches (0: all; default 30, all with --json)" })
         .example("$0 search ripgrep", "packages whose name or description contains 'ripgrep'")
         .example("$0 search 'json processor' --limit 5", "the five best matches")
         .example("$0 search --source github:NixOS/nixpkgs/nixos-24.11 jq", "search another nixpkgs")
@@ -167,12 +184,12 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         .example("$0 generations --json", "as JSON (schemas/cli/generations.json)"),
       action(() => import("./commands/generations.js"), (m, ctx, a) => m.generations(ctx), (m, r) => m.formatGenerations(r)))
     .command("rollback", "switch to the previous generation (or --to N) without rebuilding",
-      (y) => y.option("to", { type: "number", describe: "generation to switch to" })
+      (y) => y.option("to", { type: "number", coerce: wholeNumber("to", { min: 1, max: Number.MAX_SAFE_INTEGER, meaning: "a generation id, see 'ext generations'" }, argv, "rollback"), describe: "generation to switch to" })
         .example("$0 rollback", "back to the generation before the current one")
         .example("$0 rollback --to 3", "switch to generation 3 (see 'ext generations')"),
       action(() => import("./commands/rollback.js"), (m, ctx, a) => m.rollback(ctx, a["to"] === undefined ? {} : { to: a["to"] as number }), (m, r) => m.formatRollback(r)))
     .command("gc", "delete images no kept generation uses",
-      (y) => y.option("keep", { type: "number", describe: "keep the current and the newest N other generations" })
+      (y) => y.option("keep", { type: "number", coerce: wholeNumber("keep", { min: 0, max: Number.MAX_SAFE_INTEGER }, argv, "gc"), describe: "keep the current and the newest N other generations" })
         .example("$0 gc", "delete images that no generation uses")
         .example("$0 gc --keep 2", "also forget all but the current and the two newest other generations"),
       action(() => import("./commands/gc.js"), (m, ctx, a) => m.gc(ctx, a["keep"] === undefined ? {} : { keep: a["keep"] as number }), (m, r) => m.formatGc(r)))
@@ -229,8 +246,8 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       (y) => y.positional("what", { type: "string", choices: ["installed", "generations"], demandOption: true }),
       action(() => import("./commands/completion.js"), (m, ctx, a) => m.completeNames(ctx, String(a["what"])), (_m, names) => names))
     .command("setup", "install the boot units: choose a good extension set at boot, revert a failing one",
-      (y) => y.option("boot-tries", { type: "number", describe: "boots a newly activated generation gets before ext goes back to the last good one (default 3)" })
-        .option("ext-command", { type: "string", describe: "how the units run ext on the target system (default: this node and this ext)" })
+      (y) => y.option("boot-tries", { type: "number", coerce: wholeNumber("boot-tries", { min: 1, max: 100 }, argv, "setup"), describe: "boots a newly activated generation gets before ext goes back to the last good one (default 3)" })
+        .option("ext-command", { type: "string", coerce: singleString("ext-command", argv, "setup"), describe: "how the units run ext on the target system (default: this node and this ext)" })
         .option("remove", { type: "boolean", default: false, describe: "disable and remove the boot units" })
         .example("$0 setup", "install and enable ext-boot-select.service and ext-boot-bless.service")
         .example("$0 setup --boot-tries 2", "a new generation gets two boots to be blessed"),
@@ -240,9 +257,9 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         remove: a["remove"] as boolean,
       }), (m, r) => m.formatSetup(r)))
     .command("boot <step>", "run by the boot units: select this boot's set, or bless it once the boot is complete",
-      (y) => y.positional("step", { choices: ["select", "bless"] as const, demandOption: true })
-        .option("cmdline", { type: "string", describe: "kernel command line to obey instead of /proc/cmdline ($EXT_BOOT_CMDLINE)" })
-        .option("boot-id", { type: "string", describe: "boot id instead of the kernel's ($EXT_BOOT_ID)" })
+      (y) => y.positional("step", { type: "string", choices: ["select", "bless"] as const, demandOption: true })
+        .option("cmdline", { type: "string", coerce: singleString("cmdline", argv, "boot", { empty: true }), describe: "kernel command line to obey instead of /proc/cmdline ($EXT_BOOT_CMDLINE)" })
+        .option("boot-id", { type: "string", coerce: singleString("boot-id", argv, "boot"), describe: "boot id instead of the kernel's ($EXT_BOOT_ID)" })
         .example("$0 boot select", "what ext-boot-select.service runs before systemd-sysext.service")
         .example("$0 boot bless", "what ext-boot-bless.service runs once the boot is complete"),
       action(() => import("./commands/boot.js"), (m, ctx, a) => m.boot(ctx, {
@@ -254,20 +271,32 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .strict()
     .version(version())
     .help()
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .recommendCommands()
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+  // Read now: while yargs runs a command's builder, its table holds that command's subcommands.
+  const commands = commandNames(cli);
+  return cli
     .fail((msg, err) => {
-      if (err) throw err;
+      if (err) throw optionError(err.message) ?? err;
       const command = commandOf(argv);
-      const known = command !== undefined && !new RegExp(`^Unknown argument: ${command}$|^Did you mean`).test(msg);
-      const guess = /^Did you mean (\S+)\?/.exec(msg)?.[1];
-      if (guess !== undefined && !known) throw new UsageError(`unknown command '${command}'`, { hint: `did you mean 'ext ${guess}'? ('ext --help' lists the commands)` });
-      if (!known && command !== undefined && msg === `Unknown argument: ${command}`) {
-        throw new UsageError(`unknown command '${command}'`, { hint: "'ext --help' lists the commands" });
+      const known = command !== undefined && commands.includes(command);
+      if (command !== undefined && !known && /^Unknown arguments?: /.test(msg)) {
+        // Only a command the parser has is ever named (ext install jq once said "see 'ext install --help'").
+        const guess = suggestCommand(command, commands);
+        throw new UsageError(`unknown command '${command}'`, {
+          hint: guess === undefined ? "'ext --help' lists the commands" : `did you mean 'ext ${guess}'? ('ext --help' lists the commands)`,
+        });
       }
+      if (/^Not enough non-option arguments/.test(msg)) checkSwallowedWords(argv);
       const text = known && /^Not enough non-option arguments/.test(msg) ? `'ext ${command}' is missing its argument` : msg;
       throw new UsageError(text, { hint: known ? `see 'ext ${command} --help' (it has examples)` : "see 'ext --help' for the commands and options" });
     }) as unknown as Argv<GlobalArgs>;
+}
+
+/** The commands the parser has, hidden ones (`__complete`) left out: what a suggestion may name. */
+function commandNames(cli: unknown): string[] {
+  const names = (cli as { getInternalMethods?: () => { getCommandInstance?: () => { getCommands?: () => string[] } } })
+    .getInternalMethods?.().getCommandInstance?.().getCommands?.() ?? [];
+  return names.filter((n) => !n.startsWith("__"));
 }
 
 /** The command word of argv: the first word that is neither an option nor a global option's value. */
@@ -295,14 +324,25 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   const json = argv.includes("--json");
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   resultExitCode = ExitCode.ok;
+  // Guard stdout and stderr before anything is printed, yargs' --help included (src/cli/streams.ts).
+  const { stdout } = output();
+  let code: number;
   try {
     const cli = parser(argv);
     skipHelpCache(cli);
     await cli.parseAsync();
-    return resultExitCode;
+    code = resultExitCode;
   } catch (e) {
-    return report(e, { json, verbose });
+    code = report(e, { json, verbose });
   }
+  // A reader that went away ends the output quietly; a write that failed otherwise (a full disk
+  // behind `> file`) means the result is not where the user asked for it. Node reports a failed
+  // write on the next tick, so look after one.
+  await new Promise((r) => setImmediate(r));
+  if (stdout.error && code === ExitCode.ok) {
+    return report(new ExtError(`could not write the output: ${stdout.error.message}`, { hint: "check where stdout goes (a full disk, a closed terminal)", cause: stdout.error }), { json: false, verbose });
+  }
+  return code;
 }
 
 /** Errors of the environment rather than of ext (no permission, disk full, read-only file system)
@@ -331,7 +371,7 @@ function report(raw: unknown, opts: { json: boolean; verbose: boolean }): number
     // Every user error says what to do next; when the error itself cannot, --verbose shows more.
     const hint = e.hint ?? (opts.verbose ? null : "run it again with --verbose to see the commands ext ran and the causes");
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint, details: e.details ?? null } }, null, 2) + "\n");
+      output().stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, hint, details: e.details ?? null } }, null, 2) + "\n");
     }
     const lines = [`ext: ${e.message}`];
     if (e.details) lines.push(e.details.split("\n").map((l) => `  ${l}`).join("\n"));
@@ -343,9 +383,9 @@ function report(raw: unknown, opts: { json: boolean; verbose: boolean }): number
         cause = cause instanceof Error ? cause.cause : undefined;
       }
     }
-    process.stderr.write(lines.join("\n") + "\n");
+    output().stderr.write(lines.join("\n") + "\n");
     return e.exitCode;
   }
-  process.stderr.write(`ext: internal error — this is a bug, please report it with the output below\n${e instanceof Error ? e.stack : String(e)}\n`);
+  output().stderr.write(`ext: internal error — this is a bug, please report it with the output below\n${e instanceof Error ? e.stack : String(e)}\n`);
   return ExitCode.internal;
 }

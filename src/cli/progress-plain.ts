@@ -1,10 +1,11 @@
 import { describeOutcome, formatElapsed, type PhaseState } from "./progress.js";
+import type { TextOut } from "./streams.js";
 
 // Not a terminal (a log file, CI, a pipe): one line when a phase starts, one when it achieved
 // something worth saying, each stamped with the time since ext started. Nothing is redrawn.
 
 export interface RendererOptions {
-  out: NodeJS.WritableStream;
+  out: TextOut;
   color: boolean;
   now: () => number;
 }
@@ -32,8 +33,8 @@ export class PlainRenderer implements Renderer {
   }
 
   phaseEnded(p: PhaseState, ok: boolean): void {
-    if (!this.opts.phases || !ok) return;
-    const outcome = describeOutcome(p);
+    if (!this.opts.phases) return;
+    const outcome = ok ? describeOutcome(p) : "failed";
     if (outcome) this.opts.out.write(`${this.stamp()} ${p.name}: ${outcome} (${formatElapsed(this.opts.now() - p.startedAt)})\n`);
   }
 

@@ -43,7 +43,7 @@ export class TtyRenderer implements Renderer {
   phaseEnded(p: PhaseState, ok: boolean): void {
     this.clear();
     const mark = ok ? { text: this.opts.unicode ? "✓" : "ok", style: "32" } : { text: this.opts.unicode ? "✗" : "!!", style: "31" };
-    const outcome = ok ? describeOutcome(p) : describeCounters(p);
+    const outcome = ok ? describeOutcome(p) : describeCounters(p, { failed: true });
     this.write([
       mark,
       { text: " " },

@@ -133,11 +133,14 @@ export function commandActivity(file: string, args: readonly string[]): string {
   }
 }
 
-/** The counters of a phase as words: "2/3 built, 1 fetched (1.2 MiB)", "12.3 MiB written". */
-export function describeCounters(p: PhaseState): string {
+/** The counters of a phase as words: "2/3 built, 1 fetched (1.2 MiB)", "12.3 MiB written".
+ *  `failed`: the phase failed. Nix announces a build when it starts, so in a failed phase at least one
+ *  counted build did not finish: they are "started", not "built". */
+export function describeCounters(p: PhaseState, opts: { failed?: boolean } = {}): string {
   const parts: string[] = [];
   if (p.built > 0 || p.buildTotal !== undefined) {
-    parts.push(`${p.built}${p.buildTotal !== undefined ? `/${Math.max(p.buildTotal, p.built)}` : ""} built`);
+    const verb = opts.failed ? (p.built === 1 ? "build started" : "builds started") : "built";
+    parts.push(`${p.built}${p.buildTotal !== undefined ? `/${Math.max(p.buildTotal, p.built)}` : ""} ${verb}`);
   }
   if (p.fetched > 0 || p.fetchTotal !== undefined) {
     const size = p.downloadBytes !== undefined ? ` (${formatBytes(p.downloadBytes)})` : "";

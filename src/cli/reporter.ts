@@ -10,6 +10,9 @@ export interface Reporter {
   debug(message: string): void;
   /** Optional: how far the current phase is (`done` of `total` `unit`s; total unknown = undefined). */
   progress?(done: number, total: number | undefined, unit: string): void;
+  /** Optional: the running phase is over, ✓ (ok) or ✗, and no other starts yet (a failed step is
+   *  settled as failed before whatever handles the failure says anything). */
+  settle?(ok: boolean): void;
   /** Optional: the command is over; a terminal renderer settles its last line. */
   end?(ok: boolean): void;
 }

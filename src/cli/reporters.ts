@@ -5,6 +5,7 @@ import type { CommandObserver } from "../exec.js";
 import { applyNixLine, classifyCommand, commandActivity, displayCommand, formatElapsed, newPhase, type PhaseState } from "./progress.js";
 import { PlainRenderer, type Renderer } from "./progress-plain.js";
 import { TtyRenderer } from "./progress-tty.js";
+import { output, type TextOut } from "./streams.js";
 
 // Progress goes to stderr so stdout stays the command's result (and only JSON with --json).
 // The reporter keeps the state of the running phase; it is fed by the transaction (phase/info/warn),
@@ -17,7 +18,7 @@ export interface ReporterOptions {
   /** Also the underlying commands and Nix's own output. */
   verbose: boolean;
   color: boolean;
-  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stream?: TextOut;
   /** "auto": redraw in place when the stream is a terminal (and TERM is not "dumb"), plain lines otherwise. */
   mode?: "auto" | "tty" | "plain";
   /** Spinner and marks in Unicode; default: from the locale. */
@@ -40,7 +41,7 @@ function unicodeLocale(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 export function createReporter(opts: ReporterOptions): CliReporter {
-  const out = opts.stream ?? process.stderr;
+  const out = opts.stream ?? output().stderr;
   const now = opts.now ?? Date.now;
   const tty = opts.mode === "tty" || (opts.mode !== "plain" && isTerminal(out));
   const renderer: Renderer = tty && !opts.quiet
@@ -139,6 +140,10 @@ export function createReporter(opts: ReporterOptions): CliReporter {
       if (still === undefined) delete current.current;
       else if (current.current === activity) current.current = still;
       renderer.changed(current);
+    },
+    settle(ok) {
+      awaitingBuild = false;
+      finishPhase(ok);
     },
     end(ok) {
       finishPhase(ok);

@@ -2,6 +2,8 @@ import { runTransaction, type RunOptions } from "../machine/transaction.js";
 import type { TxOutcome, TxRequest } from "../machine/types.js";
 import { diffGenerations, describeDiff, type GenerationDiff } from "../generations/diff.js";
 import { readGeneration } from "../generations/store.js";
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { isExtError, ExtError, ActivationError } from "../errors.js";
 import { commandLine, requireRoot, withStateLock, type CommandContext } from "./context.js";
 import { formatBytes, formatSignedBytes } from "./output.js";
@@ -21,6 +23,7 @@ export interface TransactionResult {
 
 export async function transact(ctx: CommandContext, request: TxRequest, options: RunOptions = {}): Promise<TransactionResult> {
   requireRoot(ctx);
+  requireOperatingSystem(ctx);
   return withStateLock(ctx, async (recovered) => {
     const outcome: TxOutcome = await runTransaction(
       {
@@ -51,6 +54,26 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
       ...(recovered ? { recovered } : {}),
     };
   });
+}
+
+/** An extension extends a system's /usr: a --root without one (an empty or mistyped directory) has
+ *  nothing to merge into, and finding that out after building would blame the merge ("the host may
+ *  shadow these files"). Said before any work, so nothing is written under DIR. */
+function requireOperatingSystem(ctx: CommandContext): void {
+  const root = ctx.layout.root;
+  let isDir = false;
+  try {
+    isDir = statSync(join(root, "usr")).isDirectory();
+  } catch {
+    /* missing, or not reachable: the same answer */
+  }
+  if (!isDir) {
+    throw new ExtError(`${root} holds no OS (no usr/)`, {
+      hint: root === "/"
+        ? "this system has no /usr; ext extends /usr and cannot work here"
+        : "--root names the root directory of an installed system (the one holding usr/ and var/); check the path",
+    });
+  }
 }
 
 function failure(outcome: Extract<TxOutcome, { status: "failed" }>): unknown {

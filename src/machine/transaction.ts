@@ -7,7 +7,7 @@ import type { GenerationRecord, InstalledPackage } from "../generations/record.j
 import { plan as planStep } from "./actors/plan.js";
 import { realiseStep, closeStep } from "./actors/nix-steps.js";
 import { activateStep, checkStep, commitStep } from "./actors/activation-steps.js";
-import { finish, undo } from "./undo.js";
+import { changedVisibleState, finish, undo } from "./undo.js";
 import { markActivated } from "../boot/pending.js";
 import { activeImageSha } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";
@@ -75,8 +75,8 @@ export const actors = {
     const reused = key ? await findReusableImage(env, key) : null;
     return { closure, key, reused };
   }),
-  stage: step("stage", async ({ env, packages, closure }: { env: TxEnv; packages: InstalledPackage[]; closure: ClosureEntry[] }) =>
-    (await imageSteps()).stageStep(env, packages, closure)),
+  stage: step("stage", async ({ env, packages, closure, previousPaths }: { env: TxEnv; packages: InstalledPackage[]; closure: ClosureEntry[]; previousPaths: string[] }) =>
+    (await imageSteps()).stageStep(env, packages, closure, previousPaths)),
   pack: step("pack", async ({ env, stageDir, report }: { env: TxEnv; stageDir: string; report?: StageReport }) =>
     (await imageSteps()).packStep(env, stageDir, report)),
   verify: step("verify", async ({ env, record, proven }: { env: TxEnv; record: GenerationRecord; proven: boolean }) =>
@@ -93,10 +93,24 @@ export const actors = {
     await markActivated(env.layout, env.journal.nextGeneration, env.journal.nextImage, env.reporter);
   }),
   rollback: fromPromise<void, { env: TxEnv }>(async ({ input }) => {
-    input.env.reporter.phase("rolling back");
+    const { reporter, journal } = input.env;
+    // The step that failed is shown as failed, not settled as done by the next line.
+    reporter.settle?.(false);
+    // "rolling back" only when there is something a person could see to put back: an unknown
+    // package or a failed build changed nothing, and removing scratch files is not a rollback.
+    const visible = changedVisibleState(journal);
+    if (visible) reporter.phase("rolling back");
     // The journal keeps the phase that failed: it tells undo whether the link was touched,
     // and a crash during the undo is undone again by the next run.
-    for (const w of await undo(input.env.layout, input.env.journal, input.env.refresh)) input.env.reporter.warn(w);
+    let warnings: string[];
+    try {
+      warnings = await undo(input.env.layout, journal, input.env.refresh);
+    } catch (e) {
+      if (visible) reporter.settle?.(false);
+      throw e;
+    }
+    if (visible) reporter.settle?.(true);
+    for (const w of warnings) reporter.warn(w);
   }),
 };
 
@@ -174,7 +188,12 @@ export const transactionMachine = setup({
     stage: {
       invoke: {
         src: "stage",
-        input: ({ context }) => ({ env: context.env, packages: context.packages ?? [], closure: context.closure ?? [] }),
+        input: ({ context }) => ({
+          env: context.env,
+          packages: context.packages ?? [],
+          closure: context.closure ?? [],
+          previousPaths: context.plan && context.plan.kind !== "noop" ? context.plan.current?.closure.paths ?? [] : [],
+        }),
         onDone: {
           target: "pack",
           actions: assign({ stageDir: ({ event }) => event.output.stageDir, stageReport: ({ event }) => event.output.report }),

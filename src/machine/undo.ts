@@ -51,6 +51,12 @@ async function reasonToKeep(l: Layout, journal: Journal, id: number): Promise<st
   return null;
 }
 
+/** Whether undoing this journal puts back something outside ext's scratch space: the active link
+ *  and merge, a generation record or an image it wrote. */
+export function changedVisibleState(journal: Journal): boolean {
+  return ACTIVATION_PHASES.has(journal.phase) || !!journal.createdGeneration || !!journal.createdImage;
+}
+
 export type Refresh = (l: Layout) => Promise<void>;
 
 async function restoreActiveImage(l: Layout, journal: Journal, merge: Refresh): Promise<void> {

@@ -6,7 +6,6 @@ import { withStateLock } from "../context.js";
 import { deleteGeneration, listGenerations, readCurrent } from "../../generations/store.js";
 import { storePathsOf } from "../../generations/record.js";
 import { activeImageSha } from "../../sysext/link.js";
-import { UsageError } from "../../errors.js";
 import { formatBytes } from "../output.js";
 import { collectPrivateStore, describeStore, type StoreGcResult } from "../../store/index.js";
 import { clearStageCache } from "../../image/stage-cache.js";
@@ -26,9 +25,6 @@ export interface GcResult {
 /** Keeps the current generation and the newest N others (default: all generations are kept and
  *  only images no generation refers to go); never the image that is linked right now. */
 export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<GcResult> {
-  if (opts.keep !== undefined && (!Number.isInteger(opts.keep) || opts.keep < 0)) {
-    throw new UsageError("--keep takes a whole number ≥ 0");
-  }
   return withStateLock(ctx, async () => {
     const records = await listGenerations(ctx.layout);
     const current = await readCurrent(ctx.layout);

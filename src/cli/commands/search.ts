@@ -1,7 +1,7 @@
 import type { CommandContext } from "../context.js";
 import { search as nixSearch, suggestAttributes, validateAttrPath } from "../../nix/index.js";
 import { readCurrentGeneration } from "../../generations/store.js";
-import { UsageError, isExtError } from "../../errors.js";
+import { isExtError } from "../../errors.js";
 import { table } from "../output.js";
 
 // `ext search QUERY`: packages of the source whose name or description contains QUERY, through
@@ -36,9 +36,6 @@ export interface SearchOutput {
 export const HUMAN_LIMIT = 30;
 
 export async function search(ctx: CommandContext, opts: SearchOptions): Promise<SearchOutput> {
-  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 0)) {
-    throw new UsageError("--limit takes a whole number ≥ 0 (0 shows every match)");
-  }
   const query = opts.query.trim();
   ctx.reporter.phase("searching", `${ctx.source} for '${query}'`);
   const found = await nixSearch(ctx.nix, ctx.source, query);

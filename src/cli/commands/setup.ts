@@ -1,7 +1,6 @@
 import type { CommandContext } from "../context.js";
 import { requireRoot, withStateLock } from "../context.js";
 import { DEFAULT_EXTENSION_NAME } from "../context.js";
-import { UsageError } from "../../errors.js";
 import { setupBoot, unsetupBoot, type SetupResult } from "../../boot/setup.js";
 import { defaultExtCommand, quoteExecArg } from "../../boot/units.js";
 
@@ -18,9 +17,6 @@ export interface SetupCommandOptions {
 export type SetupCommandResult = (SetupResult & { action: "install"; extCommand: string }) | { action: "remove"; removed: string[] };
 
 export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Promise<SetupCommandResult> {
-  if (opts.bootTries !== undefined && (!Number.isInteger(opts.bootTries) || opts.bootTries < 1 || opts.bootTries > 100)) {
-    throw new UsageError("--boot-tries takes a whole number from 1 to 100");
-  }
   if (ctx.layout.root === "/") requireRoot(ctx);
   if (opts.remove) return { action: "remove", removed: await unsetupBoot(ctx.layout) };
   const base = opts.extCommand ?? defaultExtCommand();

@@ -60,7 +60,9 @@ function stageOptions(env: TxEnv): StageOptions {
   return { ...STAGE_OPTIONS, cacheDir: env.layout.stageCacheDir };
 }
 
-export async function stageStep(env: TxEnv, packages: InstalledPackage[], closure: ClosureEntry[]): Promise<{ stageDir: string; report: StageReport }> {
+/** `previousPaths`: the closure of the generation this one is made from. Its warnings were shown when
+ *  its store paths arrived; said again on every later add they would only teach people to skip them. */
+export async function stageStep(env: TxEnv, packages: InstalledPackage[], closure: ClosureEntry[], previousPaths: readonly string[] = []): Promise<{ stageDir: string; report: StageReport }> {
   const stageDir = await mkdtemp(join(env.layout.tmpDir, "stage-"));
   env.journal.temp.push(stageDir);
   await writeJournal(env.layout, env.journal);
@@ -79,8 +81,17 @@ export async function stageStep(env: TxEnv, packages: InstalledPackage[], closur
     architecture: env.architecture,
     hostRoot: env.layout.root,
   }, stageOptions(env));
-  for (const o of report.opaqueReferences) env.reporter.warn(opaqueWarning(o));
+  const seen = new Set(previousPaths);
+  for (const o of report.opaqueReferences) {
+    if (!seen.has(storePathOf(o.path))) env.reporter.warn(opaqueWarning(o));
+  }
   return { stageDir, report };
+}
+
+/** `usr/store/<hash>-name/share/x.gz` (a path in the image) → `/nix/store/<hash>-name`. */
+function storePathOf(imagePathRel: string): string {
+  const rest = imagePathRel.slice(STAGE_STORE_REL.length + 1);
+  return `/nix/store/${rest.split("/")[0] ?? ""}`;
 }
 
 function labelsOf(env: TxEnv): { fileContexts?: string } {

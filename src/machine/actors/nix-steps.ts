@@ -34,6 +34,10 @@ export async function realiseStep(env: TxEnv, plan: BuildPlan): Promise<Installe
 export async function closeStep(env: TxEnv, packages: InstalledPackage[]): Promise<ClosureEntry[]> {
   const roots = packages.flatMap((p) => Object.values(p.outPaths));
   if (roots.length === 0) return [];
-  env.reporter.phase("closure", `${roots.length} store paths`);
-  return nixClosure(env.nix, roots);
+  // The count is the closure's, known once Nix has answered; the packages' own outputs are only
+  // where it starts.
+  env.reporter.phase("closure", `of ${packages.length} package${packages.length === 1 ? "" : "s"}`);
+  const closure = await nixClosure(env.nix, roots);
+  env.reporter.progress?.(closure.length, undefined, "store paths");
+  return closure;
 }

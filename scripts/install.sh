@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Puts this clone's ext on PATH, or takes it off again.
+#
+#   sudo bash scripts/install.sh               /usr/local/bin/ext → <clone>/bin/ext.js
+#   PREFIX=~/.local bash scripts/install.sh    ~/.local/bin/ext, without root
+#   sudo bash scripts/install.sh --uninstall   removes that link (only a link into this clone)
+#
+# A symbolic link, not a copy: `git pull && npm run build` updates the installed ext. ext runs the
+# bundle in dist/bundle (npm run build makes it) and needs Node.js ≥ 20 on PATH, nothing else of the
+# clone's node_modules. `npm link` does the same through npm's own prefix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clone=$(pwd)
+PREFIX=${PREFIX:-/usr/local}
+bin="$PREFIX/bin"
+link="$bin/ext"
+target="$clone/bin/ext.js"
+
+say() { echo "install: $*"; }
+die() { echo "install: $*" >&2; exit 1; }
+
+case "${1:-}" in
+  --uninstall|-u)
+    if [ ! -e "$link" ] && [ ! -L "$link" ]; then say "$link is not there: nothing to remove"; exit 0; fi
+    [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ] || die "$link is not a link to $target; leaving it alone"
+    rm "$link"
+    say "removed $link"
+    say "ext's state on this host (/var/lib/ext, /var/lib/extensions/ext.raw, boot units) is not touched: 'sudo ext remove …' or 'sudo ext setup --remove' before uninstalling if you want it gone"
+    exit 0 ;;
+  "") ;;
+  *) echo "usage: bash scripts/install.sh [--uninstall]   (PREFIX=DIR: DIR/bin/ext; default /usr/local)" >&2; exit 2 ;;
+esac
+
+command -v node >/dev/null 2>&1 || die "Node.js is not on PATH (ext needs Node.js ≥ 20; bash scripts/setup.sh checks it)"
+if [ ! -e dist/bundle/main.js ]; then
+  say "building ext (npm run build)"
+  npm run build --silent
+fi
+if [ -e "$link" ] || [ -L "$link" ]; then
+  [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ] || die "$link exists and is not this clone's ext; remove it first"
+  say "$link already links to $target"
+else
+  mkdir -p "$bin"
+  ln -s "$target" "$link"
+  say "$link → $target"
+fi
+case ":$PATH:" in
+  *":$bin:"*) ;;
+  *) say "note: $bin is not on PATH; add it (e.g. in ~/.profile: PATH=\"$bin:\$PATH\")" ;;
+esac
+say "shell completion: source <(ext completion bash)   (zsh, fish: see 'ext completion --help')"
