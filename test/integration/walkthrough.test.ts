@@ -10,8 +10,7 @@ import { ensureBuilt } from "../helpers/build.js";
 // Issue 19: the first hour as a person sees it. A real terminal (tmux) runs a shell in a private mount
 // namespace (merges touch that namespace's /usr only); the test types what the README says — typos,
 // add, list, generations, rollback, export and apply, completion with TAB, a read-only command as
-// another user — and
-// reads the screen back with capture-pane. The progress display is the terminal one (redrawn in
+// another user — and reads the screen back with capture-pane. The progress display is the terminal one (redrawn in
 // place, ✓/✗), so what is asserted is what stays on the screen, not a log.
 
 const PROMPT = "walk$ ";
