@@ -13,7 +13,7 @@ import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
-import { suggestCommand } from "./suggest-command.js";
+import { suggestCommand, suggestOption, unknownOption } from "./suggest-command.js";
 import { checkSwallowedWords, optionError, singleString, wholeNumber } from "./options.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
@@ -286,10 +286,27 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
           hint: guess === undefined ? "'ext --help' lists the commands" : `did you mean 'ext ${guess}'? ('ext --help' lists the commands)`,
         });
       }
+      // `ext add --allow-unfre jq`: yargs takes jq as the unknown option's value and says the command
+      // lacks its argument; `ext list --jsn`: "Unknown argument: jsn". The unknown option is the mistake.
+      const options = optionNames(cli);
+      const stray = unknownOption(argv, options);
+      if (stray !== undefined && /^Unknown arguments?: |^Not enough non-option arguments|^name a command$/.test(msg)) {
+        const guess = suggestOption(stray, options);
+        const help = known ? `'ext ${command} --help'` : "'ext --help'";
+        throw new UsageError(`unknown option --${stray}${known ? ` for 'ext ${command}'` : ""}`, {
+          hint: guess === undefined ? `${help} lists the options` : `did you mean --${guess}? (${help} lists the options)`,
+        });
+      }
       if (/^Not enough non-option arguments/.test(msg)) checkSwallowedWords(argv);
       const text = known && /^Not enough non-option arguments/.test(msg) ? `'ext ${command}' is missing its argument` : msg;
       throw new UsageError(text, { hint: known ? `see 'ext ${command} --help' (it has examples)` : "see 'ext --help' for the commands and options" });
     }) as unknown as Argv<GlobalArgs>;
+}
+
+/** The options yargs knows at this point (the global ones and the running command's), aliases included. */
+function optionNames(cli: unknown): string[] {
+  const key = (cli as { getOptions?: () => { key?: Record<string, unknown> } }).getOptions?.().key ?? {};
+  return Object.keys(key);
 }
 
 /** The commands the parser has, hidden ones (`__complete`) left out: what a suggestion may name. */

@@ -49,3 +49,22 @@ export function suggestCommand(typed: string, commands: readonly string[]): stri
   if (same !== undefined) return same;
   return suggest(word, commands, 1)[0];
 }
+
+/** The first `--name` in argv that is none of `options` (yargs' keys, aliases included; `--no-x` is
+ *  x), before a `--` that ends the options. */
+export function unknownOption(argv: readonly string[], options: readonly string[]): string | undefined {
+  const known = new Set(options);
+  for (const a of argv) {
+    if (a === "--") return undefined;
+    if (!a.startsWith("--")) continue;
+    const name = a.slice(2).split("=")[0] ?? "";
+    if (name === "" || known.has(name) || (name.startsWith("no-") && known.has(name.slice(3)))) continue;
+    return name;
+  }
+  return undefined;
+}
+
+/** The option `typed` most likely meant, among `options` (long names only). */
+export function suggestOption(typed: string, options: readonly string[]): string | undefined {
+  return suggest(typed, options.filter((o) => o.length > 1), 1)[0];
+}

@@ -41,7 +41,7 @@ function userError(r: { status: number; stdout: string; stderr: string }, status
 describe("user errors: message, hint, exit code, no stack", () => {
   it("usage (2): misspelled command with a guess, unknown option, missing argument", () => {
     userError(ext(["serch", "jq"]), 2, /unknown command 'serch'/, /did you mean 'ext search'/);
-    userError(ext(["list", "--bogus"]), 2, /Unknown argument: bogus/, /ext list --help/);
+    userError(ext(["list", "--bogus"]), 2, /unknown option --bogus for 'ext list'/, /ext list --help/);
     userError(ext(["show"]), 2, /'ext show' is missing its argument/, /ext show --help/);
     userError(ext(["search", "x", "--limit", "-1"]), 2, /--limit takes a whole number/, /./);
   });

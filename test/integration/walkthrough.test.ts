@@ -8,9 +8,9 @@ import { OFFLINE_NIX_CONFIG } from "../helpers/nix-env.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 19: the first hour as a person sees it. A real terminal (tmux) runs a shell in a private mount
-// namespace (merges touch that namespace's /usr only); the test types what the README says — a typo,
-// add, list, generations, rollback, completion with TAB, a read-only command as another user — and
-// reads the screen back with capture-pane. The progress display is the terminal one (redrawn in
+// namespace (merges touch that namespace's /usr only); the test types what the README says — typos,
+// add, list, generations, rollback, export and apply, completion with TAB, a read-only command as
+// another user — and reads the screen back with capture-pane. The progress display is the terminal one (redrawn in
 // place, ✓/✗), so what is asserted is what stays on the screen, not a log.
 
 const PROMPT = "walk$ ";
@@ -144,6 +144,19 @@ describe("the first hour, in a terminal", () => {
     expect(await type("ext rollback")).toMatch(/^generation 1 is active \(-hello\)$/m);
     expect(await type("ext generations")).toMatch(/^\*\s+1\s/m);
     expect(await type("command -v hello || echo gone")).toMatch(/^gone$/m);
+  });
+
+  it("export the set to a tools.json and apply it: nothing to do", async () => {
+    const file = join(work, "tools.json");
+    expect(await type(`ext export ${file}`)).toMatch(new RegExp(`^wrote ${file} \\(2 packages\\)`, "m"));
+    expect(await type(`ext apply ${file}`)).toMatch(/^nothing to do: the system already matches$/m);
+    expect(await type(`ext untrack`)).toMatch(/no longer tracking/);
+  });
+
+  it("a mistyped option names the one meant", async () => {
+    const out = await type("ext add --allow-unfre hello");
+    expect(out).toMatch(/^ext: unknown option --allow-unfre for 'ext add'$/m);
+    expect(out).toMatch(/^hint: did you mean --allow-unfree\?/m);
   });
 
   it("a closed pipe is the end of the output, not a stack trace", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Argv } from "yargs";
 import { parser } from "../../../src/cli/main.js";
 import { helpText, parseHelp } from "../../../src/cli/commands/completion.js";
-import { MEANT, suggestCommand } from "../../../src/cli/suggest-command.js";
+import { MEANT, suggestCommand, unknownOption } from "../../../src/cli/suggest-command.js";
 import { UsageError } from "../../../src/errors.js";
 
 // Issue 19: an unknown command is answered with what the person meant (`install` → add, `info` →
@@ -72,6 +72,25 @@ describe("the parser's answer", () => {
       expect(named.filter((n) => n !== "--help" && !have.has(n)), `ext ${word}: ${e.hint}`).toEqual([]);
       expect(e.message, word).toBe(`unknown command '${word}'`);
     }
+  });
+
+  it.each([
+    [["add", "--allow-unfre", "jq"], "allow-unfre", "allow-unfree", "add"],
+    [["list", "--jsn"], "jsn", "json", "list"],
+    [["add", "jq", "--prio", "3"], "prio", "priority", "add"],
+    [["--jsn", "list"], "jsn", "json", "list"],
+    [["rollback", "--too", "3"], "too", "to", "rollback"],
+  ])("ext %j: the unknown option, and the one meant (not 'missing its argument')", async (argv, typed, meant, command) => {
+    const e = await usageError(argv);
+    expect(e.message).toBe(`unknown option --${typed} for 'ext ${command}'`);
+    expect(e.hint).toBe(`did you mean --${meant}? ('ext ${command} --help' lists the options)`);
+  });
+
+  it("an option of another command is unknown here, and nothing is made up", async () => {
+    const e = await usageError(["list", "--zzzzzz"]);
+    expect(e.message).toBe("unknown option --zzzzzz for 'ext list'");
+    expect(e.hint).toBe("'ext list --help' lists the options");
+    expect(unknownOption(["list", "--no-wait", "--json", "-q", "--", "--x"], ["wait", "json", "q"])).toBeUndefined();
   });
 
   it("a known command keeps its own help in the hint", async () => {
