@@ -1,4 +1,4 @@
-import { describeCounters, describeOutcome, formatElapsed, type PhaseState } from "./progress.js";
+import { describeCounters, describeOutcome, formatElapsed, settledCounts, type PhaseState } from "./progress.js";
 import type { Renderer, RendererOptions } from "./progress-plain.js";
 
 // On a terminal: the running phase is one line, redrawn in place (spinner, counters, elapsed time);
@@ -43,7 +43,7 @@ export class TtyRenderer implements Renderer {
   phaseEnded(p: PhaseState, ok: boolean): void {
     this.clear();
     const mark = ok ? { text: this.opts.unicode ? "✓" : "ok", style: "32" } : { text: this.opts.unicode ? "✗" : "!!", style: "31" };
-    const outcome = ok ? describeOutcome(p) : describeCounters(p, { failed: true });
+    const outcome = ok ? describeOutcome(p) : describeCounters(settledCounts(p), { failed: true });
     this.write([
       mark,
       { text: " " },

@@ -156,14 +156,18 @@ export function describeCounters(p: PhaseState, opts: { failed?: boolean } = {})
   return parts.join(", ");
 }
 
-/** What a finished phase achieved, for its settled line; empty when there is nothing to add. */
-export function describeOutcome(p: PhaseState): string {
-  // Settled, "1/1 built" says no more than "1 built" (Nix ≥ 2.26 announces its plan without a
-  // terminal; 2.8 does not): the totals stay only where work was left undone.
+/** Settled, "1/1 built" says no more than "1 built" (Nix ≥ 2.26 announces its plan without a
+ *  terminal; 2.8 does not): the totals stay only where work was left undone. */
+export function settledCounts(p: PhaseState): PhaseState {
   const settled: PhaseState = { ...p };
   if (settled.buildTotal !== undefined && settled.built >= settled.buildTotal) delete settled.buildTotal;
   if (settled.fetchTotal !== undefined && settled.fetched >= settled.fetchTotal) delete settled.fetchTotal;
-  const counters = describeCounters(settled);
+  return settled;
+}
+
+/** What a finished phase achieved, for its settled line; empty when there is nothing to add. */
+export function describeOutcome(p: PhaseState): string {
+  const counters = describeCounters(settledCounts(p));
   if (counters !== "") return counters;
   // A build phase in which Nix did nothing: everything was already in the store.
   if (p.name === "building") return "already in the Nix store";

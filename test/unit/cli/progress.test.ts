@@ -93,3 +93,13 @@ describe("formatting", () => {
     expect(displayCommand("nix", ["--extra-experimental-features", "nix-command flakes"])).toBe("nix --extra-experimental-features 'nix-command flakes'");
   });
 });
+
+describe("settled counters", () => {
+  it("say '1 built' (or '1 build started') where Nix ≥ 2.26 announced a total that was reached", async () => {
+    const { describeCounters, describeOutcome, settledCounts } = await import("../../../src/cli/progress.js");
+    const p = { name: "building", startedAt: 0, built: 1, buildTotal: 1, fetched: 0 };
+    expect(describeOutcome(p)).toBe("1 built");
+    expect(describeCounters(settledCounts(p), { failed: true })).toBe("1 build started");
+    expect(describeCounters(settledCounts({ ...p, buildTotal: 3 }), { failed: true })).toBe("1/3 build started");
+  });
+});
