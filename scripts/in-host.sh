@@ -19,7 +19,6 @@ exec unshare -m -p --fork --propagation private -- /bin/sh -eu -c '
   tree=$1 repo=$2; shift 2
   mount --bind "$tree" "$tree"
   mount --make-private "$tree"
-  for d in "$repo" /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
   mount -t tmpfs -o mode=755 tmpfs "$tree/nix"
   for d in /tmp /run /root; do mkdir -p "$tree$d"; done
   mount -t tmpfs -o mode=1777 tmpfs "$tree/tmp"
@@ -31,6 +30,8 @@ exec unshare -m -p --fork --propagation private -- /bin/sh -eu -c '
   cp -a "$tree/tmp/.var-lib/." "$tree/var/lib/"
   rm -rf "$tree/tmp/.var-lib"
   mkdir -p "$tree/var/lib/ext" "$tree/var/lib/extensions"
+  # The binds last, so that a repository below /tmp or /root (a CI clone) is not hidden by their tmpfs.
+  for d in "$repo" /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
   mount --rbind /dev "$tree/dev"
   mount -t proc proc "$tree/proc"
   mount --rbind /sys "$tree/sys"
