@@ -13,7 +13,7 @@ export interface StorePathCheck {
   /** The store root with every symlink on the way resolved (what Nix is given). */
   realRoot: string;
   /** Existing directories on the way that anyone may write, and whether ext may fix them. */
-  worldWritable: { path: string; ours: boolean }[];
+  worldWritable: { path: string; ours: boolean; sticky: boolean }[];
 }
 
 /** Reads, changes nothing. `owned` is the directory below which ext made everything (its state dir). */
@@ -23,7 +23,7 @@ export function checkStorePath(root: string, owned: string): StorePathCheck {
   const worldWritable: StorePathCheck["worldWritable"] = [];
   for (let dir = realRoot; ; dir = dirname(dir)) {
     const st = lstatOrUndefined(dir);
-    if (st?.isDirectory() && (st.mode & 0o002) !== 0) worldWritable.push({ path: dir, ours: within(dir, realOwned) });
+    if (st?.isDirectory() && (st.mode & 0o002) !== 0) worldWritable.push({ path: dir, ours: within(dir, realOwned), sticky: (st.mode & 0o1000) !== 0 });
     if (dir === dirname(dir)) break;
   }
   return { realRoot, worldWritable: worldWritable.reverse() };
@@ -35,8 +35,12 @@ export function prepareStorePath(root: string, owned: string): string {
   const foreign = check.worldWritable.filter((w) => !w.ours);
   if (foreign.length > 0) {
     const list = foreign.map((w) => w.path).join(", ");
+    // A sticky one (/tmp, /var/tmp) is meant to be shared: the store belongs elsewhere.
+    const first = foreign[0]!;
     throw new PermissionError(`Nix refuses a store below a world-writable directory: ${list} (for the store ${check.realRoot})`, {
-      hint: `make it writable by its owner only ('chmod o-w ${foreign[0]!.path}'), or put the store elsewhere with --store DIR`,
+      hint: first.sticky
+        ? `${first.path} is shared by every user: put the store elsewhere with --store DIR (below directories only their owner can write)`
+        : `make it writable by its owner only ('chmod o-w ${first.path}'), or put the store elsewhere with --store DIR`,
     });
   }
   for (const w of check.worldWritable) chmodSync(w.path, 0o755);

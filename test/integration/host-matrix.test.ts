@@ -100,3 +100,28 @@ describe(`the demo on ${HOST}`, () => {
     expect(ns.run(["rm", "-rf", "/var/lib/ext/nix"]).status).toBe(0);
   });
 });
+
+describe(`a normal user on ${HOST}`, () => {
+  it("ext show and ext build work without root, in the user's own private store", () => {
+    // A user in this namespace's copy of /etc/passwd, with a home on a tmpfs over /home.
+    const setup = ns.run(["sh", "-c", [
+      "cp /etc/passwd /run/ext-passwd && echo 'extuser:x:4242:4242::/home/extuser:/bin/sh' >> /run/ext-passwd",
+      "mount --bind /run/ext-passwd /etc/passwd",
+      "mkdir -p /home && mount -t tmpfs -o mode=755 tmpfs /home && mkdir /home/extuser && chown 4242:4242 /home/extuser",
+    ].join(" && ")]);
+    expect(setup.status, setup.stderr).toBe(0);
+    const asUser = (args: string[]) => ns.run(["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "env", "HOME=/home/extuser", "node", EXT, ...args], { env: extEnv() });
+    const show = asUser(["show", "jq"]);
+    expect(show.status, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^commands: +\/usr\/bin\/jq$/m);
+    const build = asUser(["build", "hello", "-o", "/home/extuser/hello.raw"]);
+    expect(build.status, build.stderr).toBe(0);
+    expect(ns.run(["test", "-s", "/home/extuser/hello.raw"]).status).toBe(0);
+    // No Nix daemon runs on these hosts and /nix is root's: the packages went to the user's own store.
+    const status = asUser(["status", "--json"]);
+    const store = (JSON.parse(status.stdout) as { store: { kind: string; root: string } }).store;
+    expect(store).toMatchObject({ kind: "private", root: "/home/extuser/.cache/ext/nix" });
+    expect(ns.run(["test", "-d", "/home/extuser/.cache/ext/nix/nix/store"]).status).toBe(0);
+  });
+});
+

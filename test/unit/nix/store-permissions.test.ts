@@ -17,7 +17,7 @@ describe("the private store's directories", () => {
     const state = join(base, "var/lib/ext");
     mkdirSync(state, { recursive: true });
     chmodSync(state, 0o1777);
-    expect(checkStorePath(join(state, "nix"), state).worldWritable).toEqual([{ path: state, ours: true }]);
+    expect(checkStorePath(join(state, "nix"), state).worldWritable).toEqual([{ path: state, ours: true, sticky: true }]);
     expect(prepareStorePath(join(state, "nix"), state)).toBe(join(state, "nix"));
     expect(statSync(state).mode & 0o7777).toBe(0o755);
     expect(statSync(join(state, "nix")).isDirectory()).toBe(true);
@@ -26,7 +26,7 @@ describe("the private store's directories", () => {
   it("a world-writable directory that is not ext's is a permission error saying what to change", () => {
     const lib = join(base, "var/lib");
     mkdirSync(join(lib, "ext"), { recursive: true });
-    chmodSync(lib, 0o1777);
+    chmodSync(lib, 0o777);
     let err: { message: string; hint: string; exitCode: number } | undefined;
     try {
       prepareStorePath(join(lib, "ext/nix"), join(lib, "ext"));
@@ -38,7 +38,15 @@ describe("the private store's directories", () => {
     expect(err?.exitCode).toBe(4);
     // Nothing was created or changed.
     expect(() => statSync(join(lib, "ext/nix"))).toThrow();
-    expect(statSync(lib).mode & 0o7777).toBe(0o1777);
+    expect(statSync(lib).mode & 0o7777).toBe(0o777);
+    // A sticky shared directory (/tmp-like) is not to be chmod'ed: the hint says to move the store.
+    chmodSync(lib, 0o1777);
+    try {
+      prepareStorePath(join(lib, "ext/nix"), join(lib, "ext"));
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.hint).toBe(`${lib} is shared by every user: put the store elsewhere with --store DIR (below directories only their owner can write)`);
   });
 
   it("a symlink on the way is resolved: Nix gets the real path (~ → /var/home on Fedora Atomic)", () => {
