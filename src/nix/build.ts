@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { InvalidNameError } from "../errors.js";
 import type { NixContext, PackageRequest, ResolvedPackage } from "./types.js";
 import { nixCommand } from "./command.js";
@@ -27,7 +29,12 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
   validateSystem(ctx.system);
   const normalised = requests.map(normaliseRequest);
 
-  const outcomes = await mapLimit(normalised, EVAL_CONCURRENCY, (r) => evalMeta(ctx, r));
+  // A store whose database does not exist yet (a new private store, a fresh /nix) is created by the
+  // first Nix process; several at once fail with "SQLite database '…/db.sqlite' is busy" (seen in the
+  // trixie tree). So the first evaluation runs alone there, and the others follow in parallel.
+  const fresh = !existsSync(path.join(nixStateDir(ctx), "db/db.sqlite"));
+  const head = fresh ? [await evalMeta(ctx, normalised[0] as PackageRequest)] : [];
+  const outcomes = [...head, ...(await mapLimit(normalised.slice(head.length), EVAL_CONCURRENCY, (r) => evalMeta(ctx, r)))];
   const planned: Planned[] = [];
   for (const [i, outcome] of outcomes.entries()) {
     const request = normalised[i] as PackageRequest;
@@ -78,6 +85,14 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
     if (meta.homepage !== undefined) resolved.homepage = meta.homepage;
     return resolved;
   });
+}
+
+/** Where Nix keeps this store's database: NIX_STATE_DIR when ext sets it (a private store on a host
+ *  without /nix/var/nix), else the store root's nix/var/nix. */
+function nixStateDir(ctx: NixContext): string {
+  const fromEnv = ctx.env?.["NIX_STATE_DIR"] ?? (ctx.store.root === "/" ? process.env["NIX_STATE_DIR"] : undefined);
+  if (fromEnv) return fromEnv;
+  return ctx.store.root === "/" ? "/nix/var/nix" : path.join(path.resolve(ctx.store.root), "nix/var/nix");
 }
 
 /** Nix suggests the last segment only; give back whole attribute paths. */
