@@ -14,6 +14,9 @@ import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
 import { suggestCommand, suggestOption, unknownOption } from "./suggest-command.js";
+import { Elevated, ELEVATED_OPTION, PASS_ENV_OPTION } from "../elevate/elevated.js";
+import { applyPassedEnvironment } from "../elevate/index.js";
+import { resolvedGlobals } from "../elevate/request.js";
 import { checkSwallowedWords, optionError, singleString, wholeNumber } from "./options.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
@@ -30,6 +33,8 @@ interface GlobalArgs {
   compression: string;
   store?: string;
   selinuxContexts?: string;
+  elevated?: string;
+  passEnv?: string;
 }
 
 function version(): string {
@@ -50,7 +55,11 @@ function once<T>(fn: () => T): () => T {
   };
 }
 
-function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
+function makeContext(args: GlobalArgs, typed: string[]): CommandContext {
+  // A root part started by ext (src/elevate/): the environment its user's run passed on comes first,
+  // and the record of the command line leaves out the two hidden options.
+  applyPassedEnvironment(args.passEnv);
+  const argv = withoutElevationOptions(typed);
   const color = !args.json && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
   // --json: stdout is the document alone; stderr keeps warnings (and --verbose's commands), no progress.
   const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto", stream: output().stderr });
@@ -73,7 +82,19 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     reporter,
     argv,
     print: (line) => output().stdout.write(line + "\n"),
+    globals: () => resolvedGlobals(args),
+    ...(args.elevated !== undefined ? { elevatedBy: args.elevated } : {}),
   };
+}
+
+function withoutElevationOptions(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === ELEVATED_OPTION || a === PASS_ENV_OPTION) i++;
+    else if (!a.startsWith(`${ELEVATED_OPTION}=`) && !a.startsWith(`${PASS_ENV_OPTION}=`)) out.push(a);
+  }
+  return out;
 }
 
 /** Commands whose output is what was asked for (a listing, a script, a plan), printed even with
@@ -106,6 +127,12 @@ function action<M, R>(load: () => Promise<M>, fn: Handler<M, R>, format: (m: M, 
       m = await load();
       result = await fn(m, ctx, args);
     } catch (e) {
+      // The command ran again as root, which printed its result: only its exit code is left to pass on.
+      if (e instanceof Elevated) {
+        ctx.reporter.end?.(e.exitCode === 0);
+        resultExitCode = e.exitCode;
+        return;
+      }
       // Settle the progress line before the error is printed under it.
       ctx.reporter.end?.(false);
       throw e;
@@ -131,6 +158,9 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .option("compression", { type: "string", default: DEFAULT_COMPRESSION, coerce: singleString("compression", argv), describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
     .option("selinux-contexts", { type: "string", coerce: singleString("selinux-contexts", argv), describe: "SELinux labels for images: auto (the host's policy when it uses SELinux), none, or a file_contexts FILE (images for other machines)", global: true })
     .option("store", { type: "string", coerce: singleString("store", argv), describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
+    // Hidden: set by ext on the command line of its own root part (src/elevate/).
+    .option("elevated", { type: "string", hidden: true, coerce: singleString("elevated", argv), global: true })
+    .option("pass-env", { type: "string", hidden: true, coerce: singleString("pass-env", argv), global: true })
     .command("build <packages..>", "build an image without installing it (no root needed)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
         .option("output", { alias: "o", type: "string", demandOption: true, coerce: singleString("output", argv, "build", { alias: "o" }), describe: "image file to write (NAME.raw)" })
@@ -318,7 +348,7 @@ function commandNames(cli: unknown): string[] {
 
 /** The command word of argv: the first word that is neither an option nor a global option's value. */
 function commandOf(argv: string[]): string | undefined {
-  const takesValue = new Set(["--root", "--source", "--name", "--compression", "--store", "--selinux-contexts"]);
+  const takesValue = new Set(["--root", "--source", "--name", "--compression", "--store", "--selinux-contexts", ELEVATED_OPTION, PASS_ENV_OPTION]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? "";
     if (takesValue.has(a)) i++;

@@ -1,5 +1,5 @@
 import type { CommandContext } from "../context.js";
-import { requireRoot, withStateLock } from "../context.js";
+import { asRoot, withStateLock } from "../context.js";
 import { DEFAULT_EXTENSION_NAME } from "../context.js";
 import { setupBoot, unsetupBoot, type SetupResult } from "../../boot/setup.js";
 import { defaultExtCommand, quoteExecArg } from "../../boot/units.js";
@@ -17,7 +17,14 @@ export interface SetupCommandOptions {
 export type SetupCommandResult = (SetupResult & { action: "install"; extCommand: string }) | { action: "remove"; removed: string[] };
 
 export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Promise<SetupCommandResult> {
-  if (ctx.layout.root === "/") requireRoot(ctx);
+  if (ctx.layout.root === "/") {
+    await asRoot(ctx, opts.remove ? "removing the boot units" : "installing the boot units", [
+      "setup",
+      ...(opts.bootTries !== undefined ? ["--boot-tries", String(opts.bootTries)] : []),
+      ...(opts.extCommand !== undefined ? ["--ext-command", opts.extCommand] : []),
+      ...(opts.remove ? ["--remove"] : []),
+    ]);
+  }
   if (opts.remove) return { action: "remove", removed: await unsetupBoot(ctx.layout) };
   const base = opts.extCommand ?? defaultExtCommand();
   const extCommand = ctx.extensionName === DEFAULT_EXTENSION_NAME ? base : `${base} --name ${quoteExecArg(ctx.extensionName)}`;
