@@ -279,12 +279,14 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       (y) => y.option("boot-tries", { type: "number", coerce: wholeNumber("boot-tries", { min: 1, max: 100 }, argv, "setup"), describe: "boots a newly activated generation gets before ext goes back to the last good one (default 3)" })
         .option("ext-command", { type: "string", coerce: singleString("ext-command", argv, "setup"), describe: "how the units run ext on the target system (default: this node and this ext)" })
         .option("remove", { type: "boolean", default: false, describe: "disable and remove the boot units" })
+        .option("from-image", { type: "boolean", describe: "the units run the ext inside ext's own image, through /etc/ext/boot.sh (default: when this ext runs from one)" })
         .example("$0 setup", "install and enable ext-boot-select.service and ext-boot-bless.service")
         .example("$0 setup --boot-tries 2", "a new generation gets two boots to be blessed"),
       action(() => import("./commands/setup.js"), (m, ctx, a) => m.setup(ctx, {
         ...(a["bootTries"] !== undefined ? { bootTries: a["bootTries"] as number } : {}),
         ...(a["extCommand"] !== undefined ? { extCommand: a["extCommand"] as string } : {}),
         remove: a["remove"] as boolean,
+        ...(a["fromImage"] !== undefined ? { fromImage: a["fromImage"] as boolean } : {}),
       }), (m, r) => m.formatSetup(r)))
     .command("boot <step>", "run by the boot units: select this boot's set, or bless it once the boot is complete",
       (y) => y.positional("step", { type: "string", choices: ["select", "bless"] as const, demandOption: true })
