@@ -1,4 +1,4 @@
-import { lstat, readFile, readdir, statfs } from "node:fs/promises";
+import { lstat, readFile, readdir, readlink, statfs } from "node:fs/promises";
 import { release } from "node:os";
 import { run } from "../exec.js";
 import { MissingToolError } from "../errors.js";
@@ -59,6 +59,30 @@ export const realHost: Host = {
     } catch (e) {
       if (e instanceof MissingToolError) return undefined;
       throw e;
+    }
+  },
+  async readLink(path) {
+    return readlink(path).catch(() => undefined);
+  },
+  async fileAttributes(path) {
+    const r = await realHost.run("lsattr", ["-d", path]).catch(() => undefined);
+    if (!r || r.exitCode !== 0) return undefined;
+    return /^(\S+)\s/.exec(r.stdout)?.[1];
+  },
+  async imageText(image, path) {
+    let erofs: ErofsImage;
+    try {
+      erofs = await ErofsImage.open(image);
+    } catch {
+      return undefined;
+    }
+    try {
+      const inode = await erofs.lookup(path);
+      return inode === undefined ? undefined : (await erofs.read(inode)).toString("utf8");
+    } catch {
+      return undefined;
+    } finally {
+      await erofs.close();
     }
   },
   async imageHas(image, path) {

@@ -48,6 +48,12 @@ export interface Host {
   mkfs(): Promise<MkfsCapabilities | undefined>;
   /** Does the EROFS image at `image` contain `path`? undefined when it cannot be read as EROFS. */
   imageHas(image: string, path: string): Promise<boolean | undefined>;
+  /** A file of the EROFS image as text; undefined when it is not there or cannot be read. */
+  imageText(image: string, path: string): Promise<string | undefined>;
+  /** The target of a symlink; undefined when it is none. */
+  readLink(path: string): Promise<string | undefined>;
+  /** The file attributes `lsattr -d` shows (`----i---------e-------`); undefined when they cannot be read. */
+  fileAttributes(path: string): Promise<string | undefined>;
 }
 
 export interface DoctorInput {
@@ -58,6 +64,8 @@ export interface DoctorInput {
   /** Where ext's unit templates are (templates/ of the installed package). */
   templatesDir: string;
   host: Host;
+  /** This machine's architecture as systemd names it (x86-64, arm64…); images for another are not merged. */
+  architecture?: string;
 }
 
 export type Check = (input: DoctorInput) => Promise<Finding[]>;

@@ -68,6 +68,9 @@ function fakeHost(m: Machine): Host {
     kernelRelease: () => m.kernel ?? "6.6.0-test",
     mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false }),
     imageHas: async (image) => m.images?.[image],
+    imageText: async () => undefined,
+    readLink: async () => undefined,
+    fileAttributes: async () => undefined,
   };
 }
 
