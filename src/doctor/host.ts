@@ -69,35 +69,26 @@ export const realHost: Host = {
     if (!r || r.exitCode !== 0) return undefined;
     return /^(\S+)\s/.exec(r.stdout)?.[1];
   },
-  async imageText(image, path) {
-    let erofs: ErofsImage;
-    try {
-      erofs = await ErofsImage.open(image);
-    } catch {
-      return undefined;
-    }
-    try {
-      const inode = await erofs.lookup(path);
-      return inode === undefined ? undefined : (await erofs.read(inode)).toString("utf8");
-    } catch {
-      return undefined;
-    } finally {
-      await erofs.close();
-    }
-  },
-  async imageHas(image, path) {
-    let erofs: ErofsImage;
-    try {
-      erofs = await ErofsImage.open(image);
-    } catch {
-      return undefined;
-    }
-    try {
-      return (await erofs.lookup(path)) !== undefined;
-    } catch {
-      return undefined;
-    } finally {
-      await erofs.close();
-    }
-  },
+  imageText: (image, path) => inImage(image, async (erofs) => {
+    const inode = await erofs.lookup(path);
+    return inode === undefined ? undefined : (await erofs.read(inode)).toString("utf8");
+  }),
+  imageHas: (image, path) => inImage(image, async (erofs) => (await erofs.lookup(path)) !== undefined),
 };
+
+/** `fn` on the EROFS image at `image`; undefined when it cannot be opened or read as EROFS. */
+async function inImage<T>(image: string, fn: (erofs: ErofsImage) => Promise<T | undefined>): Promise<T | undefined> {
+  let erofs: ErofsImage;
+  try {
+    erofs = await ErofsImage.open(image);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await fn(erofs);
+  } catch {
+    return undefined;
+  } finally {
+    await erofs.close();
+  }
+}
