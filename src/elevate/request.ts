@@ -88,8 +88,9 @@ export function safePath(path: string, isSafe: (dir: string) => boolean = onlyRo
   return dirs.join(delimiter);
 }
 
-/** This path (its real location) and every directory above it belong to root and nobody else may
- *  write them. */
+/** This path (its real location) and every directory above it belong to root and nobody else can
+ *  change them. Above the path itself a sticky directory that others may write (/tmp, where CI keeps
+ *  its clone) is fine: nobody but root can rename or remove root's entries in it. */
 export function onlyRootWrites(path: string): boolean {
   let p: string;
   try {
@@ -97,10 +98,11 @@ export function onlyRootWrites(path: string): boolean {
   } catch {
     return false;
   }
-  for (;;) {
+  for (let leaf = true; ; leaf = false) {
     try {
       const s = statSync(p);
-      if (s.uid !== 0 || (s.mode & 0o022) !== 0) return false;
+      const othersWrite = (s.mode & 0o022) !== 0;
+      if (s.uid !== 0 || (othersWrite && (leaf || (s.mode & 0o1000) === 0))) return false;
     } catch {
       return false;
     }

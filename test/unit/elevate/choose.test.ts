@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { chooseElevator, type ElevationProbe } from "../../../src/elevate/choose.js";
-import { elevatorArgv, resolvedGlobals, safePath, passedEnvironment } from "../../../src/elevate/request.js";
+import { elevatorArgv, onlyRootWrites, resolvedGlobals, safePath, passedEnvironment } from "../../../src/elevate/request.js";
 import { applyPassedEnvironment } from "../../../src/elevate/index.js";
-import { mkdtempSync, mkdirSync, symlinkSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, mkdirSync, symlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -102,6 +102,26 @@ describe("the root part's command line", () => {
     expect(env["PATH"]!.split(":")).not.toContain("/tmp");
     expect(safePath("/home/me/bin:rel:/nix/var/nix/profiles/default/bin:/usr/bin", (d) => d.startsWith("/nix") || d === "/usr/bin"))
       .toBe("/nix/var/nix/profiles/default/bin:/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/bin");
+  });
+
+  it("only root can change it: root-owned all the way up, a sticky directory above is fine, a writable one is not", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ext-elev-"));
+    try {
+      for (const [name, mode] of [["sticky", 0o1777], ["open", 0o777], ["plain", 0o755]] as const) {
+        mkdirSync(join(dir, name));
+        chmodSync(join(dir, name), mode);
+        mkdirSync(join(dir, name, "bin"));
+      }
+      expect(onlyRootWrites(join(dir, "plain", "bin"))).toBe(true);
+      expect(onlyRootWrites(join(dir, "sticky", "bin"))).toBe(true);
+      expect(onlyRootWrites(join(dir, "sticky"))).toBe(false); // anyone may put a program there
+      expect(onlyRootWrites(join(dir, "open", "bin"))).toBe(false); // anyone may replace bin
+      chownSync(join(dir, "plain", "bin"), 1000, 1000);
+      expect(onlyRootWrites(join(dir, "plain", "bin"))).toBe(false);
+      expect(onlyRootWrites(join(dir, "missing"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it("the root part takes only the named variables", () => {
