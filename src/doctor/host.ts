@@ -5,6 +5,8 @@ import { MissingToolError } from "../errors.js";
 import { ErofsImage } from "../image/erofs-reader.js";
 import { mkfsCapabilities } from "../image/compressors.js";
 import type { Host } from "./types.js";
+import { chooseElevator } from "../elevate/choose.js";
+import { probeElevation } from "../elevate/probe.js";
 
 /** The machine ext runs on. */
 export const realHost: Host = {
@@ -61,6 +63,7 @@ export const realHost: Host = {
       throw e;
     }
   },
+  elevation: () => chooseElevator(probeElevation()),
   async readLink(path) {
     return readlink(path).catch(() => undefined);
   },

@@ -1,6 +1,7 @@
 import type { MkfsCapabilities } from "../image/compressors.js";
 import type { Layout } from "../generations/layout.js";
 import type { NixContext } from "../nix/types.js";
+import type { ElevationChoice } from "../elevate/choose.js";
 
 // `ext doctor` looks at the host and says, for each finding, how to fix it. A check never changes
 // anything and never needs root to run (it says when it could not look).
@@ -52,6 +53,8 @@ export interface Host {
   imageText(image: string, path: string): Promise<string | undefined>;
   /** The target of a symlink; undefined when it is none. */
   readLink(path: string): Promise<string | undefined>;
+  /** How a user who is not root would be asked for root (src/elevate/choose.ts); absent: not known. */
+  elevation?(): ElevationChoice;
   /** The file attributes `lsattr -d` shows (`----i---------e-------`); undefined when they cannot be read. */
   fileAttributes(path: string): Promise<string | undefined>;
 }

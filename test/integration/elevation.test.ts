@@ -71,6 +71,9 @@ describe("a user who can elevate (the group sudo, real sudo)", () => {
       expect(r.stderr, args.join(" ")).not.toMatch(/needs root/);
     }
     expect(asUser(ADMIN, ["list"]).stdout).toMatch(/^jq\s+1\.6/m);
+    // doctor says how ext would ask, without asking.
+    const doctor = JSON.parse(asUser(ADMIN, ["doctor", "--json"]).stdout) as { findings: { check: string; message: string }[] };
+    expect(doctor.findings.find((f) => f.check === "privileges")?.message).toMatch(/setup ask for root once, through sudo \(you are in the group sudo\)/);
     expect(asked() - before).toBe(0);
   });
 
@@ -125,6 +128,8 @@ describe("a user with no way to elevate", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^jq\s+1\.6/m);
     expect(r.stderr).toBe("");
+    const doctor = JSON.parse(asUser(PLAIN, ["doctor", "--json"]).stdout) as { findings: { check: string; message: string }[] };
+    expect(doctor.findings.find((f) => f.check === "privileges")?.message).toMatch(/need root, and there is no way to ask for it \(you are in none of the groups/);
     expect(asked() - before).toBe(0);
   });
 });

@@ -113,6 +113,25 @@ describe("ext doctor on a described machine", () => {
     expect(new Set(findings.map((f) => f.check)).size).toBeGreaterThanOrEqual(CHECKS.length);
   });
 
+  it("the boot selector's program: /etc/ext/boot.sh missing is an error; a program inside ext's image a warning", async () => {
+    const units = (exec: string, more: Machine = {}) => merge(HEALTHY, merge({
+      dirs: { "/templates": ["ext-boot-select.service"] },
+      files: {
+        "/templates/ext-boot-select.service": "[Install]\nWantedBy=sysinit.target\n",
+        "/etc/systemd/system/ext-boot-select.service": `[Service]\nExecStart=${exec} boot select\n`,
+      },
+      paths: ["/etc/systemd/system/sysinit.target.wants/ext-boot-select.service"],
+    }, more));
+    const missing = byCheck(await runChecks(input(units("/bin/sh /etc/ext/boot.sh"))), "units");
+    expect(missing).toEqual([expect.objectContaining({ status: "error", fix: "sudo ext setup (writes it again)" })]);
+    expect(missing[0]!.message).toMatch(/run \/etc\/ext\/boot\.sh, which is missing/);
+    expect(byCheck(await runChecks(input(units("/bin/sh /etc/ext/boot.sh", { files: { "/etc/ext/boot.sh": "#!/bin/sh\n" } }))), "units"))
+      .toEqual([expect.objectContaining({ status: "ok" })]);
+    const inImage = byCheck(await runChecks(input(units("/usr/store/0123456789abcdfghijklmnpqrsvwxyz-ext-0.1.0/bin/ext"))), "units");
+    expect(inImage[0]).toMatchObject({ status: "warning", fix: expect.stringMatching(/ext setup --from-image/) });
+    expect(byCheck(await runChecks(input(units("/usr/local/bin/node /opt/ext/bin/ext.js"))), "units")).toEqual([expect.objectContaining({ status: "ok" })]);
+  });
+
   it("PID 1 is not systemd: a warning that says what does not happen and what to do", async () => {
     const findings = await runChecks(input(merge(HEALTHY, { files: { "/proc/1/comm": "process_api\n" } })));
     const init = byCheck(findings, "init");
