@@ -111,6 +111,37 @@ describe("a user who can elevate (the group sudo, real sudo)", () => {
   });
 });
 
+describe("in a terminal (tmux), as a person types it", () => {
+  it("ext add hello: sudo asks once on the terminal, after ext said why; the password typed there", async () => {
+    const sock = "/run/home/extadmin/tmux.sock";
+    const user = ["setpriv", `--reuid=${ADMIN}`, `--regid=${ADMIN}`, "--init-groups", "env", "-i", "HOME=/run/home/extadmin", "USER=extadmin", "PATH=/usr/bin:/bin", "TERM=xterm"];
+    const tmux = (...args: string[]) => ns.run([...user, "tmux", "-S", sock, ...args]);
+    const screen = () => tmux("capture-pane", "-p", "-J", "-S", "-200").stdout;
+    const waitFor = async (what: RegExp) => {
+      for (let i = 0; i < 600 && !what.test(screen()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(screen()).toMatch(what);
+    };
+    const command = [`NO_COLOR=1 EXT_SOURCE=${FIXTURES} NIX_CONFIG='${OFFLINE_NIX_CONFIG}'`, "node", EXT, "add", "hello; echo EXIT=$?; sleep 600"].join(" ");
+    const started = tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "200", "-y", "50", "sh", "-c", command);
+    expect(started.status, started.stderr).toBe(0);
+    try {
+      await waitFor(/\[sudo\] password for extadmin: ?$/m);
+      expect(screen()).toMatch(/^ext: installing hello needs root: asking through sudo \(you are in the group sudo\)$/m);
+      expect(tmux("send-keys", "-t", "t", "-l", PASSWORD).status).toBe(0);
+      tmux("send-keys", "-t", "t", "Enter");
+      await waitFor(/^EXIT=\d+$/m);
+      const out = screen();
+      expect(out).toMatch(/^EXIT=0$/m);
+      expect(out.match(/password for extadmin/g)).toHaveLength(1);
+      expect(out).not.toContain(PASSWORD); // not echoed
+      expect(out).toMatch(/generation \d+ is active \(\+hello/);
+    } finally {
+      tmux("kill-server");
+    }
+    expect(ns.run(["/usr/bin/hello"]).stdout).toMatch(/Hello, world!/);
+  });
+});
+
 describe("a user with no way to elevate", () => {
   it("ext add jq: exit 4 with the hint, nobody asked", () => {
     const before = asked();
