@@ -1,5 +1,5 @@
 import { pathExists } from "../fsutil.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import { readBootId } from "./cmdline.js";
 import { readBootState, type BootHow, type BootState } from "./state.js";
 import { UNIT_NAMES, unitDir } from "./units.js";

@@ -1,7 +1,7 @@
 import { readFile, rename } from "node:fs/promises";
 import { errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 
 // The boot state (/var/lib/ext/boot.json): which generations reached a good boot, which one is on
 // trial and how many boots it has left, what the selector chose at the last boot and why it went

@@ -1,5 +1,5 @@
-import { layout, type Layout } from "../generations/layout.js";
-import { acquireLock } from "../generations/lock.js";
+import { layout, type Layout } from "../base/layout.js";
+import { acquireLock } from "../base/lock.js";
 import { ensureStateDirs } from "../generations/store.js";
 import { sweepLeftovers } from "../generations/sweep.js";
 import { existsSync } from "node:fs";
@@ -8,7 +8,7 @@ import { PermissionError } from "../errors.js";
 import type { NixContext } from "../nix/types.js";
 import type { Compression } from "../image/types.js";
 import type { LabelPolicy } from "../image/selinux.js";
-import type { Reporter } from "./reporter.js";
+import type { Reporter } from "../base/reporter.js";
 
 /** What every command receives: the global options, resolved once. */
 export interface CommandContext {

@@ -1,5 +1,5 @@
 import type { MkfsCapabilities } from "../image/compressors.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import type { NixContext } from "../nix/types.js";
 
 // `ext doctor` looks at the host and says, for each finding, how to fix it. A check never changes

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { errnoCode } from "../errors.js";
-import { readBootId } from "../boot/cmdline.js";
+import { readBootId } from "../base/boot-id.js";
 import type { HostView } from "./host.js";
 import { STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
 import type { StagedPath } from "./types.js";

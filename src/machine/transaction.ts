@@ -1,7 +1,7 @@
 import { assign, createActor, fromPromise, setup, toPromise } from "xstate";
 import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
-import { writeJournal, type JournalPhase } from "../generations/journal.js";
+import { writeJournal, type JournalPhase } from "../base/journal.js";
 import { listGenerations, nextGenerationId, readCurrent } from "../generations/store.js";
 import type { GenerationRecord, InstalledPackage } from "../generations/record.js";
 import { plan as planStep } from "./actors/plan.js";

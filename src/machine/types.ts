@@ -1,10 +1,10 @@
 import type { LabelPolicy } from "../image/selinux.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import type { GenerationRecord, InstalledPackage } from "../generations/record.js";
-import type { Journal } from "../generations/journal.js";
+import type { Journal } from "../base/journal.js";
 import type { ClosureEntry, LockedSource, NixContext } from "../nix/types.js";
 import type { Compression, StageReport, PackResult } from "../image/types.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../base/reporter.js";
 
 /** A package as the user asks for it (command line or tools.json entry). */
 export interface PackageSpec {

@@ -1,6 +1,6 @@
 import { rm, unlink } from "node:fs/promises";
-import { imagePath, type Layout } from "../generations/layout.js";
-import { clearJournal, type Journal } from "../generations/journal.js";
+import { imagePath, type Layout } from "../base/layout.js";
+import { clearJournal, type Journal } from "../base/journal.js";
 import { deleteGeneration, listGenerationIds, listGenerations, readCurrent, readGeneration, writeCurrent } from "../generations/store.js";
 import { linkActiveImage } from "../sysext/link.js";
 import { refresh } from "../sysext/sysext.js";

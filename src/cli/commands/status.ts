@@ -1,6 +1,6 @@
 import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
-import { readJournal } from "../../generations/journal.js";
+import { readJournal } from "../../base/journal.js";
 import { activeImageSha } from "../../sysext/link.js";
 import { isMerged } from "../../sysext/sysext.js";
 import { formatBytes } from "../output.js";

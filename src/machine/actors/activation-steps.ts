@@ -1,5 +1,5 @@
-import { writeJournal } from "../../generations/journal.js";
-import { imagePath } from "../../generations/layout.js";
+import { writeJournal } from "../../base/journal.js";
+import { imagePath } from "../../base/layout.js";
 import { storePathsOf, type GenerationRecord } from "../../generations/record.js";
 import { writeGeneration } from "../../generations/store.js";
 import { linkActiveImage } from "../../sysext/link.js";

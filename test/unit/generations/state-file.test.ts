@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { layout, type Layout } from "../../../src/generations/layout.js";
+import { layout, type Layout } from "../../../src/base/layout.js";
 import { readCurrent, readGeneration } from "../../../src/generations/store.js";
-import { readJournal } from "../../../src/generations/journal.js";
+import { readJournal } from "../../../src/base/journal.js";
 import { StateError } from "../../../src/errors.js";
 
 // Every state file goes through one validating reader: damage is a StateError naming the file and

@@ -1,7 +1,7 @@
 import { unlink } from "node:fs/promises";
 import { errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import { extensionNameProblem } from "../image/names.js";
+import { extensionNameProblem } from "./extension-name.js";
 import { ShapeError, bool, count, field, id, list, nullable, object, oneOf, optional, readStateFile, sha256, str } from "./state-file.js";
 import type { Layout } from "./layout.js";
 
