@@ -9,6 +9,7 @@ import type { NixContext } from "../nix/types.js";
 import type { Compression } from "../image/types.js";
 import type { LabelPolicy } from "../image/selinux.js";
 import type { Reporter } from "../base/reporter.js";
+import type { TxHooks } from "../machine/types.js";
 
 /** What every command receives: the global options, resolved once. */
 export interface CommandContext {
@@ -27,6 +28,8 @@ export interface CommandContext {
   argv: string[];
   /** Where human output goes (stdout); JSON is printed by the boundary. */
   print: (line: string) => void;
+  /** Seams for tests and bench/ around the transaction's steps (src/cli/seams.ts). */
+  hooks?: TxHooks;
 }
 
 export const DEFAULT_SOURCE = "nixpkgs";
