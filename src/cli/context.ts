@@ -10,6 +10,7 @@ import type { Compression } from "../image/types.js";
 import type { LabelPolicy } from "../image/selinux.js";
 import type { Reporter } from "../base/reporter.js";
 import type { TxHooks } from "../machine/types.js";
+import type { BootGiven } from "./seams.js";
 
 /** What every command receives: the global options, resolved once. */
 export interface CommandContext {
@@ -30,6 +31,8 @@ export interface CommandContext {
   print: (line: string) => void;
   /** Seams for tests and bench/ around the transaction's steps (src/cli/seams.ts). */
   hooks?: TxHooks;
+  /** This boot as given instead of the kernel's ($EXT_BOOT_ID, $EXT_BOOT_CMDLINE; src/cli/seams.ts). */
+  boot?: BootGiven;
 }
 
 export const DEFAULT_SOURCE = "nixpkgs";

@@ -13,7 +13,7 @@ import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
-import { hooksFromEnvironment } from "./seams.js";
+import { bootFromEnvironment, hooksFromEnvironment } from "./seams.js";
 import { suggestCommand, suggestOption, unknownOption } from "./suggest-command.js";
 import { checkSwallowedWords, optionError, singleString, wholeNumber } from "./options.js";
 
@@ -75,6 +75,7 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     argv,
     print: (line) => output().stdout.write(line + "\n"),
     hooks: hooksFromEnvironment(process.env),
+    boot: bootFromEnvironment(process.env),
   };
 }
 
