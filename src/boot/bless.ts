@@ -1,5 +1,5 @@
-import type { Layout } from "../generations/layout.js";
-import { acquireLock } from "../generations/lock.js";
+import type { Layout } from "../base/layout.js";
+import { acquireLock } from "../base/lock.js";
 import { readBootId } from "./cmdline.js";
 import { readBootState, writeBootState, type BootState } from "./state.js";
 

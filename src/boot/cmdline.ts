@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 
 // The kernel command line options the selector understands:
 //   ext.generation=N         boot generation N, this boot only
@@ -56,11 +55,10 @@ function splitCmdline(text: string): string[] {
   return words;
 }
 
-/** The command line to obey: given explicitly (tests, --cmdline), $EXT_BOOT_CMDLINE, or /proc/cmdline. */
+/** The command line to obey: given explicitly (tests: --cmdline, $EXT_BOOT_CMDLINE, read once by
+ *  the CLI), or /proc/cmdline. */
 export async function readCmdline(explicit?: string): Promise<string> {
   if (explicit !== undefined) return explicit;
-  const env = process.env["EXT_BOOT_CMDLINE"];
-  if (env !== undefined) return env;
   try {
     return await readFile("/proc/cmdline", "utf8");
   } catch {
@@ -68,15 +66,4 @@ export async function readCmdline(explicit?: string): Promise<string> {
   }
 }
 
-/** This boot's id: given explicitly, $EXT_BOOT_ID, or the kernel's random boot_id. */
-export async function readBootId(explicit?: string): Promise<string> {
-  if (explicit !== undefined) return explicit;
-  const env = process.env["EXT_BOOT_ID"];
-  if (env !== undefined && env !== "") return env;
-  try {
-    return (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim().replace(/-/g, "");
-  } catch {
-    // Never a constant: two boots must not look like one (the selector would count no try).
-    return `random-${randomBytes(16).toString("hex")}`;
-  }
-}
+export { readBootId } from "../base/boot-id.js";

@@ -1,5 +1,5 @@
-import type { Layout } from "../generations/layout.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Layout } from "../base/layout.js";
+import type { Reporter } from "../base/reporter.js";
 import { readBootState, writeBootState } from "./state.js";
 
 // Called by the transaction once a new set is active and checked: the generation is on trial

@@ -1,11 +1,9 @@
 import { link, mkdir, readdir, rmdir, symlink, unlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode } from "../errors.js";
-import { imagePath, type Layout } from "../generations/layout.js";
-import { acquireLock } from "../generations/lock.js";
-import { clearJournal, readJournal } from "../generations/journal.js";
+import { imagePath, type Layout } from "../base/layout.js";
+import { acquireLock } from "../base/lock.js";
 import { listGenerationIds, readCurrent, readGeneration, writeCurrent } from "../generations/store.js";
-import { finish, recoveryActionFor, undo } from "../machine/undo.js";
 import { activeImageSha, linkActiveImage } from "../sysext/link.js";
 import { parseCmdline, readBootId, readCmdline } from "./cmdline.js";
 import { decideBoot, type Runtime, type Selection, type World } from "./decide.js";
@@ -18,11 +16,15 @@ import { readBootState, readGoodBackup, setAsideDamaged, writeBootState } from "
 
 export interface SelectOptions {
   extensionName: string;
-  /** Kernel command line text; default $EXT_BOOT_CMDLINE or /proc/cmdline. */
+  /** Kernel command line text; default /proc/cmdline. */
   cmdline?: string;
-  /** Boot id; default $EXT_BOOT_ID or /proc/sys/kernel/random/boot_id. */
+  /** Boot id; default /proc/sys/kernel/random/boot_id. */
   bootId?: string;
   now?: Date;
+  /** Finishes or undoes a transaction journal left by a run killed before the reboot, without
+   *  merging (systemd-sysext.service merges next); returns what it did. The transaction's own undo
+   *  (src/machine/recover.ts recoverAtBoot), passed in: boot selection sits below the transaction. */
+  recover: (l: Layout) => Promise<string[]>;
 }
 
 export interface SelectResult {
@@ -49,7 +51,7 @@ export async function selectBoot(l: Layout, opts: SelectOptions): Promise<Select
 
   const lock = await acquireLock(l, "ext boot select", { wait: true, timeoutMs: 30_000 });
   try {
-    const notes = await recoverJournal(l);
+    const notes = await opts.recover(l);
     const world = await gatherWorld(l, opts.extensionName, notes);
     const read = await readBootState(l);
     const selection = decideBoot({
@@ -121,25 +123,6 @@ async function applyRuntime(l: Layout, name: string, r: Runtime): Promise<void> 
     if (errnoCode(e) !== "EXDEV") throw e;
     await symlink(l.root === "/" ? imagePath(l, r.image) : join("/", imagePath(l, r.image).slice(l.root.length)), target);
   }
-}
-
-/** A journal at boot means ext was stopped mid-transaction before the reboot. Put the state back
- *  as the next ext command would, without merging (systemd-sysext.service merges next). */
-async function recoverJournal(l: Layout): Promise<string[]> {
-  let journal;
-  try {
-    journal = await readJournal(l);
-  } catch {
-    await clearJournal(l);
-    return ["an unreadable transaction journal was removed"];
-  }
-  if (!journal) return [];
-  const action = recoveryActionFor(journal);
-  const noMerge = async () => {};
-  const warnings = action === "finished" ? await finish(l, journal) : await undo(l, journal, noMerge);
-  return [...warnings, action === "finished"
-    ? `finished the interrupted '${journal.command}'`
-    : `undid the interrupted '${journal.command}' (stopped during ${journal.phase})`];
 }
 
 async function gatherWorld(l: Layout, name: string, notes: string[]): Promise<World> {

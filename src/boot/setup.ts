@@ -1,7 +1,7 @@
 import { pathExists } from "../fsutil.js";
 import { realpath } from "node:fs/promises";
 import { join } from "node:path";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import { readCurrentGeneration } from "../generations/store.js";
 import { run } from "../exec.js";
 import {

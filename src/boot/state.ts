@@ -2,7 +2,7 @@ import { readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode } from "../errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../fsutil.js";
-import { imagePath, type Layout } from "../generations/layout.js";
+import { imagePath, type Layout } from "../base/layout.js";
 
 // The boot state (/var/lib/ext/boot.json): which generations reached a good boot, which one is on
 // trial and how many boots it has left, what the selector chose at the last boot and why it went

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { packagePath } from "../paths.js";
 import { errnoCode } from "../errors.js";
 import { fsyncDir, tempName, writeFileAtomic } from "../fsutil.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 
 // The two units `ext setup` installs into <root>/etc/systemd/system from templates/, with the
 // command that runs ext filled in, and enables them the way `systemctl enable` would (a symlink in

@@ -1,5 +1,5 @@
-import { layout, type Layout } from "../generations/layout.js";
-import { acquireLock } from "../generations/lock.js";
+import { layout, type Layout } from "../base/layout.js";
+import { acquireLock } from "../base/lock.js";
 import { ensureStateDirs } from "../generations/store.js";
 import { sweepLeftovers } from "../generations/sweep.js";
 import { existsSync } from "node:fs";
@@ -8,7 +8,9 @@ import { PermissionError } from "../errors.js";
 import type { NixContext } from "../nix/types.js";
 import type { Compression } from "../image/types.js";
 import type { LabelPolicy } from "../image/selinux.js";
-import type { Reporter } from "./reporter.js";
+import type { Reporter } from "../base/reporter.js";
+import type { TxHooks } from "../machine/types.js";
+import type { BootGiven } from "./seams.js";
 import { output } from "./streams.js";
 
 /** What every command receives: the global options, resolved once. */
@@ -28,6 +30,10 @@ export interface CommandContext {
   argv: string[];
   /** Where human output goes (stdout); JSON is printed by the boundary. */
   print: (line: string) => void;
+  /** Seams for tests and bench/ around the transaction's steps (src/cli/seams.ts). */
+  hooks?: TxHooks;
+  /** This boot as given instead of the kernel's ($EXT_BOOT_ID, $EXT_BOOT_CMDLINE; src/cli/seams.ts). */
+  boot?: BootGiven;
   /** The global options resolved for a root part (src/elevate/request.ts); absent: ext cannot ask for root. */
   globals?: () => string[];
   /** In a root part started by ext: the elevator that started it. */

@@ -13,6 +13,7 @@ import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
+import { bootFromEnvironment, hooksFromEnvironment } from "./seams.js";
 import { suggestCommand, suggestOption, unknownOption } from "./suggest-command.js";
 import { Elevated, ELEVATED_OPTION, PASS_ENV_OPTION } from "../elevate/elevated.js";
 import { applyPassedEnvironment } from "../elevate/index.js";
@@ -82,6 +83,8 @@ function makeContext(args: GlobalArgs, typed: string[]): CommandContext {
     reporter,
     argv,
     print: (line) => output().stdout.write(line + "\n"),
+    hooks: hooksFromEnvironment(process.env),
+    boot: bootFromEnvironment(process.env),
     globals: () => resolvedGlobals(args),
     ...(args.elevated !== undefined ? { elevatedBy: args.elevated } : {}),
   };

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { printable } from "../nix/errors.js";
-import type { Reporter } from "./reporter.js";
+import type { Reporter } from "../base/reporter.js";
 import type { CommandObserver } from "../exec.js";
 import { applyNixLine, classifyCommand, commandActivity, displayCommand, formatElapsed, newPhase, type PhaseState } from "./progress.js";
 import { PlainRenderer, type Renderer } from "./progress-plain.js";

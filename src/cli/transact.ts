@@ -36,6 +36,8 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
         architecture: ctx.architecture,
         command: commandLine(ctx),
         reporter: ctx.reporter,
+        ...(ctx.hooks ? { hooks: ctx.hooks } : {}),
+        ...(ctx.boot?.id ? { bootId: ctx.boot.id } : {}),
       },
       request,
       options,

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { imagePath } from "../generations/layout.js";
+import { imagePath } from "../base/layout.js";
 import { readCurrentGeneration } from "../generations/store.js";
 import { releaseFileRel } from "../image/release.js";
 import type { DoctorInput, Finding } from "./types.js";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { imagePath, activeLinkPath } from "../generations/layout.js";
+import { imagePath, activeLinkPath } from "../base/layout.js";
 import { checkStateDirs, listGenerationIds, readCurrent, readGeneration } from "../generations/store.js";
-import { readJournal } from "../generations/journal.js";
+import { readJournal } from "../base/journal.js";
 import type { GenerationRecord } from "../generations/record.js";
 import { activeImageSha } from "../sysext/link.js";
 import { imageProblem } from "../generations/image-integrity.js";

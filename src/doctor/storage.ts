@@ -1,5 +1,5 @@
 import { dirname, join } from "node:path";
-import { formatBytes } from "../cli/output.js";
+import { formatBytes } from "../base/format.js";
 import type { DoctorInput, Finding, Host } from "./types.js";
 import { mergedExtensions } from "./sysext-status.js";
 

@@ -1,5 +1,5 @@
 import type { MkfsCapabilities } from "../image/compressors.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import type { NixContext } from "../nix/types.js";
 import type { ElevationChoice } from "../elevate/choose.js";
 

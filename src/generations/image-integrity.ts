@@ -1,7 +1,7 @@
 import { lstat } from "node:fs/promises";
 import { sha256File } from "../image/pack.js";
 import { DamagedImageError, errnoCode } from "../errors.js";
-import { imagePath, type Layout } from "./layout.js";
+import { imagePath, type Layout } from "../base/layout.js";
 import type { ImageInfo } from "./record.js";
 
 // Images are content-addressed (images/<sha256>.raw), so the name says what the bytes must be. A byte

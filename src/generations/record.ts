@@ -1,5 +1,5 @@
 import type { LockedSource, ResolvedPackage } from "../nix/types.js";
-import { ShapeError, count, dict, field, id, list, nullable, num, object, optional, sha256, str, bool } from "./state-file.js";
+import { ShapeError, count, dict, field, id, list, nullable, num, object, optional, sha256, str, bool } from "../base/state-file.js";
 import { isStorePath } from "../nix/validate.js";
 
 // What one generation holds. Written once, atomically, and never modified afterwards:
@@ -44,7 +44,7 @@ export function storePathsOf(records: readonly GenerationRecord[]): string[] {
   return records.flatMap((r) => [...r.closure.paths, ...r.packages.flatMap((p) => Object.values(p.outPaths))]);
 }
 
-/** The shape a record on disk must have before ext uses it (src/generations/state-file.ts). */
+/** The shape a record on disk must have before ext uses it (src/base/state-file.ts). */
 export function generationRecordShape(value: unknown): GenerationRecord {
   const o = object(value, "");
   const recordVersion = field(o, "", "recordVersion", count);

@@ -1,9 +1,9 @@
 import { readdir, unlink, mkdir } from "node:fs/promises";
 import { StateError, errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import { generationPath, type Layout } from "./layout.js";
+import { generationPath, type Layout } from "../base/layout.js";
 import { RECORD_VERSION, generationRecordShape, type GenerationRecord } from "./record.js";
-import { assertDirectory, field, id, nullable, object, readStateFile } from "./state-file.js";
+import { assertDirectory, field, id, nullable, object, readStateFile } from "../base/state-file.js";
 
 export interface CurrentPointer {
   generation: number | null;

@@ -2,7 +2,7 @@ import { readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { errnoCode } from "../errors.js";
 import { isTempNameOf } from "../fsutil.js";
-import { activeLinkPath, type Layout } from "./layout.js";
+import { activeLinkPath, type Layout } from "../base/layout.js";
 
 // What a run killed at the wrong moment (or a failure path that could not clean up, such as a full
 // disk) leaves behind: the scratch of a transaction in tmp/ (stages, pack-*.raw, mkfs.erofs's

@@ -1,7 +1,7 @@
-import type { Layout } from "../generations/layout.js";
-import { readJournal } from "../generations/journal.js";
+import type { Layout } from "../base/layout.js";
+import { clearJournal, readJournal } from "../base/journal.js";
 import { finish, recoveryActionFor, undo } from "./undo.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../base/reporter.js";
 
 export interface Recovery {
   action: "undone" | "finished";
@@ -24,4 +24,23 @@ export async function recoverIfNeeded(l: Layout, reporter: Reporter): Promise<Re
       : `recovered: undid the interrupted '${journal.command}' (stopped during ${journal.phase}); the previous set is active`,
   );
   return recovery;
+}
+
+/** A journal at boot means ext was stopped mid-transaction before the reboot. Put the state back
+ *  as the next ext command would, without merging (systemd-sysext.service merges next). */
+export async function recoverAtBoot(l: Layout): Promise<string[]> {
+  let journal;
+  try {
+    journal = await readJournal(l);
+  } catch {
+    await clearJournal(l);
+    return ["an unreadable transaction journal was removed"];
+  }
+  if (!journal) return [];
+  const action = recoveryActionFor(journal);
+  const noMerge = async () => {};
+  const warnings = action === "finished" ? await finish(l, journal) : await undo(l, journal, noMerge);
+  return [...warnings, action === "finished"
+    ? `finished the interrupted '${journal.command}'`
+    : `undid the interrupted '${journal.command}' (stopped during ${journal.phase})`];
 }

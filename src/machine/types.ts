@@ -1,22 +1,12 @@
 import type { LabelPolicy } from "../image/selinux.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 import type { GenerationRecord, InstalledPackage } from "../generations/record.js";
-import type { Journal } from "../generations/journal.js";
-import type { ClosureEntry, LockedSource, NixContext } from "../nix/types.js";
-import type { Compression, StageReport, PackResult } from "../image/types.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { LockedSource, NixContext } from "../nix/types.js";
+import type { PackageSpec } from "../pipeline/packages.js";
+import type { Compression } from "../image/types.js";
+import type { Reporter } from "../base/reporter.js";
 
-/** A package as the user asks for it (command line or tools.json entry). */
-export interface PackageSpec {
-  name: string;
-  attr?: string;
-  source?: string;
-  outputs?: string[];
-  priority?: number;
-  allowShadow?: boolean;
-  /** nixpkgs may evaluate it although its license is unfree. */
-  allowUnfree?: boolean;
-}
+export type { PackageSpec } from "../pipeline/packages.js";
 
 export type TxRequest =
   | { kind: "add"; packages: PackageSpec[] }
@@ -26,7 +16,7 @@ export type TxRequest =
   /** Switch to an existing generation (ext rollback). */
   | { kind: "switch"; generation: number };
 
-/** Everything a transaction needs from outside; actors receive it, the machine never touches it. */
+/** Everything a transaction needs from outside; steps receive it, the machine never touches it. */
 export interface TxEnv {
   layout: Layout;
   nix: NixContext;
@@ -42,8 +32,19 @@ export interface TxEnv {
   reporter: Reporter;
   /** systemd-sysext refresh; unit tests replace it, everything else uses the real one. */
   refresh: (l: Layout) => Promise<void>;
-  /** The on-disk journal of this transaction; steps update it before they take effect. */
-  journal: Journal;
+  /** Seams for tests and measurements, made once where the command's context is made. */
+  hooks?: TxHooks;
+  /** This boot, when not the kernel's (tests): the stage cache belongs to one boot. */
+  bootId?: string;
+}
+
+/** Called around every step (the machine's, never a step's own code): the CLI makes them from
+ *  EXT_TEST_PAUSE_AT / EXT_TEST_FAIL_AT / EXT_TIMINGS (src/cli/seams.ts); unit tests pass their own. */
+export interface TxHooks {
+  /** After the journal names the step and before it runs: a test pauses (to kill -9) or fails here. */
+  beforeStep?(step: string): Promise<void>;
+  /** When the step ends, whether it succeeded or not (ms since the process started). */
+  afterStep?(step: string, start: number, end: number): void;
 }
 
 export type Plan =
@@ -58,23 +59,6 @@ export type Plan =
       keep: InstalledPackage[];
       lockedSource?: LockedSource;
     };
-
-export interface TxContext {
-  env: TxEnv;
-  request: TxRequest;
-  plan?: Plan;
-  packages?: InstalledPackage[];
-  closure?: ClosureEntry[];
-  imageKey?: string | null;
-  /** Set when an existing image with the same key is reused (stage and pack skipped). */
-  reusedImage?: { sha256: string; size: number; compression: string } | null;
-  stageDir?: string;
-  stageReport?: StageReport;
-  packed?: PackResult | null;
-  record?: GenerationRecord;
-  error?: unknown;
-  rollbackError?: unknown;
-}
 
 export type TxOutcome =
   | { status: "noop"; reason: string; generation: number | null }

@@ -10,7 +10,3 @@ export { resolveManifest, nixPinner, refreshingNix, specOf, type Resolution, typ
 export { previewSet, evaluatePackage, type Preview, type Evaluator } from "./preview.js";
 export { trackedFile, setTrackedFile } from "./tracking.js";
 export { writeUserFile } from "./files.js";
-export {
-  explicitOption, manifestContext, loadTracked, updateLock, trackedAdd, trackedRemove, manifestValue, formatTrackedChange,
-  type Tracked, type TrackedChange, type LockUpdate,
-} from "./sync.js";

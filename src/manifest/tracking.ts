@@ -1,7 +1,7 @@
 import { isAbsolute } from "node:path";
-import { object, readStateFile } from "../generations/state-file.js";
+import { object, readStateFile } from "../base/state-file.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 
 // The tracked tools.json: `ext apply FILE` remembers FILE in /var/lib/ext/config.json, so that
 // `ext add` / `ext remove` keep it in step and `ext apply`, `ext diff`, `ext upgrade` find it without

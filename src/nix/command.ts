@@ -2,7 +2,7 @@ import path from "node:path";
 import { run, type RunResult } from "../exec.js";
 import type { NixContext, StoreLocation } from "./types.js";
 import { validateStorePath } from "./validate.js";
-import { prepareStorePath } from "../store/permissions.js";
+import { prepareStorePath } from "./store-permissions.js";
 
 // Every nix call goes through here so that each one carries the flags ext depends on: flakes are
 // experimental on Nix 2.8, and a chroot store must be named on every command or Nix silently uses

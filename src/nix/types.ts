@@ -6,7 +6,7 @@
 export interface StoreLocation {
   root: string;
   /** For a chroot store: the directory below which ext made the store's directories and may fix
-   *  their permissions (src/store/permissions.ts). Unset: none of them is ext's. */
+   *  their permissions (src/nix/store-permissions.ts). Unset: none of them is ext's. */
   owned?: string;
 }
 

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import type { StoreLocation } from "../nix/types.js";
-import { checkStorePath } from "./permissions.js";
+import { checkStorePath } from "../nix/store-permissions.js";
 
 // Which Nix store ext uses, and why. Store paths are always the logical /nix/store/… strings; a
 // private store is a Nix "chroot store" (`nix --store DIR`): its files live under DIR/nix/store and its

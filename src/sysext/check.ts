@@ -1,7 +1,7 @@
 import { lstat, readlink } from "node:fs/promises";
 import { isAbsolute, join, dirname, relative } from "node:path";
 import { errnoCode } from "../errors.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 
 // After a refresh, prove the generation is what /usr shows. Symlinks in the image are absolute
 // (/usr/store/…), so under --root they are resolved by hand against the root, never the host.

@@ -1,10 +1,10 @@
 import { link, lstat, rename, unlink, stat, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ActivationError, StateError, errnoCode } from "../errors.js";
-import { assertDirectory, kindOf } from "../generations/state-file.js";
+import { assertDirectory, kindOf } from "../base/state-file.js";
 import { checkStateDirs } from "../generations/store.js";
 import { fsyncDir, tempName } from "../fsutil.js";
-import { activeLinkPath, type Layout } from "../generations/layout.js";
+import { activeLinkPath, type Layout } from "../base/layout.js";
 
 // `<root>/var/lib/extensions/<name>.raw` is a hard link to one image in images/. systemd-sysext
 // ignores symlinked images under --root, and a hard link survives the image being renamed or gc'd.

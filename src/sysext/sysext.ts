@@ -3,7 +3,7 @@ import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../exec.js";
 import { ActivationError, ToolFailedError } from "../errors.js";
-import type { Layout } from "../generations/layout.js";
+import type { Layout } from "../base/layout.js";
 
 function rootArgs(l: Layout): string[] {
   return l.root === "/" ? [] : [`--root=${l.root}`];

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
-import { layout } from "../../src/generations/layout.js";
+import { layout } from "../../src/base/layout.js";
 import { realHost } from "../../src/doctor/index.js";
 import { checkOsUpgrades } from "../../src/doctor/image-hosts.js";
 

@@ -105,7 +105,9 @@ describe("recovery does not delete history on a journal's word", () => {
 
   it("a journal claiming it created the current generation: the record and its image are kept", () => {
     const st = json<{ generation: number; image: { sha256: string } }>(["status"]);
-    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify({ ...journalClaiming("stage", st.generation), nextImage: st.image.sha256, createdImage: true })}\nEND`);
+    // At commit: the step that writes records, whose undo would delete it (a claim made at an earlier
+    // phase is not even looked at: no step before commit creates a record).
+    sh(`cat > /var/lib/ext/journal.json <<'END'\n${JSON.stringify({ ...journalClaiming("commit", st.generation), nextImage: st.image.sha256, createdImage: true })}\nEND`);
     const r = ok(["gc"]);
     expect(r.stderr).toMatch(new RegExp(`says it created generation ${st.generation}, but it is the current generation: kept`));
     expect(ns.read(`/var/lib/ext/generations/${st.generation}.json`)).toBeDefined();

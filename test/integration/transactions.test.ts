@@ -106,7 +106,7 @@ describe("failures and crashes", () => {
     ok(["add", "ripgrep"]);
   });
 
-  for (const phase of ["realise", "close", "stage", "pack", "verify", "commit", "activate", "check"]) {
+  for (const phase of ["realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
     it(`a failure at ${phase} leaves the active set and the state unchanged`, () => {
       const before = snapshot();
       const r = ns.ext(["add", "hello"], { env: { EXT_TEST_FAIL_AT: phase } });
@@ -117,7 +117,7 @@ describe("failures and crashes", () => {
     });
   }
 
-  for (const phase of ["realise", "stage", "pack", "commit", "activate", "check", "finalize"]) {
+  for (const phase of ["realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
     it(`kill -9 during ${phase}, then any ext command recovers`, async () => {
       const before = snapshot();
       const child = ns.spawnExt(["add", "hello"], { env: { EXT_TEST_PAUSE_AT: phase } });

@@ -1,7 +1,7 @@
 import { asRoot, type CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { packageArgs, parsePackageArg } from "../package-arg.js";
-import { trackedAdd, formatTrackedChange, type TrackedChange } from "../../manifest/index.js";
+import { trackedAdd, formatTrackedChange, type TrackedChange } from "../manifest-sync.js";
 
 export interface AddOptions {
   packages: string[];

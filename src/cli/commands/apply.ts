@@ -4,10 +4,8 @@ import { asRoot } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { readCurrentGeneration, ensureStateDirs } from "../../generations/store.js";
 import { UsageError, isExtError } from "../../errors.js";
-import {
-  readManifest, readLock, resolveManifest, manifestContext, updateLock, setTrackedFile, trackedFile, previewSet, positionOf, where,
-  type LockUpdate, type Manifest, type Preview,
-} from "../../manifest/index.js";
+import { readManifest, readLock, resolveManifest, setTrackedFile, trackedFile, previewSet, positionOf, where, type Manifest, type Preview } from "../../manifest/index.js";
+import { manifestContext, updateLock, type LockUpdate } from "../manifest-sync.js";
 import { manifestArgument, lockShown, formatPreview } from "./diff.js";
 
 // `ext apply [FILE]`: make the active set exactly what FILE says, in one transaction. Packages its lock

@@ -2,6 +2,7 @@ import type { CommandContext } from "../context.js";
 import { requireRoot } from "../context.js";
 import { selectBoot, type SelectResult } from "../../boot/select.js";
 import { blessBoot, type BlessResult } from "../../boot/bless.js";
+import { recoverAtBoot } from "../../machine/recover.js";
 
 // `ext boot select` and `ext boot bless`: what the units installed by `ext setup` run at boot.
 // Local state only (no Nix, no network). --cmdline and --boot-id (or $EXT_BOOT_CMDLINE and
@@ -18,9 +19,11 @@ export type BootCommandResult = ({ step: "select" } & SelectResult) | ({ step: "
 
 export async function boot(ctx: CommandContext, opts: BootCommandOptions): Promise<BootCommandResult> {
   if (ctx.layout.root === "/") requireRoot(ctx);
-  const ids = opts.bootId !== undefined ? { bootId: opts.bootId } : {};
+  const bootId = opts.bootId ?? ctx.boot?.id;
+  const cmdline = opts.cmdline ?? ctx.boot?.cmdline;
+  const ids = bootId !== undefined ? { bootId } : {};
   if (opts.step === "select") {
-    const r = await selectBoot(ctx.layout, { extensionName: ctx.extensionName, ...ids, ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}) });
+    const r = await selectBoot(ctx.layout, { extensionName: ctx.extensionName, recover: recoverAtBoot, ...ids, ...(cmdline !== undefined ? { cmdline } : {}) });
     return { step: "select", ...r };
   }
   return { step: "bless", ...(await blessBoot(ctx.layout, ids)) };

@@ -1,13 +1,13 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
-import { dirname, join, resolve, basename } from "node:path";
+import { stat } from "node:fs/promises";
+import { dirname, resolve, basename } from "node:path";
 import type { CommandContext } from "../context.js";
-import { realise, closure as nixClosure } from "../../nix/index.js";
-import { stage, pack, verifyImage, opaqueWarning } from "../../image/index.js";
+import { buildImage } from "../../pipeline/index.js";
 import { UsageError, errnoCode } from "../../errors.js";
 import { parsePackageArg } from "../package-arg.js";
 import { formatBytes, table } from "../output.js";
 
-// `ext build` makes an image and touches nothing else: no state, no activation, no root.
+// `ext build` makes an image and touches nothing else: no state, no activation, no root. It runs
+// the pipeline `ext add` runs (src/pipeline/), so the same set gives the same bytes.
 
 export interface BuildOptions {
   packages: string[];
@@ -41,53 +41,24 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
     if (errnoCode(e) === "ENOENT") throw new UsageError(`the directory ${dirname(output)} does not exist`);
     throw e;
   }
-  const specs = opts.packages.map(parsePackageArg);
-  ctx.reporter.phase("building", specs.map((s) => s.name).join(", "));
-  const resolved = await realise(
-    ctx.nix,
-    specs.map((s) => ({ name: s.name, attr: s.attr ?? s.name, source: ctx.source, ...(opts.allowUnfree ? { allowUnfree: true } : {}) })),
-  );
-  const roots = resolved.flatMap((p) => Object.values(p.outPaths));
-  ctx.reporter.phase("closure");
-  const closure = await nixClosure(ctx.nix, roots);
-  // Next to the output, so the finished image is renamed, never copied, into place.
-  const stageDir = await mkdtemp(join(dirname(output), ".ext-stage-"));
-  try {
-    ctx.reporter.phase("staging", `${closure.length} store paths`);
-    const report = await stage({
-      closure,
-      packages: resolved.map((p) => ({ name: p.name, outPaths: Object.values(p.outPaths) })),
-      store: ctx.nix.store,
-      stageDir,
-      extensionName: ctx.extensionName,
-      architecture: ctx.architecture,
-      hostRoot: ctx.layout.root,
-    });
-    for (const o of report.opaqueReferences) ctx.reporter.warn(opaqueWarning(o));
-    ctx.reporter.phase("packing", String(ctx.compression));
-    const labels = ctx.labels();
-    const packed = await pack({ stageDir, output, compression: ctx.compression, forAnotherMachine: true, ...(labels ? { fileContexts: labels.text } : {}) });
-    ctx.reporter.phase("verifying");
-    try {
-      await verifyImage(packed.path, ctx.extensionName, ctx.architecture);
-    } catch (e) {
-      await rm(packed.path, { force: true });
-      throw e;
-    }
-    return {
-      output: packed.path,
-      sha256: packed.sha256,
-      imageSize: packed.size,
-      closureSize: closure.reduce((n, c) => n + c.narSize, 0),
-      storePaths: closure.length,
-      extensionName: ctx.extensionName,
-      packages: resolved.map((p) => ({ name: p.name, attr: p.attr, version: p.version, outPaths: p.outPaths })),
-      links: report.links,
-      opaqueReferences: report.opaqueReferences,
-    };
-  } finally {
-    await rm(stageDir, { recursive: true, force: true });
-  }
+  const built = await buildImage(ctx, {
+    specs: opts.packages.map(parsePackageArg).map((s) => (opts.allowUnfree ? { ...s, allowUnfree: true } : s)),
+    source: ctx.source,
+    output,
+    nix: ctx.nix,
+    hostRoot: ctx.layout.root,
+  }, ctx.reporter);
+  return {
+    output: built.packed.path,
+    sha256: built.packed.sha256,
+    imageSize: built.packed.size,
+    closureSize: built.closure.reduce((n, c) => n + c.narSize, 0),
+    storePaths: built.closure.length,
+    extensionName: ctx.extensionName,
+    packages: built.packages.map((p) => ({ name: p.name, attr: p.attr, version: p.version, outPaths: p.outPaths })),
+    links: built.report.links,
+    opaqueReferences: built.report.opaqueReferences,
+  };
 }
 
 export function formatBuild(r: BuildResult): string[] {

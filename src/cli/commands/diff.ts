@@ -3,7 +3,8 @@ import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
 import { UsageError } from "../../errors.js";
 import { formatBytes, formatSignedBytes } from "../output.js";
-import { previewSet, readLock, readManifest, resolveManifest, trackedFile, manifestContext, lockPathFor, type Preview } from "../../manifest/index.js";
+import { previewSet, readLock, readManifest, resolveManifest, trackedFile, lockPathFor, type Preview } from "../../manifest/index.js";
+import { manifestContext } from "../manifest-sync.js";
 
 // `ext diff [FILE]`: what `ext apply FILE` would change. Nothing is built or changed; packages the
 // lock or the active set already describe need no Nix at all.

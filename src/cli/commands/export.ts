@@ -5,11 +5,8 @@ import { DEFAULT_COMPRESSION, DEFAULT_EXTENSION_NAME, requireRoot } from "../con
 import { readCurrentGeneration, ensureStateDirs } from "../../generations/store.js";
 import type { InstalledPackage } from "../../generations/record.js";
 import { ManifestError, UsageError, errnoCode } from "../../errors.js";
-import {
-  MANIFEST_VERSION, MANIFEST_DEFAULT_SOURCE, lockFor, lockText, lockPathFor, loadTracked, manifestValue, nixPinner, pinFromReference,
-  readManifest, setProperty, editPackages, setTrackedFile, unpinnedReference, writeUserFile,
-  type LockData, type LockSourceEntry, type ManifestData, type ManifestEntry, type ManifestPackage, type Tracked,
-} from "../../manifest/index.js";
+import { MANIFEST_VERSION, MANIFEST_DEFAULT_SOURCE, lockFor, lockText, lockPathFor, nixPinner, pinFromReference, readManifest, setProperty, editPackages, setTrackedFile, unpinnedReference, writeUserFile, type LockData, type LockSourceEntry, type ManifestData, type ManifestEntry, type ManifestPackage } from "../../manifest/index.js";
+import { loadTracked, manifestValue, type Tracked } from "../manifest-sync.js";
 
 // `ext export [FILE]`: the active set as a tools.json and its lock, so that `ext apply FILE` gives
 // the same generation content here or on another machine. An existing FILE is edited in place (its

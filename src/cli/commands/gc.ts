@@ -1,5 +1,5 @@
 import { readdir, unlink, lstat } from "node:fs/promises";
-import { kindOf } from "../../generations/state-file.js";
+import { kindOf } from "../../base/state-file.js";
 import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { asRoot, withStateLock } from "../context.js";

@@ -2,7 +2,7 @@ import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
 import { table } from "../output.js";
 import { activeImageSha } from "../../sysext/link.js";
-import { activeLinkPath } from "../../generations/layout.js";
+import { activeLinkPath } from "../../base/layout.js";
 import { StateError } from "../../errors.js";
 
 export interface ListEntry {

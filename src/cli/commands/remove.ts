@@ -1,7 +1,7 @@
 import { asRoot, type CommandContext } from "../context.js";
 import { packageArgs } from "../package-arg.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
-import { trackedRemove, formatTrackedChange, type TrackedChange } from "../../manifest/index.js";
+import { trackedRemove, formatTrackedChange, type TrackedChange } from "../manifest-sync.js";
 
 export async function remove(ctx: CommandContext, opts: { packages: string[] }): Promise<TransactionResult & { tracked?: TrackedChange }> {
   packageArgs(opts.packages, ctx.argv);

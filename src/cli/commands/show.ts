@@ -1,7 +1,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { CommandContext } from "../context.js";
-import { realise, closure as nixClosure, chooseOutputs, physicalPath, suggestAttributes } from "../../nix/index.js";
+import { chooseOutputs, physicalPath, suggestAttributes } from "../../nix/index.js";
+import { closureOf, resolvePackages } from "../../pipeline/index.js";
 import { evalMeta, throwEvalFailure } from "../../nix/meta.js";
 import { unknownPackage } from "../../nix/errors.js";
 import type { PackageRequest } from "../../nix/types.js";
@@ -80,12 +81,11 @@ export async function show(ctx: CommandContext, opts: ShowOptions): Promise<Show
     };
   }
 
-  ctx.reporter.phase("building", request.name);
-  const [pkg] = await realise(ctx.nix, [request]);
-  if (!pkg) throw new Error("realise returned no package");
+  // The first two phases of the pipeline `ext add` runs: the same package, the same closure.
+  const [pkg] = await resolvePackages(ctx.nix, [request], request.source, ctx.reporter);
+  if (!pkg) throw new Error("resolvePackages returned no package");
   const outPaths = Object.values(pkg.outPaths);
-  ctx.reporter.phase("closure");
-  const closure = await nixClosure(ctx.nix, outPaths);
+  const closure = await closureOf(ctx.nix, [pkg], ctx.reporter);
   return {
     name: request.name,
     attr: pkg.attr,

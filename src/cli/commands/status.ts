@@ -1,6 +1,6 @@
 import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
-import { readJournal } from "../../generations/journal.js";
+import { readJournal } from "../../base/journal.js";
 import { activeImageSha } from "../../sysext/link.js";
 import { isMerged } from "../../sysext/sysext.js";
 import { formatBytes } from "../output.js";
@@ -39,7 +39,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     linkedMatchesGeneration: (current?.image?.sha256 ?? null) === linked,
     merged: await isMerged(ctx.layout, ctx.extensionName),
     interrupted: journal ? { command: journal.command, phase: journal.phase } : null,
-    boot: await bootSummary(ctx.layout),
+    boot: await bootSummary(ctx.layout, ctx.boot?.id),
     store: describeStore(ctx.nix.store),
   };
 }

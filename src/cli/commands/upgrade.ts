@@ -5,10 +5,8 @@ import { readCurrentGeneration } from "../../generations/store.js";
 import { UsageError } from "../../errors.js";
 import type { PackageSpec } from "../../machine/types.js";
 import type { InstalledPackage } from "../../generations/record.js";
-import {
-  loadTracked, manifestContext, nixPinner, previewSet, refreshingNix, resolveManifest, unpinnedReference, updateLock,
-  type LockUpdate, type Preview,
-} from "../../manifest/index.js";
+import { nixPinner, previewSet, refreshingNix, resolveManifest, unpinnedReference, type Preview } from "../../manifest/index.js";
+import { loadTracked, manifestContext, updateLock, type LockUpdate } from "../manifest-sync.js";
 import { formatPreview } from "./diff.js";
 
 // `ext upgrade [PKG…]`: pin each source (of the named packages, or of all) to its newest revision,

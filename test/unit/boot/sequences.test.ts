@@ -5,8 +5,8 @@ import { setupBoot } from "../../../src/boot/setup.js";
 import { readBootState, goodBackupFile, type BootState } from "../../../src/boot/state.js";
 import { bootSummary, generationBootLabels, formatBootSummary } from "../../../src/boot/report.js";
 import { deleteGeneration } from "../../../src/generations/store.js";
-import { imagePath } from "../../../src/generations/layout.js";
-import { writeJournal } from "../../../src/generations/journal.js";
+import { imagePath } from "../../../src/base/layout.js";
+import { writeJournal } from "../../../src/base/journal.js";
 import { linkActiveImage } from "../../../src/sysext/link.js";
 
 // Issue 5: the selector and bless driven through whole boot sequences under a temporary --root.
@@ -148,7 +148,8 @@ describe("switch → boot → bless → stays", () => {
     await twoGenerations(3);
     await sim.boot({ good: false });
     const { selectBoot } = await import("../../../src/boot/select.js");
-    const again = await selectBoot(sim.l, { extensionName: "ext", cmdline: "", bootId: `boot${sim.boots}` });
+    const { recoverAtBoot } = await import("../../../src/machine/recover.js");
+    const again = await selectBoot(sim.l, { extensionName: "ext", recover: recoverAtBoot, cmdline: "", bootId: `boot${sim.boots}` });
     expect(again).toMatchObject({ generation: 2, how: "pending", triesLeft: 2 });
     expect((await state()).pending?.triesLeft).toBe(2);
   });

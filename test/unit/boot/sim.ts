@@ -2,14 +2,15 @@ import { mkdtemp, rm, writeFile, stat, readdir, readFile } from "node:fs/promise
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
-import { layout, imagePath, type Layout } from "../../../src/generations/layout.js";
+import { layout, imagePath, type Layout } from "../../../src/base/layout.js";
 import { ensureStateDirs, writeCurrent, writeGeneration } from "../../../src/generations/store.js";
 import type { GenerationRecord } from "../../../src/generations/record.js";
 import { linkActiveImage } from "../../../src/sysext/link.js";
 import { markActivated } from "../../../src/boot/pending.js";
+import { recoverAtBoot } from "../../../src/machine/recover.js";
 import { selectBoot, type SelectResult } from "../../../src/boot/select.js";
 import { blessBoot, type BlessResult } from "../../../src/boot/bless.js";
-import { silentReporter } from "../../../src/cli/reporter.js";
+import { silentReporter } from "../../../src/base/reporter.js";
 
 // A machine under a temporary --root, for driving the selector and bless through boot sequences:
 // generations are records plus image files (content-addressed, not real EROFS: nothing is merged),
@@ -76,7 +77,7 @@ export class Sim {
     this.boots++;
     await rm(join(this.root, "run"), { recursive: true, force: true });
     const bootId = `boot${this.boots}`;
-    const select = await selectBoot(this.l, { extensionName: "ext", cmdline: opts.cmdline ?? "root=/dev/vda quiet", bootId, now: this.now() });
+    const select = await selectBoot(this.l, { extensionName: "ext", recover: recoverAtBoot, cmdline: opts.cmdline ?? "root=/dev/vda quiet", bootId, now: this.now() });
     const merged = await this.merged();
     if (!opts.good) return { select, merged };
     const bless = await blessBoot(this.l, { bootId, now: this.now() });

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, readFile, readlink, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { layout, type Layout } from "../../../src/generations/layout.js";
+import { layout, type Layout } from "../../../src/base/layout.js";
 import { BOOT_SCRIPT_COMMAND, defaultExtCommand, installUnits, quoteExecArg, renderUnit, uninstallUnits, UNIT_NAMES } from "../../../src/boot/units.js";
 import { setupBoot, unsetupBoot } from "../../../src/boot/setup.js";
 import { parseCmdline } from "../../../src/boot/cmdline.js";

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { layout } from "../../../src/generations/layout.js";
+import { layout } from "../../../src/base/layout.js";
 import { CHECKS, countByStatus, realHost, runChecks, type Finding, type Host } from "../../../src/doctor/index.js";
 import type { DoctorInput } from "../../../src/doctor/types.js";
 import { parseSystemdVersion } from "../../../src/doctor/system.js";

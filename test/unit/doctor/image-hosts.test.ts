@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { layout } from "../../../src/generations/layout.js";
+import { layout } from "../../../src/base/layout.js";
 import { realHost } from "../../../src/doctor/index.js";
 import type { DoctorInput } from "../../../src/doctor/types.js";
 import { checkOpt, checkOverlayDepth, checkTransientEtc, parseMountinfo, stackDepth } from "../../../src/doctor/image-hosts.js";

@@ -2,8 +2,8 @@ import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import { mkdtemp, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { checkStep } from "../../../src/machine/actors/activation-steps.js";
-import { layout } from "../../../src/generations/layout.js";
+import { checkMerged as checkStep } from "../../../src/machine/steps/check.js";
+import { layout } from "../../../src/base/layout.js";
 import type { GenerationRecord } from "../../../src/generations/record.js";
 import type { TxEnv } from "../../../src/machine/types.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { roomToKeep } from "../../../src/machine/actors/image-steps.js";
+import { roomToKeep } from "../../../src/machine/steps/pack.js";
 
 const GiB = 1024 ** 3;
 

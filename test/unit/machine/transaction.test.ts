@@ -2,14 +2,12 @@ import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import { mkdtemp, rm, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { fromPromise } from "xstate";
-import { runTransaction, actors } from "../../../src/machine/transaction.js";
-import { layout, type Layout } from "../../../src/generations/layout.js";
-import { ensureStateDirs, readCurrent } from "../../../src/generations/store.js";
-import { writeJournal } from "../../../src/generations/journal.js";
+import { runTransaction, type StepOverrides } from "../../../src/machine/transaction.js";
+import { layout, type Layout } from "../../../src/base/layout.js";
+import { ensureStateDirs, readCurrent, writeCurrent } from "../../../src/generations/store.js";
 import { linkActiveImage } from "../../../src/sysext/link.js";
-import { imagePath } from "../../../src/generations/layout.js";
-import { silentReporter } from "../../../src/cli/reporter.js";
+import { imagePath } from "../../../src/base/layout.js";
+import { silentReporter } from "../../../src/base/reporter.js";
 import { systemdArchitecture } from "../../../src/image/index.js";
 import { nixSystem } from "../../../src/nix/index.js";
 import type { TxEnv, TxRequest } from "../../../src/machine/types.js";
@@ -26,7 +24,7 @@ let root: string;
 let l: Layout;
 let refreshes: number;
 
-function env(): Omit<TxEnv, "journal"> {
+function env(): TxEnv {
   return {
     layout: l,
     nix: { store: { root: "/" }, system: nixSystem(), env: { NIX_CONFIG: OFFLINE_NIX_CONFIG } },
@@ -42,10 +40,10 @@ function env(): Omit<TxEnv, "journal"> {
   };
 }
 
-const passingCheck = fromPromise(async () => {});
+const passingCheck = async () => {};
 
-async function run(request: TxRequest, overrides: Partial<typeof actors> = {}) {
-  return runTransaction(env(), request, { actors: { check: passingCheck, ...overrides } });
+async function run(request: TxRequest, overrides: StepOverrides = {}) {
+  return runTransaction(env(), request, { overrides: { check: passingCheck, ...overrides } });
 }
 
 /** Every file under the state directories with its content (images by size), and the link's inode.
@@ -85,9 +83,9 @@ async function cacheProblems(): Promise<string[]> {
   return problems;
 }
 
-const boom = (phase: string) => fromPromise(async () => {
+const boom = (phase: string) => async () => {
   throw new Error(`injected at ${phase}`);
-});
+};
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), "ext-machine-"));
@@ -127,7 +125,7 @@ describe("transaction machine", () => {
     expect(await snapshotState()).toEqual(before);
   });
 
-  const steps = ["plan", "realise", "close", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"] as const;
+  const steps = ["plan", "realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"] as const;
   for (const phase of steps) {
     it(`a failure at ${phase} leaves the active set and the state on disk as they were`, async () => {
       await run({ kind: "add", packages: [{ name: "hello" }] });
@@ -144,16 +142,27 @@ describe("transaction machine", () => {
     await run({ kind: "add", packages: [{ name: "hello" }] });
     const before = await snapshotState();
     refreshes = 0;
-    const switchThenFail = fromPromise<void, { env: TxEnv; record: GenerationRecord }>(async ({ input }) => {
-      input.env.journal.phase = "activate";
-      await writeJournal(input.env.layout, input.env.journal);
-      await linkActiveImage(input.env.layout, "ext", imagePath(input.env.layout, input.record.image!.sha256));
+    const switchThenFail: StepOverrides["activate"] = async ({ env, made }) => {
+      await linkActiveImage(env.layout, "ext", imagePath(env.layout, made.record!.image!.sha256));
       throw new Error("refresh failed");
-    });
+    };
     const outcome = await run({ kind: "add", packages: [{ name: "greet" }] }, { activate: switchThenFail });
     expect(outcome.status).toBe("failed");
     expect(refreshes).toBe(1);
     expect(await snapshotState()).toEqual(before);
+  });
+
+  it("a failure in finalize after current moved puts current, the link and the records back", async () => {
+    await run({ kind: "add", packages: [{ name: "hello" }] });
+    const before = snapshotState();
+    const movedThenFailed: StepOverrides["finalize"] = async ({ env, journal }) => {
+      await writeCurrent(env.layout, journal.data.nextGeneration!);
+      throw new Error("no space left on device");
+    };
+    const outcome = await run({ kind: "add", packages: [{ name: "greet" }] }, { finalize: movedThenFailed });
+    expect(outcome.status).toBe("failed");
+    expect(await readCurrent(l)).toBe(1);
+    expect(await snapshotState()).toEqual(await before);
   });
 
   it("rollback switches to an existing generation without building", async () => {

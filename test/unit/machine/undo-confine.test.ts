@@ -3,8 +3,8 @@ import { mkdtemp, mkdir, rm, symlink, writeFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { removeTemp } from "../../../src/machine/undo.js";
-import { layout } from "../../../src/generations/layout.js";
-import type { Journal } from "../../../src/generations/journal.js";
+import { layout } from "../../../src/base/layout.js";
+import type { Journal } from "../../../src/base/journal.js";
 
 // Recovery removes the journal's temporary paths: only those inside ext's own tmp/ (issue 14).
 

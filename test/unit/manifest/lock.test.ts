@@ -7,7 +7,7 @@ import { parseLock, parseManifest } from "../../../src/manifest/read.js";
 import { resolveManifest, refreshingNix } from "../../../src/manifest/resolve.js";
 import { previewSet } from "../../../src/manifest/preview.js";
 import { trackedFile, setTrackedFile } from "../../../src/manifest/tracking.js";
-import { layout } from "../../../src/generations/layout.js";
+import { layout } from "../../../src/base/layout.js";
 import type { GenerationRecord, InstalledPackage } from "../../../src/generations/record.js";
 import type { NixContext } from "../../../src/nix/types.js";
 

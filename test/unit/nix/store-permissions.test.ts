@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { checkStorePath, prepareStorePath } from "../../../src/store/permissions.js";
+import { checkStorePath, prepareStorePath } from "../../../src/nix/store-permissions.js";
 
 // Nix ≥ 2.34 refuses a store below a world-writable directory or a symlink; ext checks first.
 let base: string;

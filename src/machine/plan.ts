@@ -1,7 +1,7 @@
-import { readCurrentGeneration, readGeneration } from "../../generations/store.js";
-import type { InstalledPackage } from "../../generations/record.js";
-import { ExtError, UsageError } from "../../errors.js";
-import type { PackageSpec, Plan, TxEnv, TxRequest } from "../types.js";
+import { readCurrentGeneration, readGeneration } from "../generations/store.js";
+import type { InstalledPackage } from "../generations/record.js";
+import { ExtError, UsageError } from "../errors.js";
+import type { PackageSpec, Plan, TxEnv, TxRequest } from "./types.js";
 
 // Decide what the transaction must do, from the request and the current generation only:
 // no Nix here, so a request that changes nothing returns at once.

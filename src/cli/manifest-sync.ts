@@ -1,16 +1,16 @@
-import { requireRoot, type CommandContext } from "../cli/context.js";
+import { requireRoot, type CommandContext } from "./context.js";
 import type { PackageSpec } from "../machine/types.js";
 import type { InstalledPackage } from "../generations/record.js";
 import { readCurrentGeneration } from "../generations/store.js";
 import { ManifestError, UsageError, isExtError } from "../errors.js";
 import { validateFlakeRef } from "../nix/index.js";
-import { editPackages } from "./edit.js";
-import { writeUserFile } from "./files.js";
-import { lockEntryMatches, lockFor, lockText, pinFromReference, sameLock } from "./lockfile.js";
-import { lockPathFor, parseManifest, readLock, readManifest, type Lock, type Manifest } from "./read.js";
-import { nixPinner, specOf, type Pinner } from "./resolve.js";
-import { trackedFile } from "./tracking.js";
-import type { LockSourceEntry, ManifestEntry, ManifestPackage } from "./types.js";
+import { editPackages } from "../manifest/edit.js";
+import { writeUserFile } from "../manifest/files.js";
+import { lockEntryMatches, lockFor, lockText, pinFromReference, sameLock } from "../manifest/lockfile.js";
+import { lockPathFor, parseManifest, readLock, readManifest, type Lock, type Manifest } from "../manifest/read.js";
+import { nixPinner, specOf, type Pinner } from "../manifest/resolve.js";
+import { trackedFile } from "../manifest/tracking.js";
+import type { LockSourceEntry, ManifestEntry, ManifestPackage } from "../manifest/types.js";
 
 // Keeping the tracked tools.json and the active set in step: the manifest's extension name and
 // compression apply to every command, `ext add` / `ext remove` edit the file (and its lock) after

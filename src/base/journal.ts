@@ -1,17 +1,16 @@
 import { unlink } from "node:fs/promises";
 import { errnoCode } from "../errors.js";
 import { writeJsonAtomic } from "../fsutil.js";
-import { extensionNameProblem } from "../image/names.js";
-import { ShapeError, bool, count, field, id, list, nullable, object, oneOf, optional, readStateFile, sha256, str } from "./state-file.js";
+import { extensionNameProblem } from "./extension-name.js";
+import { ShapeError, bool, count, field, id, list, nullable, object, optional, readStateFile, sha256, str } from "./state-file.js";
 import type { Layout } from "./layout.js";
 
 // The journal says what an unfinished transaction had done, written before each step takes effect.
 // The next ext run reads it to finish or undo (src/machine/recover.ts). Its absence means the
 // state on disk is consistent.
 
-export type JournalPhase =
-  | "plan" | "resolve" | "realise" | "close" | "stage" | "pack" | "verify"
-  | "commit" | "activate" | "check" | "finalize" | "rollback";
+/** The step the transaction was in (src/machine/steps/): named by the machine, read by undo. */
+export type JournalPhase = string;
 
 export interface Journal {
   txid: string;
@@ -35,9 +34,12 @@ export interface Journal {
   temp: string[];
 }
 
-const PHASES: readonly JournalPhase[] = [
-  "plan", "resolve", "realise", "close", "stage", "pack", "verify", "commit", "activate", "check", "finalize", "rollback",
-];
+/** A step's name: a short lower-case word (which steps exist is the machine's business). */
+function phaseName(value: unknown, at: string): string {
+  const name = str(value, at);
+  if (!/^[a-z][a-z-]{0,31}$/.test(name)) throw new ShapeError(`'${at}' is not a step name`);
+  return name;
+}
 
 export async function readJournal(l: Layout): Promise<Journal | undefined> {
   return readStateFile(l.journalFile, journalShape,
@@ -55,7 +57,7 @@ function journalShape(value: unknown): Journal {
     pid: field(o, "", "pid", count),
     command: field(o, "", "command", str),
     startedAt: field(o, "", "startedAt", str),
-    phase: field(o, "", "phase", oneOf(PHASES)),
+    phase: field(o, "", "phase", phaseName),
     extensionName,
     previousGeneration: field(o, "", "previousGeneration", nullable(id)),
     previousImage: field(o, "", "previousImage", nullable(sha256)),

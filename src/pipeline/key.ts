@@ -1,0 +1,27 @@
+import { createHash } from "node:crypto";
+import { STAGING_VERSION } from "../image/version.js";
+import type { ClosureEntry } from "../nix/types.js";
+import type { InstalledPackage } from "../generations/record.js";
+import type { ImageTarget } from "./target.js";
+
+/** Everything that decides an image's bytes. Equal keys give byte-identical images, so an image
+ *  made earlier for the same key is reused instead of staged and packed again. */
+export function imageKey(target: ImageTarget, packages: readonly InstalledPackage[], closure: readonly ClosureEntry[]): string {
+  const labels = target.labels?.();
+  const input = {
+    staging: STAGING_VERSION,
+    name: target.extensionName,
+    arch: target.architecture,
+    compression: target.compression,
+    // The labels are in the bytes: another policy, another image.
+    ...(labels ? { labels: labels.sha256 } : {}),
+    paths: closure.map((c) => c.path).sort(),
+    farm: packages.map((p) => ({
+      name: p.name,
+      out: Object.entries(p.outPaths).sort(),
+      priority: p.priority ?? 0,
+      allowShadow: !!p.allowShadow,
+    })),
+  };
+  return createHash("sha256").update(JSON.stringify(input)).digest("hex");
+}
