@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Argv } from "yargs";
-import { parser } from "../../../src/cli/main.js";
-import { helpText, parseHelp } from "../../../src/cli/commands/completion.js";
+import { helpCommands } from "../../helpers/help.js";
 import { formatDoctor } from "../../../src/cli/commands/doctor.js";
 import { SCHEMA_DIR, expectValid, schemaNames, validator } from "./schemas.js";
 
@@ -149,8 +147,7 @@ describe("schemas/cli: what they accept and refuse", () => {
 });
 
 describe("every command's --json output has a schema", async () => {
-  const makeParser = parser as unknown as (argv: string[]) => Argv<unknown>;
-  const commands = parseHelp(await helpText(makeParser, ["--help"])).commands.map((c) => c.name);
+  const commands = await helpCommands();
   const covered = commands.filter((c) => COMMAND_SCHEMAS[c] !== undefined);
 
   it.each(covered)("%s", (command) => {
