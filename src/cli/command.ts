@@ -68,6 +68,13 @@ export interface Example {
   meaning: string;
 }
 
+/** What ext is made of, for a command that describes ext itself (completion): the runner passes it. */
+export interface CommandTable {
+  commands: readonly Command[];
+  globals: OptionDescriptors;
+  builtins: OptionDescriptors;
+}
+
 /** Whether the human output is what was asked for (a listing, a script, a plan: printed even with
  *  --quiet) or a report of what was done ("generation 3 is active": left out by --quiet). */
 export type OutputKind = "answer" | "report";
@@ -108,7 +115,7 @@ export interface CommandDescriptor<P extends readonly PositionalDescriptor[], O 
   output: OutputKind | ((args: ArgsOf<P, O>) => OutputKind);
   /** The command's module, imported only when it runs. */
   load: () => Promise<M>;
-  run: (m: M, ctx: CommandContext, args: ArgsOf<P, O>) => Promise<R> | R;
+  run: (m: M, ctx: CommandContext, args: ArgsOf<P, O>, table: CommandTable) => Promise<R> | R;
   /** The lines printed for people (without --json). */
   human: (m: M, result: R) => string[];
   /** The document printed with --json (default: the result itself); schemas/cli/<schema>.json. */
@@ -131,7 +138,7 @@ export interface Command {
   readonly schema: string | undefined;
   outputKind(args: Record<string, unknown>): OutputKind;
   load(): Promise<unknown>;
-  run(m: unknown, ctx: CommandContext, args: Record<string, unknown>): Promise<unknown> | unknown;
+  run(m: unknown, ctx: CommandContext, args: Record<string, unknown>, table: CommandTable): Promise<unknown> | unknown;
   human(m: unknown, result: unknown): string[];
   json(m: unknown, result: unknown): unknown;
   exitCode(m: unknown, result: unknown): number | undefined;
@@ -155,7 +162,7 @@ export function defineCommand<const P extends readonly PositionalDescriptor[] = 
     schema: d.schema,
     outputKind: (args) => (typeof output === "function" ? output(args as A) : output),
     load: d.load,
-    run: (m, ctx, args) => d.run(m as M, ctx, args as A),
+    run: (m, ctx, args, table) => d.run(m as M, ctx, args as A, table),
     human: (m, r) => d.human(m as M, r as R),
     json: (m, r) => (d.json ? d.json(m as M, r as R) : r),
     exitCode: (m, r) => d.exitCode?.(m as M, r as R),

@@ -95,7 +95,7 @@ function action(command: Command) {
     let m: unknown;
     try {
       m = await command.load();
-      result = await command.run(m, ctx, args);
+      result = await command.run(m, ctx, args, { commands: COMMANDS, globals: GLOBAL_OPTIONS, builtins: BUILTIN_OPTIONS });
     } catch (e) {
       // Settle the progress line before the error is printed under it.
       ctx.reporter.end?.(false);

@@ -1,4 +1,5 @@
 import { defineCommand } from "../command.js";
+import { cliSpec } from "../completion-spec.js";
 
 export default defineCommand({
   name: "completion",
@@ -12,6 +13,6 @@ export default defineCommand({
   output: "answer",
   schema: "completion",
   load: () => import("./completion.js"),
-  run: ({ completion }, ctx, args) => completion(ctx, args),
+  run: ({ completion }, ctx, args, table) => completion(ctx, { shell: args.shell, spec: cliSpec(table) }),
   human: ({ formatCompletion }, r) => formatCompletion(r),
 });

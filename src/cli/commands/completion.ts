@@ -1,43 +1,16 @@
 import type { CommandContext } from "../context.js";
-import { optionForms, type Command, type Completes, type OptionDescriptor, type OptionDescriptors } from "../command.js";
-import { BUILTIN_OPTIONS, GLOBAL_OPTIONS } from "../global-options.js";
-import { COMMANDS } from "./index.js";
+import type { CliSpec, CommandSpec, OptionSpec, Values } from "../completion-spec.js";
 import { listGenerationIds, readCurrentGeneration } from "../../generations/store.js";
 import { UsageError } from "../../errors.js";
 
 // `ext completion bash|zsh|fish` prints a completion script: commands, options, option values, and
 // the installed package names for `ext remove` (asked from ext itself: `ext __complete installed`,
 // which reads the current generation and nothing else, so it is instant and needs no Nix).
-// The commands and options are those of the descriptors the parser is made of (commands/index.ts),
-// so a command added there is completed without touching this file.
+// The commands and options are those of the descriptors the parser is made of (commands/index.ts,
+// through completion-spec.ts), so a command added there is completed without touching this file.
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = (typeof SHELLS)[number];
-
-/** What an option's value completes to. */
-export type Values = Exclude<Completes, "installed"> | "none";
-
-export interface OptionSpec {
-  /** Without dashes; `no-wait` for a boolean that is on by default. */
-  name: string;
-  short?: string;
-  description: string;
-  /** The option takes a value of this kind (absent: a flag). */
-  value?: Values;
-}
-
-export interface CommandSpec {
-  name: string;
-  description: string;
-  options: OptionSpec[];
-  /** What the positional arguments complete to: installed names, files, fixed words, or nothing. */
-  args: "installed" | "file" | readonly string[] | "none";
-}
-
-export interface CliSpec {
-  globals: OptionSpec[];
-  commands: CommandSpec[];
-}
 
 const COMPRESSIONS = ["none", "lz4", "lz4hc"];
 
@@ -46,10 +19,10 @@ export interface CompletionResult {
   script: string;
 }
 
-export function completion(_ctx: CommandContext, opts: { shell: string }): CompletionResult {
+export function completion(_ctx: CommandContext, opts: { shell: string; spec: CliSpec }): CompletionResult {
   const shell = SHELLS.find((s) => s === opts.shell);
   if (shell === undefined) throw new UsageError(`no completion for shell '${opts.shell}'`, { hint: `choose one of: ${SHELLS.join(", ")}` });
-  return { shell, script: completionScript(shell, cliSpec()) };
+  return { shell, script: completionScript(shell, opts.spec) };
 }
 
 export function formatCompletion(r: CompletionResult): string[] {
@@ -65,37 +38,6 @@ export async function completeNames(ctx: CommandContext, what: string): Promise<
     /* no state, unreadable state: nothing to offer */
   }
   return [];
-}
-
-// ---------------------------------------------------------------------------------------------
-// The command table, from the descriptors the parser is made of.
-
-/** An option as the scripts complete it: a flag on by default as `--no-NAME`. */
-function optionSpec(name: string, o: OptionDescriptor): OptionSpec {
-  const forms = optionForms(name, o);
-  return {
-    name: forms.long,
-    ...(forms.short ? { short: forms.short } : {}),
-    description: forms.describe,
-    ...(o.type === "boolean" ? {} : { value: o.completes === "installed" ? "none" : (o.completes ?? "none") }),
-  };
-}
-
-function argsOf(c: Command): CommandSpec["args"] {
-  const choices = c.positionals.find((p) => p.choices)?.choices;
-  if (choices) return choices;
-  if (c.positionals.some((p) => p.completes === "installed")) return "installed";
-  if (c.positionals.some((p) => p.completes === "file")) return "file";
-  return "none";
-}
-
-/** What the scripts complete: every command of the list but the hidden ones, the global options. */
-export function cliSpec(commands: readonly Command[] = COMMANDS): CliSpec {
-  const options = (table: OptionDescriptors) => Object.entries(table).map(([name, o]) => optionSpec(name, o));
-  return {
-    globals: [...options(GLOBAL_OPTIONS), ...options(BUILTIN_OPTIONS)],
-    commands: commands.filter((c) => !c.hidden).map((c) => ({ name: c.name, description: c.summary, options: options(c.options), args: argsOf(c) })),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cliSpec, completionScript, type CliSpec } from "../../../src/cli/commands/completion.js";
+import { completionScript } from "../../../src/cli/commands/completion.js";
+import { cliSpec, type CliSpec } from "../../../src/cli/completion-spec.js";
+import { COMMANDS } from "../../../src/cli/commands/index.js";
+import { BUILTIN_OPTIONS, GLOBAL_OPTIONS } from "../../../src/cli/global-options.js";
 import { helpCommands } from "../../helpers/help.js";
 
 // The scripts are generated from the command list the parser is made of (src/cli/commands/index.ts),
@@ -16,7 +19,7 @@ let bin: string;
 
 
 beforeAll(async () => {
-  spec = cliSpec();
+  spec = cliSpec({ commands: COMMANDS, globals: GLOBAL_OPTIONS, builtins: BUILTIN_OPTIONS });
   bin = mkdtempSync(join(tmpdir(), "ext-completion-"));
   writeFileSync(join(bin, "ext"), `#!/bin/sh
 root=none

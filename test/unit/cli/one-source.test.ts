@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { COMMANDS } from "../../../src/cli/commands/index.js";
 import { BUILTIN_OPTIONS, GLOBAL_OPTIONS } from "../../../src/cli/global-options.js";
 import { optionForms, type OptionDescriptors } from "../../../src/cli/command.js";
-import { cliSpec, completionScript } from "../../../src/cli/commands/completion.js";
+import { completionScript } from "../../../src/cli/commands/completion.js";
+import { cliSpec as specOf } from "../../../src/cli/completion-spec.js";
 import { manPage } from "../../../src/cli/man-page.js";
 import { ensureBuilt } from "../../helpers/build.js";
 import { REPO } from "../../helpers/namespace.js";
@@ -18,6 +19,7 @@ import { helpText, parseHelp, type ParsedHelp } from "../../helpers/help.js";
 const visible = COMMANDS.filter((c) => !c.hidden);
 const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string; description: string };
 const globals = { ...GLOBAL_OPTIONS, ...BUILTIN_OPTIONS } as OptionDescriptors;
+const cliSpec = () => specOf({ commands: COMMANDS, globals: GLOBAL_OPTIONS, builtins: BUILTIN_OPTIONS });
 
 let manText: string;
 /** The rendered man page's subsection of each command ("   ext add PACKAGES..."), and GLOBAL OPTIONS. */
