@@ -13,7 +13,7 @@ export interface SetupCommandOptions {
   bootTries?: number;
   extCommand?: string;
   remove?: boolean;
-  /** Run the ext inside ext's own image at boot (default: when this ext runs from one). */
+  /** Run the ext inside ext's own image at boot (also when not set but this ext runs from one). */
   fromImage?: boolean;
 }
 
@@ -26,7 +26,7 @@ export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Pro
       ...(opts.bootTries !== undefined ? ["--boot-tries", String(opts.bootTries)] : []),
       ...(opts.extCommand !== undefined ? ["--ext-command", opts.extCommand] : []),
       ...(opts.remove ? ["--remove"] : []),
-      ...(opts.fromImage !== undefined ? [opts.fromImage ? "--from-image" : "--no-from-image"] : []),
+      ...(opts.fromImage ? ["--from-image"] : []),
     ]);
   }
   if (opts.fromImage && opts.extCommand !== undefined) {
@@ -34,7 +34,7 @@ export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Pro
   }
   if (opts.remove) return { action: "remove", removed: await unsetupBoot(ctx.layout) };
   // An ext that lives only in its image (or --from-image): the shell selector, which runs that ext.
-  const fromImage = opts.fromImage ?? (opts.extCommand === undefined && runsFromImage());
+  const fromImage = opts.fromImage === true || (opts.extCommand === undefined && runsFromImage());
   const base = fromImage ? BOOT_SCRIPT_COMMAND : opts.extCommand ?? defaultExtCommand();
   const extCommand = ctx.extensionName === DEFAULT_EXTENSION_NAME ? base : `${base} --name ${quoteExecArg(ctx.extensionName)}`;
   return withStateLock(ctx, async () => {
