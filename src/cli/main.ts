@@ -19,6 +19,9 @@ import { checkSwallowedWords, optionError, singleString, wholeNumber, type RawAr
 import { argKey, type Command, type OptionDescriptor, type OptionDescriptors } from "./command.js";
 import { BUILTIN_OPTIONS, GLOBAL_OPTIONS, globalOptionsWithValue, type GlobalArgs } from "./global-options.js";
 import { COMMANDS } from "./commands/index.js";
+import { Elevated, ELEVATED_OPTION, PASS_ENV_OPTION } from "../elevate/elevated.js";
+import { applyPassedEnvironment } from "../elevate/index.js";
+import { resolvedGlobals } from "../elevate/request.js";
 
 // The one boundary: parse arguments, build the context, run a command, print its result, and turn
 // errors into messages and exit codes. User errors never show a stack trace; bugs always do.
@@ -41,7 +44,14 @@ function once<T>(fn: () => T): () => T {
   };
 }
 
-function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
+/** The hidden options ext puts on the command line of its own root part (src/elevate/). */
+type ElevationArgs = { elevated?: string; passEnv?: string };
+
+function makeContext(args: GlobalArgs & ElevationArgs, typed: string[]): CommandContext {
+  // A root part started by ext (src/elevate/): the environment its user's run passed on comes first,
+  // and the record of the command line leaves out the two hidden options.
+  applyPassedEnvironment(args.passEnv);
+  const argv = withoutElevationOptions(typed);
   const color = !args.json && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
   // --json: stdout is the document alone; stderr keeps warnings (and --verbose's commands), no progress.
   const reporter = createReporter({ quiet: args.quiet || args.json, verbose: args.verbose, color, mode: args.json ? "plain" : "auto", stream: output().stderr });
@@ -66,7 +76,19 @@ function makeContext(args: GlobalArgs, argv: string[]): CommandContext {
     print: (line) => output().stdout.write(line + "\n"),
     hooks: hooksFromEnvironment(process.env),
     boot: bootFromEnvironment(process.env),
+    globals: () => resolvedGlobals(args),
+    ...(args.elevated !== undefined ? { elevatedBy: args.elevated } : {}),
   };
+}
+
+function withoutElevationOptions(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === ELEVATED_OPTION || a === PASS_ENV_OPTION) i++;
+    else if (!a.startsWith(`${ELEVATED_OPTION}=`) && !a.startsWith(`${PASS_ENV_OPTION}=`)) out.push(a);
+  }
+  return out;
 }
 
 /** Set by a command whose result decides the exit code (doctor); read by main(). */
@@ -100,6 +122,12 @@ function action(command: Command) {
       m = await command.load();
       result = await command.run(m, ctx, args, { commands: COMMANDS, globals: GLOBAL_OPTIONS, builtins: BUILTIN_OPTIONS });
     } catch (e) {
+      // The command ran again as root, which printed its result: only its exit code is left to pass on.
+      if (e instanceof Elevated) {
+        ctx.reporter.end?.(e.exitCode === 0);
+        resultExitCode = e.exitCode;
+        return;
+      }
       // Settle the progress line before the error is printed under it.
       ctx.reporter.end?.(false);
       throw e;
@@ -175,6 +203,11 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .usage("$0 <command> [options]\n\nAdd command-line tools from nixpkgs to an image-based system as a systemd-sysext image.");
   // The global options' types are GlobalArgs (global-options.ts); yargs cannot infer them from a table.
   let cli = addOptions(top, GLOBAL_OPTIONS, argv, undefined) as unknown as Argv<GlobalArgs>;
+  // Hidden (not in GLOBAL_OPTIONS, so not in --help, completion or the man page): set by ext on the
+  // command line of its own root part (src/elevate/).
+  cli = cli
+    .option("elevated", { type: "string", hidden: true, global: true, coerce: singleString("elevated", argv, undefined) })
+    .option("pass-env", { type: "string", hidden: true, global: true, coerce: singleString("pass-env", argv, undefined) }) as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) cli = addCommand(cli, c, argv);
   cli = cli
     .demandCommand(1, "name a command")
@@ -221,7 +254,7 @@ function optionNames(cli: unknown): string[] {
 
 /** The command word of argv: the first word that is neither an option nor a global option's value. */
 function commandOf(argv: string[]): string | undefined {
-  const takesValue = globalOptionsWithValue();
+  const takesValue = new Set([...globalOptionsWithValue(), ELEVATED_OPTION, PASS_ENV_OPTION]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? "";
     if (takesValue.has(a)) i++;
