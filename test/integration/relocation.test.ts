@@ -127,6 +127,48 @@ describe("the store's times", () => {
   });
 });
 
+describe("a command that finds its library from the path it was started by (CPython's venv)", () => {
+  // Debian's CPython as a store path; the host's python3 and standard library hidden: the image's
+  // wrapper shadows /usr/bin/python3 (--allow-shadow), an empty tmpfs covers /usr/lib/python3.X.
+  let version: string;
+  let python: string;
+  const hidden = (line: string) => {
+    const r = ns.run(["unshare", "-m", "sh", "-c", `mount -t tmpfs tmpfs /nix && mount -t tmpfs tmpfs /usr/lib/${version} && ${line}`]);
+    return r;
+  };
+
+  beforeAll(() => {
+    version = execFileSync("readlink", ["/usr/bin/python3"], { encoding: "utf8" }).trim();
+    python = build("python3");
+    const r = ns.ext(["add", "--allow-shadow", "python3"]);
+    if (r.status !== 0) throw new Error(`ext add python3 failed (${r.status}):\n${r.stderr}`);
+  }, 600_000);
+
+  it("/usr/bin/python3 is a wrapper that runs the store's python by its /usr/store path", () => {
+    const text = ns.read("/usr/bin/python3");
+    expect(text).toBe(`#!/bin/sh\n# ext: started by its own path, to find its library beside it (docs/design.md)\nexec '${relocated(python)}/bin/${version}' "$@"\n`);
+    const r = hidden(`/usr/bin/python3 -c 'import sys, os; print(sys.executable); print(sys.prefix); print(os.__file__)'`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n")).toEqual([`${relocated(python)}/bin/${version}`, relocated(python), `${relocated(python)}/lib/${version}/os.py`]);
+  });
+
+  it("python3 -m venv from /usr/bin makes a venv that uses the relocated standard library", () => {
+    const venv = join(work, "venv");
+    const r = hidden(`/usr/bin/python3 -m venv --without-pip '${venv}' && cat '${venv}/pyvenv.cfg' && '${venv}/bin/python' -c 'import sys, os, json; print(json.dumps([sys.prefix, sys.base_prefix, os.__file__]))'`);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`home = ${relocated(python)}/bin\n`);
+    expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toEqual([venv, relocated(python), `${relocated(python)}/lib/${version}/os.py`]);
+  });
+
+  it("a second transaction takes the wrapper in /usr for ext's own, not a host file to shadow", () => {
+    const r = ns.ext(["add", "greet"]);
+    expect(r.stderr).not.toMatch(/shadow/);
+    expect(r.status).toBe(0);
+    expect(ns.read("/usr/bin/python3")).toContain(`exec '${relocated(python)}/bin/${version}'`);
+  });
+});
+
 describe("reproducible", () => {
   it("two builds of the same packages give the same image bytes", () => {
     const sha = (n: string) => {
