@@ -4,8 +4,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openNamespace, extEnv, EXT, FIXTURES, type Namespace } from "../helpers/namespace.js";
-import { offlineNixEnv } from "../helpers/nix-env.js";
+import { openNamespace, buildFixture as build, extEnv, relocated, EXT, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 15: what relocation does to real files. The `archives` fixture's compressed files and archives
@@ -17,14 +16,6 @@ import { ensureBuilt } from "../helpers/build.js";
 let ns: Namespace;
 let work: string;
 const out: Record<string, string> = {};
-
-/** The store path of a fixture (built on the host, as ext add builds it). */
-function build(attr: string): string {
-  const json = execFileSync("nix", ["build", "--no-link", "--json", `${FIXTURES}#${attr}`], { env: offlineNixEnv(), encoding: "utf8" });
-  return (JSON.parse(json) as { outputs: { out: string } }[])[0]!.outputs.out;
-}
-
-const relocated = (p: string) => p.replace(/^\/nix\/store\//, "/usr/store/");
 
 /** Runs a shell line in the namespace with /nix hidden; its stdout as bytes (through base64: the
  *  namespace helper reads text). */
