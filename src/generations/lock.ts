@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { mkdir, open, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, type FileHandle } from "node:fs/promises";
 import { LockedError, MissingToolError, StateError, errnoCode } from "../errors.js";
 import { kindOf } from "./state-file.js";
 import type { Layout } from "./layout.js";
@@ -59,6 +59,19 @@ export async function acquireLock(l: Layout, command: string, options: LockOptio
   }
   // Closing the only descriptor of the open file releases the flock.
   return { release: () => handle.close() };
+}
+
+/** The lock file is a regular file or absent: anything else is a StateError naming it (for ext doctor,
+ *  which reads and never opens it). */
+export async function checkLockFile(l: Layout): Promise<void> {
+  let s;
+  try {
+    s = await lstat(l.lockFile);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return;
+    throw e;
+  }
+  if (!s.isFile()) throw new StateError(`the lock file ${l.lockFile} is ${kindOf(s)}, not a file`, { hint: `move it away (sudo mv ${l.lockFile} /root/); ext makes a new one` });
 }
 
 /** Opens (creating) the lock file for root only; refuses a symlink or anything but a regular file
