@@ -235,6 +235,10 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       (y) => y.example("$0 doctor", "systemd-sysext, kernel, nix, mkfs.erofs, space, /usr/store, state, units")
         .example("$0 doctor --json", "findings as JSON (schemas/cli/doctor.json); exit code 1 when one is an error"),
       action(() => import("./commands/doctor.js"), (m, ctx, a) => m.doctor(ctx), (m, r) => m.formatDoctor(r), (m, r) => m.doctorExitCode(r)))
+    .command("repair", "fix ext's state where that needs no guess (damaged files are moved aside, never deleted)",
+      (y) => y.example("$0 repair", "recover, sweep, set damaged files aside, pack damaged images again, relink and merge the current generation")
+        .example("$0 repair --json", "what was fixed, moved aside, and what needs you (exit code 1 when something does)"),
+      action(() => import("./commands/repair.js"), (m, ctx) => m.repair(ctx), (m, r) => m.formatRepair(r), (m, r) => m.repairExitCode(r)))
     .command("completion <shell>", "print a completion script for bash, zsh or fish",
       (y) => y.positional("shell", { type: "string", choices: ["bash", "zsh", "fish"], demandOption: true })
         .example("source <($0 completion bash)", "bash, for this shell (add it to ~/.bashrc)")

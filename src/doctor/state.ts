@@ -68,14 +68,14 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   findings.push(...damaged.filter((f, i) => damaged.findIndex((g) => g.message === f.message) === i));
   if (journal) {
     findings.push(problem("warning", `'${journal.command}' was interrupted during ${journal.phase} (pid ${journal.pid}); it is finished or undone by the next ext command that changes state`,
-      "sudo ext gc (or any add/remove/rollback) recovers it"));
+      "sudo ext repair (or any add, remove, rollback, gc) recovers it"));
   }
   if (current === undefined) return findings;
 
   const record = current === null ? undefined : records.find((r) => r.id === current);
   if (current !== null && !record) {
     findings.push(problem("error", `the current generation ${current} has no record in ${layout.generationsDir}`,
-      records.length > 0 ? `switch to one that exists: sudo ext rollback --to ${records[records.length - 1]!.id}` : `remove ${layout.currentFile}`));
+      records.length > 0 ? `sudo ext repair sets current.json aside; then switch to one that exists: sudo ext rollback --to ${records[records.length - 1]!.id}` : `sudo ext repair sets ${layout.currentFile} aside`));
     return findings;
   }
 
@@ -100,21 +100,28 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
       `sudo ext repair packs it again from its store paths (or, when they are gone, moves it aside: ${gens.some((g) => g.id === current) ? "install the packages again" : `rollback to generation ${ids} is refused until its packages are installed again`})`));
   }
   if (linked === "foreign") {
-    findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `move it away, then 'sudo ext rollback --to ${current ?? 1}' links ext's own image`));
+    findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `sudo ext repair moves it aside and links ext's own image`));
   } else if (linked !== undefined && linked !== wantImage) {
     findings.push(problem("warning", wantImage === null ? `an image is linked as ${extensionName}.raw but the current generation has none` : `the linked image does not match generation ${current}`,
-      `sudo ext rollback --to ${current ?? 1} links the right one`));
+      "sudo ext repair links and merges the right one"));
   }
 
   const merged = await mergedExtensions(input);
   if (wantImage !== null && linked === wantImage && merged !== undefined && !merged.includes(extensionName)) {
     findings.push(problem("warning", `generation ${current} is linked but not merged into /usr (after a restart without systemd-sysext.service, or an unmerge)`,
-      layout.root === "/" ? "sudo systemd-sysext refresh" : `sudo systemd-sysext refresh --root=${layout.root}`));
+      layout.root === "/" ? "sudo ext repair (or: sudo systemd-sysext refresh)" : `sudo ext repair --root ${layout.root} (or: sudo systemd-sysext refresh --root=${layout.root})`));
   }
 
   const leftovers = (await host.readDir(layout.tmpDir)) ?? [];
   if (leftovers.length > 0 && !journal) {
-    findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, `sudo rm -rf ${leftovers.map((l) => join(layout.tmpDir, l)).join(" ")}`));
+    findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, "sudo ext repair (or the next ext add, remove, rollback or gc) removes them"));
+  }
+
+  // What earlier repairs set aside stays until a person removes it: say where, since it takes space.
+  const damagedDir = join(layout.stateDir, "damaged");
+  const setAside = (await host.readDir(damagedDir)) ?? [];
+  if (setAside.length > 0) {
+    findings.push(problem("info", `${damagedDir} holds what ${setAside.length} earlier 'ext repair' run(s) moved aside`, `look at it, then remove it: sudo rm -rf ${damagedDir}`));
   }
 
   // Housekeeping, not a problem: say what the stage cache holds, since it takes disk space.
