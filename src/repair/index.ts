@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { StateError, isExtError } from "../errors.js";
+import { StateError, errnoCode, isExtError } from "../errors.js";
 import { activeLinkPath, generationPath, imagePath, type Layout } from "../generations/layout.js";
 import { acquireLock, type LockOptions } from "../generations/lock.js";
 import { clearJournal, readJournal, type Journal } from "../generations/journal.js";
@@ -226,23 +226,28 @@ async function repack(env: RepairEnv, q: Quarantine, record: GenerationRecord, f
   if (steps.imageKeyFor(txEnv, record.packages, entries) !== record.imageKey) {
     return "this ext would pack other bytes for it (another staging version, compression or SELinux labels)";
   }
+  // Never overwritten: the damaged file goes aside first, and comes back if no good bytes replace it.
   const aside = problem === "missing" ? null : await q.moveAside(file, `the image of generation ${record.id} is ${problem}`);
+  const putBack = async () => {
+    if (!aside) return;
+    await rename(aside, file);
+    q.moved.pop();
+  };
   try {
     const { stageDir, report } = await steps.stageStep(txEnv, record.packages, entries);
     journal.phase = "pack";
     const packed = await steps.packStep(txEnv, stageDir, report);
     await clearJournal(env.layout);
     if (packed.sha256 === record.image!.sha256) return null;
-    await unlink(packed.path).catch(() => {});
-    if (aside) {
-      await rename(aside, file);
-      q.moved.pop();
-    }
+    // Only an image this run created goes (the same bytes may be another generation's).
+    if (journal.createdImage) await unlink(packed.path).catch(() => {});
+    await putBack();
     return `packing it again gave other bytes (sha256 ${packed.sha256.slice(0, 12)}…; another mkfs.erofs?)`;
   } catch (e) {
     await undo(env.layout, journal, env.refresh).catch(() => {});
-    if (!isExtError(e)) throw e;
-    return e.message;
+    await putBack();
+    if (!isExtError(e) && errnoCode(e) === undefined) throw e;
+    return isExtError(e) ? e.message : `${errnoCode(e)}: ${e instanceof Error ? e.message : String(e)}`;
   }
 }
 

@@ -1,6 +1,6 @@
 import { lstat, mkdir, rename } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { errnoCode } from "../errors.js";
+import { StateError, errnoCode } from "../errors.js";
 import type { Layout } from "../generations/layout.js";
 
 // What `ext repair` finds damaged is moved aside, never deleted: a damaged record may still be the
@@ -26,7 +26,13 @@ export class Quarantine {
   async moveAside(path: string, why: string): Promise<string> {
     const to = path === this.l.stateDir ? `${path}.damaged-${this.stamp}` : join(this.dir, relative(this.l.root, path));
     await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-    await rename(path, to);
+    try {
+      await rename(path, to);
+    } catch (e) {
+      // /var/lib/extensions on another file system than /var/lib/ext (ext needs one, but repair may find two).
+      if (errnoCode(e) === "EXDEV") throw new StateError(`cannot move ${path} aside to ${to}: another file system`, { hint: `move it away by hand (sudo mv ${path} /root/), then run 'sudo ext repair' again` });
+      throw e;
+    }
     this.moved.push({ from: path, to, why });
     return to;
   }

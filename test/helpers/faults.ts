@@ -41,6 +41,13 @@ export function crashProblem(what: string, r: RunOutput): string | null {
   return null;
 }
 
+/** Runs ext and throws, with its output, unless it exits 0. */
+export function extOk(ns: Namespace, args: string[]): RunOutput {
+  const r = ns.ext(args);
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
 function lines(s: string): string[] {
   return s.split("\n").filter((l) => l !== "");
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
-import { Tally, crashProblem, drainGroup, groupMembers, invariantViolations, observe, sleep, toolsJson } from "../helpers/faults.js";
+import { Tally, crashProblem, extOk, drainGroup, groupMembers, invariantViolations, observe, sleep, toolsJson } from "../helpers/faults.js";
 
 // Issue 14, item 7: ext's own fault-injection suite, on the real CLI in a private mount namespace with
 // the fixture packages built offline by real Nix. Three kinds of fault, each followed by the next ext
@@ -16,7 +16,7 @@ import { Tally, crashProblem, drainGroup, groupMembers, invariantViolations, obs
 //   kill -9 at evenly spaced moments of a measured run of add / remove / rollback / apply / gc, of the
 //     ext process alone (its nix, mkfs.erofs, systemd-sysext children run on) and of its whole group;
 //   each state file damaged in each way (empty, {}, wrong types, truncated, garbage, a flipped byte,
-//     a directory, a symlink, a FIFO where a file belongs);
+//     a directory, a symlink, a FIFO where a file belongs), then `ext repair`;
 //   a full disk: /var/lib (a tmpfs) shrunk to leave a little room, at levels where each step hits ENOSPC.
 //
 // The tally is printed; the test fails on any broken case. EXT_FAULT_POINTS sets the kill moments per
@@ -38,11 +38,7 @@ afterAll(() => {
   console.log(`fault injection: held / broken per class\n${tally.table()}`);
 });
 
-function ok(args: string[]): RunOutput {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[]): RunOutput => extOk(ns, args);
 
 function sh(script: string): RunOutput {
   return ns.run(["sh", "-c", script]);
@@ -252,6 +248,7 @@ describe("each state file damaged in each way", () => {
         const f = target.path();
         const violations: string[] = [];
         const harmless = w.harmless?.includes(target.kind) ?? false;
+        let repacked = false;
         // The original is moved, not copied, so it comes back as the same inode (the active link is one).
         const keep = `/var/lib/faults-keep`;
         const prepareKeep = target.valid ? `printf '%s\\n' '${target.valid()}' > ${keep}` : `rm -rf ${keep} && mv ${f} ${keep}`;
@@ -268,12 +265,22 @@ describe("each state file damaged in each way", () => {
             } else if (r.status !== 0 && !r.stderr.includes(f)) violations.push(`ext ${args.join(" ")} failed without naming ${f}:\n${r.stderr}`);
             if (harmless && args[0] !== "doctor" && r.status !== 0) violations.push(`ext ${args.join(" ")} failed on harmless damage:\n${r.stderr}`);
           }
+          // ext repair sets the damage aside (or packs the image again) and names what it did.
+          const fix = ns.ext(["repair"]);
+          const crash = crashProblem("ext repair", fix);
+          if (crash) violations.push(crash);
+          else if (fix.status !== 0 && fix.status !== 1) violations.push(`ext repair failed (${fix.status}): ${fix.stderr}`);
+          else if (!harmless && !fix.stdout.includes(f)) violations.push(`ext repair does not name ${f}:\n${fix.stdout}`);
+          repacked = fix.stdout.includes(`packed the image of generation`);
           // Nothing outside ext was touched through a link.
           if (way === "a symlink" && sh("test -e /tmp/elsewhere").status !== 0) violations.push("the symlink's target was removed");
         } finally {
-          sh(`F=${f}; rm -rf $F; ${target.valid ? "" : `mv ${keep} $F`}`);
+          // An image packed again by repair is the original's bytes, and the link is to it: it stays.
+          sh(`F=${f}; ${repacked ? `rm -rf ${keep}` : `rm -rf $F; ${target.valid ? "" : `mv ${keep} $F`}`}`);
         }
         // Put back, the state works as before: any interrupted run recovered, the current set merged.
+        // (A repair that set current.json aside leaves the choice to `rollback --to`, as it says.)
+        if ((JSON.parse(ok(["status", "--json"]).stdout) as { generation: number | null }).generation !== cur) ok(["rollback", "--to", String(cur)]);
         const back = ns.ext(["add", "greet"]);
         if (back.status !== 0) violations.push(`ext add greet after putting the file back failed: ${back.stderr}`);
         let o = await observe(ns);

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
-import { crashProblem } from "../helpers/faults.js";
+import { crashProblem, extOk } from "../helpers/faults.js";
 
 // `ext repair` on the real CLI in a private namespace: one case per class of repair (src/repair/).
 // Each starts from generations 1 = {greet} and 2 = {greet, hello} with 2 current and merged.
@@ -17,11 +17,7 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[]): RunOutput {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[]): RunOutput => extOk(ns, args);
 
 function sh(script: string): RunOutput {
   return ns.run(["sh", "-c", script]);

@@ -1,5 +1,6 @@
 import type { CommandContext } from "../context.js";
-import { commandLine, requireRoot } from "../context.js";
+import { lockOptions, requireRoot } from "../context.js";
+import { stepEnv } from "../transact.js";
 import { ExitCode } from "../../errors.js";
 import { refresh } from "../../sysext/sysext.js";
 import { repair as repairState, type RepairResult } from "../../repair/index.js";
@@ -10,22 +11,7 @@ import { repair as repairState, type RepairResult } from "../../repair/index.js"
 
 export async function repair(ctx: CommandContext): Promise<RepairResult> {
   requireRoot(ctx);
-  return repairState({
-    layout: ctx.layout,
-    nix: ctx.nix,
-    source: ctx.source,
-    extensionName: ctx.extensionName,
-    compression: ctx.compression,
-    labels: ctx.labels,
-    architecture: ctx.architecture,
-    command: commandLine(ctx),
-    reporter: ctx.reporter,
-    refresh,
-    lock: {
-      wait: ctx.wait,
-      onWait: (holder) => ctx.reporter.info(`waiting for another ext to finish${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}…`),
-    },
-  });
+  return repairState({ ...stepEnv(ctx), refresh, lock: lockOptions(ctx) });
 }
 
 /** 0 when everything found was fixed, 1 when something needs the person's choice. */
