@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { crashProblem, extOk } from "../helpers/faults.js";
+import { expectValid } from "../unit/cli/schemas.js";
 
 // `ext repair` on the real CLI in a private namespace: one case per class of repair (src/repair/).
 // Each starts from generations 1 = {greet} and 2 = {greet, hello} with 2 current and merged.
@@ -44,7 +45,9 @@ function repair(): { r: RunOutput; json: RepairJson } {
   expect(crashProblem("ext repair", r)).toBeNull();
   const again = ns.ext(["repair", "--json"]);
   expect(crashProblem("ext repair --json", again)).toBeNull();
-  return { r, json: JSON.parse(again.stdout) as RepairJson };
+  const json = JSON.parse(again.stdout) as RepairJson;
+  expectValid("repair", json);
+  return { r, json };
 }
 
 /** The state works: generation 2 current, its image linked and merged, its programs run. */

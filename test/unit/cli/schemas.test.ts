@@ -31,6 +31,7 @@ const COMMAND_SCHEMAS: Record<string, string> = {
   untrack: "untrack",
   setup: "setup",
   boot: "boot",
+  repair: "repair",
 };
 
 describe("schemas/cli", () => {
