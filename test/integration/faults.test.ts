@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
@@ -37,6 +37,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   ns?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
   console.log(`fault injection: held / broken per class\n${tally.table()}`);
 });
 
