@@ -339,7 +339,8 @@ describe("a full disk", () => {
     {
       what: "add (stage, pack)", before: ["greet"], after: ["greet", "hello"],
       prepare: () => (toSet(["greet"]), onlyCurrent(), ["add", "hello"]),
-      levels: [0, 8 * KiB, 256 * KiB, 1 * MiB, 2 * MiB, 3 * MiB, 4 * MiB, 5 * MiB, 6 * MiB, 16 * MiB],
+      // (Stage's copy is ~3.3 MiB and the image ~2.3 MiB: the stage fails below ~3.5 MiB free, pack below ~6.)
+      levels: FULL ? [0, 8 * KiB, 256 * KiB, 1 * MiB, 2 * MiB, 3 * MiB, 4 * MiB, 5 * MiB, 6 * MiB, 16 * MiB] : [0, 256 * KiB, 2 * MiB, 4 * MiB, 5 * MiB, 16 * MiB],
     },
     // An image that is reused: the first new page is the record's. Its command line (the tools.json's
     // 3 000-character path) makes it two pages of the tmpfs while the journal is one: one free page
