@@ -50,7 +50,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     // A full disk fails here: the partial temp file goes too (the next transaction sweeps it otherwise).
     await handle.close();
     await unlink(tmp).catch(() => {});
-    throw e;
+    throw withPath(e, target);
   }
   await handle.close();
   try {
@@ -61,6 +61,14 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     throw e;
   }
   await fsyncDir(dirname(target));
+}
+
+/** A failed write(2) carries no path ("no space left on the device" — which one?): name the file. */
+function withPath(e: unknown, path: string): unknown {
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code !== undefined && (e as NodeJS.ErrnoException).path === undefined) {
+    (e as NodeJS.ErrnoException).path = path;
+  }
+  return e;
 }
 
 export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {

@@ -43,7 +43,7 @@ function phaseName(value: unknown, at: string): string {
 
 export async function readJournal(l: Layout): Promise<Journal | undefined> {
   return readStateFile(l.journalFile, journalShape,
-    `ext cannot tell what the interrupted command did. Move it away (sudo mv ${l.journalFile} /root/), then check 'ext status' and 'ext generations'; 'sudo ext rollback --to N' links a known generation again`);
+    `ext cannot tell what the interrupted command did. 'sudo ext repair' moves it aside and links and merges what current.json names; or move it away (sudo mv ${l.journalFile} /root/), then check 'ext status' and 'ext generations'; 'sudo ext rollback --to N' links a known generation again`);
 }
 
 /** What undo relies on: image names are sha256s and the extension name a plain name, so nothing in the

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { mkdir, open, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, type FileHandle } from "node:fs/promises";
 import { LockedError, MissingToolError, StateError, errnoCode } from "../errors.js";
 import { kindOf } from "./state-file.js";
 import type { Layout } from "./layout.js";
@@ -61,6 +61,19 @@ export async function acquireLock(l: Layout, command: string, options: LockOptio
   return { release: () => handle.close() };
 }
 
+/** The lock file is a regular file or absent: anything else is a StateError naming it (for ext doctor,
+ *  which reads and never opens it). */
+export async function checkLockFile(l: Layout): Promise<void> {
+  let s;
+  try {
+    s = await lstat(l.lockFile);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return;
+    throw e;
+  }
+  if (!s.isFile()) throw new StateError(`the lock file ${l.lockFile} is ${kindOf(s)}, not a file`, { hint: `'sudo ext repair' moves it aside (or: sudo mv ${l.lockFile} /root/); ext makes a new one` });
+}
+
 /** Opens (creating) the lock file for root only; refuses a symlink or anything but a regular file
  *  owned by this user. */
 async function openLockFile(l: Layout): Promise<FileHandle> {
@@ -72,7 +85,7 @@ async function openLockFile(l: Layout): Promise<FileHandle> {
     const code = errnoCode(e);
     if (code === "EISDIR" || code === "ELOOP" || code === "ENXIO") {
       throw new StateError(`the lock file ${l.lockFile} is ${code === "EISDIR" ? "a directory" : code === "ELOOP" ? "a symbolic link" : "a special file"}, not a file`, {
-        hint: `move it away (sudo mv ${l.lockFile} /root/); ext makes a new one`,
+        hint: `'sudo ext repair' moves it aside (or: sudo mv ${l.lockFile} /root/); ext makes a new one`,
       });
     }
     throw e;
@@ -82,7 +95,7 @@ async function openLockFile(l: Layout): Promise<FileHandle> {
   if (!s.isFile() || s.uid !== uid) {
     await handle.close();
     throw new StateError(`the lock file ${l.lockFile} is ${!s.isFile() ? kindOf(s) : `owned by uid ${s.uid}`}: another user could hold ext's lock`, {
-      hint: `move it away (sudo mv ${l.lockFile} /root/); ext makes a new one`,
+      hint: `'sudo ext repair' moves it aside (or: sudo mv ${l.lockFile} /root/); ext makes a new one`,
     });
   }
   // Files made by an ext before this one were readable by everyone (and so lockable by anyone).

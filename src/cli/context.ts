@@ -1,5 +1,5 @@
 import { layout, type Layout } from "../base/layout.js";
-import { acquireLock } from "../base/lock.js";
+import { acquireLock, type LockOptions } from "../base/lock.js";
 import { ensureStateDirs } from "../generations/store.js";
 import { sweepLeftovers } from "../generations/sweep.js";
 import { existsSync } from "node:fs";
@@ -55,10 +55,7 @@ export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recov
     if ((e as NodeJS.ErrnoException).code === "EACCES") throw needsRoot(ctx);
     throw e;
   });
-  const lock = await acquireLock(ctx.layout, ["ext", ...ctx.argv].join(" "), {
-    wait: ctx.wait,
-    onWait: (holder) => ctx.reporter.info(`waiting for another ext to finish${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}…`),
-  });
+  const lock = await acquireLock(ctx.layout, ["ext", ...ctx.argv].join(" "), lockOptions(ctx));
   try {
     // Recovery code (and the sysext and Nix adapters behind it) loads only when a run was interrupted.
     const recovery = existsSync(ctx.layout.journalFile)
@@ -84,6 +81,14 @@ export async function asRoot(ctx: CommandContext, why: string, command: string[]
     ...(ctx.elevatedBy !== undefined ? { elevatedBy: ctx.elevatedBy } : {}),
     info: (line) => output().stderr.write(`ext: ${line}\n`),
   }, why, command);
+}
+
+/** --wait / --no-wait, and the message while waiting. */
+export function lockOptions(ctx: CommandContext): LockOptions {
+  return {
+    wait: ctx.wait,
+    onWait: (holder) => ctx.reporter.info(`waiting for another ext to finish${holder ? ` (pid ${holder.pid}: ${holder.command})` : ""}…`),
+  };
 }
 
 export function requireRoot(ctx: CommandContext): void {

@@ -25,23 +25,7 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
   requireRoot(ctx);
   requireOperatingSystem(ctx);
   return withStateLock(ctx, async (recovered) => {
-    const outcome: TxOutcome = await runTransaction(
-      {
-        layout: ctx.layout,
-        nix: ctx.nix,
-        source: ctx.source,
-        extensionName: ctx.extensionName,
-        compression: ctx.compression,
-        labels: ctx.labels,
-        architecture: ctx.architecture,
-        command: commandLine(ctx),
-        reporter: ctx.reporter,
-        ...(ctx.hooks ? { hooks: ctx.hooks } : {}),
-        ...(ctx.boot?.id ? { bootId: ctx.boot.id } : {}),
-      },
-      request,
-      options,
-    );
+    const outcome: TxOutcome = await runTransaction(stepEnv(ctx), request, options);
     if (outcome.status === "failed") throw failure(outcome);
     if (outcome.status === "noop") {
       return { status: "noop", generation: outcome.generation, previous: outcome.generation, reason: outcome.reason, ...(recovered ? { recovered } : {}) };
@@ -56,6 +40,23 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
       ...(recovered ? { recovered } : {}),
     };
   });
+}
+
+/** What the transaction's steps take from the command's context (ext repair's rebuild takes the same). */
+export function stepEnv(ctx: CommandContext) {
+  return {
+    layout: ctx.layout,
+    nix: ctx.nix,
+    source: ctx.source,
+    extensionName: ctx.extensionName,
+    compression: ctx.compression,
+    labels: ctx.labels,
+    architecture: ctx.architecture,
+    command: commandLine(ctx),
+    reporter: ctx.reporter,
+    ...(ctx.hooks ? { hooks: ctx.hooks } : {}),
+    ...(ctx.boot?.id ? { bootId: ctx.boot.id } : {}),
+  };
 }
 
 /** An extension extends a system's /usr: a --root without one (an empty or mistyped directory) has

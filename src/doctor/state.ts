@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { imagePath, activeLinkPath } from "../base/layout.js";
 import { checkStateDirs, listGenerationIds, readCurrent, readGeneration } from "../generations/store.js";
 import { readJournal } from "../base/journal.js";
+import { checkLockFile } from "../base/lock.js";
 import type { GenerationRecord } from "../generations/record.js";
 import { activeImageSha } from "../sysext/link.js";
 import { imageProblem } from "../generations/image-integrity.js";
@@ -63,21 +64,18 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
     if (r) records.push(r);
   }
   const journal = await readOrReport(() => readJournal(layout));
-  const lock = await host.stat(layout.lockFile);
-  if (lock?.isDirectory) {
-    damaged.push(problem("error", `the lock file ${layout.lockFile} is a directory, not a file`, `move it away (sudo mv ${layout.lockFile} /root/); ext makes a new one`));
-  }
+  await readOrReport(() => checkLockFile(layout));
   findings.push(...damaged.filter((f, i) => damaged.findIndex((g) => g.message === f.message) === i));
   if (journal) {
     findings.push(problem("warning", `'${journal.command}' was interrupted during ${journal.phase} (pid ${journal.pid}); it is finished or undone by the next ext command that changes state`,
-      "sudo ext gc (or any add/remove/rollback) recovers it"));
+      "sudo ext repair (or any add, remove, rollback, gc) recovers it"));
   }
   if (current === undefined) return findings;
 
   const record = current === null ? undefined : records.find((r) => r.id === current);
   if (current !== null && !record) {
     findings.push(problem("error", `the current generation ${current} has no record in ${layout.generationsDir}`,
-      records.length > 0 ? `switch to one that exists: sudo ext rollback --to ${records[records.length - 1]!.id}` : `remove ${layout.currentFile}`));
+      records.length > 0 ? `sudo ext repair sets current.json aside; then switch to one that exists: sudo ext rollback --to ${records[records.length - 1]!.id}` : `sudo ext repair sets ${layout.currentFile} aside`));
     return findings;
   }
 
@@ -87,35 +85,43 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
     findings.push(problem("error", `the image of generation ${current} (${wantImage.slice(0, 12)}) is missing from ${layout.imagesDir}`,
       `roll back to an older generation (sudo ext rollback), or install its packages again`));
   }
-  // The current image is hashed against its record (damage in file data passes fsck and the mount,
-  // and crashes programs later); older generations' images only by size, which costs nothing.
-  for (const r of records) {
-    if (!r.image || (r.id !== current && !(await host.exists(imagePath(layout, r.image.sha256))))) continue;
-    const file = imagePath(layout, r.image.sha256);
-    const trouble = r.id === current
-      ? (wantImage !== null && (await host.exists(file)) ? await imageProblem(file, r.image) : null)
-      : await imageProblem(file, { sha256: r.image.sha256, size: r.image.size }, { hash: false });
-    if (trouble !== null) {
-      findings.push(problem("error", `the image of generation ${r.id} is ${trouble}: ${file}`,
-        r.id === current && r.packages[0] ? `programs from it may crash; pack it anew: sudo ext remove ${r.packages[0].name} && sudo ext add ${r.packages[0].name} (a damaged image is never reused)` : `remove it (sudo rm ${file}); rollback to generation ${r.id} is refused until its packages are installed again`));
-    }
+  // Every image a record names is hashed against it (damage in file data passes fsck and the mount, and
+  // crashes programs later): doctor is the explicit look, so it pays ~0.34 s per 271 MiB image
+  // (docs/design.md). An image shared by generations is hashed once.
+  const users = new Map<string, GenerationRecord[]>();
+  for (const r of records) if (r.image) users.set(r.image.sha256, [...(users.get(r.image.sha256) ?? []), r]);
+  for (const [sha, gens] of users) {
+    const file = imagePath(layout, sha);
+    if (sha === wantImage && !(await host.exists(file))) continue; // said above
+    const trouble = await imageProblem(file, gens[0]!.image!);
+    if (trouble === null) continue;
+    const ids = gens.map((g) => g.id).join(", ");
+    findings.push(problem("error", `the image of generation ${ids} is ${trouble}: ${file}`,
+      `sudo ext repair packs it again from its store paths (or, when they are gone, moves it aside: ${gens.some((g) => g.id === current) ? "install the packages again" : `rollback to generation ${ids} is refused until its packages are installed again`})`));
   }
   if (linked === "foreign") {
-    findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `move it away, then 'sudo ext rollback --to ${current ?? 1}' links ext's own image`));
+    findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `sudo ext repair moves it aside and links ext's own image`));
   } else if (linked !== undefined && linked !== wantImage) {
     findings.push(problem("warning", wantImage === null ? `an image is linked as ${extensionName}.raw but the current generation has none` : `the linked image does not match generation ${current}`,
-      `sudo ext rollback --to ${current ?? 1} links the right one`));
+      "sudo ext repair links and merges the right one"));
   }
 
   const merged = await mergedExtensions(input);
   if (wantImage !== null && linked === wantImage && merged !== undefined && !merged.includes(extensionName)) {
     findings.push(problem("warning", `generation ${current} is linked but not merged into /usr (after a restart without systemd-sysext.service, or an unmerge)`,
-      layout.root === "/" ? "sudo systemd-sysext refresh" : `sudo systemd-sysext refresh --root=${layout.root}`));
+      layout.root === "/" ? "sudo ext repair (or: sudo systemd-sysext refresh)" : `sudo ext repair --root ${layout.root} (or: sudo systemd-sysext refresh --root=${layout.root})`));
   }
 
   const leftovers = (await host.readDir(layout.tmpDir)) ?? [];
   if (leftovers.length > 0 && !journal) {
-    findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, `sudo rm -rf ${leftovers.map((l) => join(layout.tmpDir, l)).join(" ")}`));
+    findings.push(problem("info", `${leftovers.length} leftover temporary file(s) in ${layout.tmpDir}`, "sudo ext repair (or the next ext add, remove, rollback or gc) removes them"));
+  }
+
+  // What earlier repairs set aside stays until a person removes it: say where, since it takes space.
+  const damagedDir = join(layout.stateDir, "damaged");
+  const setAside = (await host.readDir(damagedDir)) ?? [];
+  if (setAside.length > 0) {
+    findings.push(problem("info", `${damagedDir} holds what ${setAside.length} earlier 'ext repair' run(s) moved aside`, `look at it, then remove it: sudo rm -rf ${damagedDir}`));
   }
 
   // Housekeeping, not a problem: say what the stage cache holds, since it takes disk space.

@@ -17,7 +17,7 @@ export async function assertImageIntact(l: Layout, image: ImageInfo, owner: stri
   const problem = await imageProblem(file, image);
   if (problem === null) return;
   throw new DamagedImageError(`the image of ${owner} is ${problem}: ${file}`, {
-    hint: `nothing was switched. It was changed outside ext: remove it (sudo rm ${file}); installing the same packages again packs it anew`,
+    hint: `nothing was switched. It was changed outside ext: 'sudo ext repair' packs it again from its store paths (or sets it aside); installing the same packages again also packs it anew`,
   });
 }
 

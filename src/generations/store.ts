@@ -21,7 +21,7 @@ export async function ensureStateDirs(l: Layout): Promise<void> {
 export async function checkStateDirs(l: Layout): Promise<void> {
   for (const dir of [l.stateDir, l.imagesDir, l.generationsDir, l.tmpDir, l.stageCacheDir, l.extensionsDir]) {
     const lost = dir === l.stateDir || dir === l.imagesDir || dir === l.generationsDir;
-    await assertDirectory(dir, `move it away (sudo mv ${dir} /root/); ext makes the directory again${lost ? ", but the generations it held are lost unless you put them back" : ""}`);
+    await assertDirectory(dir, `'sudo ext repair' moves it aside (or: sudo mv ${dir} /root/); ext makes the directory again${lost ? ", but the generations it held are lost unless you put them back" : ""}`);
   }
 }
 
@@ -44,14 +44,14 @@ export async function listGenerationIds(l: Layout): Promise<number[]> {
 export async function readGeneration(l: Layout, id: number): Promise<GenerationRecord> {
   const file = generationPath(l, id);
   const record = await readStateFile(file, generationRecordShape,
-    `restore it from a backup, or move it out of ${l.generationsDir} (sudo mv ${file} /root/): generation ${id} is then forgotten`);
+    `'sudo ext repair' moves it aside into ${l.stateDir}/damaged/ (generation ${id} is then forgotten), or restore it from a backup`);
   if (!record) throw new StateError(`generation ${id} does not exist`, { hint: "run 'ext generations' to see the ones there are" });
   if (record.recordVersion > RECORD_VERSION) {
     throw new StateError(`generation ${id} was written by a newer ext`, { hint: "upgrade ext" });
   }
   if (record.id !== id) {
     throw new StateError(`the state file ${file} is damaged: it says it is generation ${record.id}`, {
-      hint: `restore it from a backup, or move it out of ${l.generationsDir} (sudo mv ${file} /root/): generation ${id} is then forgotten`,
+      hint: `'sudo ext repair' moves it aside into ${l.stateDir}/damaged/ (generation ${id} is then forgotten), or restore it from a backup`,
     });
   }
   return record;
@@ -74,7 +74,7 @@ export async function deleteGeneration(l: Layout, id: number): Promise<void> {
 
 export async function readCurrent(l: Layout): Promise<number | null> {
   const pointer = await readStateFile(l.currentFile, currentShape,
-    `remove it (sudo rm ${l.currentFile}), then 'sudo ext rollback --to N' with N from 'ext generations' makes N current again`);
+    `'sudo ext repair' moves it aside and names the generation to make current; or remove it (sudo rm ${l.currentFile}), then 'sudo ext rollback --to N' with N from 'ext generations' makes N current again`);
   return pointer?.generation ?? null;
 }
 

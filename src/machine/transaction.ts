@@ -21,11 +21,11 @@ interface Context {
 }
 
 /** The journal as the machine runs it: steps note facts; only the machine names the phase. */
-interface RunJournal extends TxJournal {
+export interface RunJournal extends TxJournal {
   enter(phase: string): Promise<void>;
 }
 
-function runJournal(l: Layout, initial: Journal): RunJournal {
+export function runJournal(l: Layout, initial: Journal): RunJournal {
   let data = initial;
   // The file is written first: what is in memory (and undone on failure) is what is on disk.
   const write = async (next: Journal) => {

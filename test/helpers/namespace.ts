@@ -16,8 +16,11 @@ export interface Namespace {
   run(argv: string[], opts?: { env?: Record<string, string>; hideNix?: boolean }): RunOutput;
   /** `node bin/ext.js …` inside the namespace, with the fixture source and offline Nix. */
   ext(args: string[], opts?: { env?: Record<string, string> }): RunOutput;
-  /** Starts ext in the namespace without waiting. */
-  spawnExt(args: string[], opts?: { env?: Record<string, string> }): ChildProcess;
+  /** The same, without blocking: read-only commands can run side by side. */
+  extAsync(args: string[], opts?: { env?: Record<string, string> }): Promise<RunOutput>;
+  /** Starts ext in the namespace without waiting. `detached`: in a process group of its own (its pid),
+   *  with the tools it runs, so a test can kill the whole group. */
+  spawnExt(args: string[], opts?: { env?: Record<string, string>; detached?: boolean }): ChildProcess;
   /** Reads a file as the namespace sees it. */
   read(path: string): string | undefined;
   close(): void;
@@ -84,9 +87,18 @@ export function openNamespace(): Namespace {
     pid,
     run,
     ext: (args, opts = {}) => run(["node", EXT, ...args], { env: extEnv(opts.env) }),
+    extAsync: (args, opts = {}) => new Promise((resolve) => {
+      const full = enter(["node", EXT, ...args]);
+      const child = spawn(full[0]!, full.slice(1), { env: extEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.once("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
+    }),
     spawnExt: (args, opts = {}) => {
       const full = enter(["node", EXT, ...args]);
-      return spawn(full[0]!, full.slice(1), { env: extEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+      return spawn(full[0]!, full.slice(1), { env: extEnv(opts.env), stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
     },
     read: (path) => {
       try {

@@ -198,7 +198,7 @@ describe("a damaged state file is a clear error naming it, never an internal err
       expect(r.status).not.toBe(70);
       expect(r.stdout).toContain(`image of generation 2 is damaged (its sha256 is`);
       expect(r.stdout).toContain(file);
-      expect(r.stdout).toMatch(/sudo ext remove \S+ && sudo ext add \S+/);
+      expect(r.stdout).toMatch(/fix: sudo ext repair packs it again from its store paths/);
     } finally {
       flipMiddleByte(file); // the same byte flipped back: the image is whole again
     }

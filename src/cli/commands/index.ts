@@ -15,6 +15,7 @@ import exportCommand from "./export.command.js";
 import upgrade from "./upgrade.command.js";
 import untrack from "./untrack.command.js";
 import doctor from "./doctor.command.js";
+import repair from "./repair.command.js";
 import completion from "./completion.command.js";
 import complete from "./complete.command.js";
 import setup from "./setup.command.js";
@@ -24,5 +25,5 @@ import boot from "./boot.command.js";
 // (src/cli/command.ts) imports its module only when it runs, so this list costs nothing at start-up.
 export const COMMANDS: readonly Command[] = [
   build, add, remove, list, search, show, generations, rollback, gc, status,
-  apply, diff, exportCommand, upgrade, untrack, doctor, completion, complete, setup, boot,
+  apply, diff, exportCommand, upgrade, untrack, doctor, repair, completion, complete, setup, boot,
 ];

@@ -4,6 +4,8 @@ import { kindOf } from "../../base/state-file.js";
 import { StateError } from "../../errors.js";
 import { assertImageIntact } from "../../generations/image-integrity.js";
 import { activeImageSha } from "../../sysext/link.js";
+import { readCurrentGeneration } from "../../generations/store.js";
+import { sha256File } from "../../image/pack.js";
 import type { TxEnv } from "../types.js";
 import { need, type Step } from "../step.js";
 import { pipeline } from "./lazy.js";
@@ -33,6 +35,15 @@ async function assertLinkIsOurs(env: TxEnv): Promise<void> {
   if ((await activeImageSha(env.layout, env.extensionName)) !== "foreign") return;
   const file = activeLinkPath(env.layout, env.extensionName);
   const s = await lstat(file);
+  // The current generation's bytes, whose file in images/ was replaced or removed: the link is ext's,
+  // the damage is in images/ (what the message must name).
+  const current = s.isFile() ? await readCurrentGeneration(env.layout).catch(() => null) : null;
+  if (current?.image && s.size === current.image.size && (await sha256File(file)) === current.image.sha256) {
+    const image = imagePath(env.layout, current.image.sha256);
+    throw new StateError(`the image of generation ${current.id}, ${image}, is not the file linked as ${file} any more: it was replaced or removed outside ext`, {
+      hint: "sudo ext repair packs it again from its store paths and links it",
+    });
+  }
   throw new StateError(`${file} is ${s.isFile() ? "a file that is none of ext's images" : kindOf(s)}: ext will not replace what it did not put there`, {
     hint: `move it away (sudo mv ${file} /root/) and run the command again; if another tool needs that name, give ext another one with --name`,
   });

@@ -84,7 +84,8 @@ _ext; printf '%s\\n' "\${COMPREPLY[@]}"`;
   });
 
   it.each([
-    [["ext", "re"], ["remove"]],
+    [["ext", "re"], ["remove", "repair"]],
+    [["ext", "rem"], ["remove"]],
     [["ext", "sh"], ["show"]],
     [["ext", "remove", ""], ["jq", "ripgrep"]],
     [["ext", "--root", "/mnt/x", "remove", "r"], ["ripgrep"]],
@@ -116,7 +117,7 @@ describe("fish", () => {
   });
 
   it("commands, options, installed names (with --root), generations, shells", () => {
-    expect(complete("ext re")).toEqual(["remove"]);
+    expect(complete("ext re")).toEqual(["remove", "repair"]);
     expect(complete("ext remove ")).toEqual(["jq", "ripgrep"]);
     expect(complete("ext --root /mnt/x remove a")).toEqual(["at_mnt_x"]);
     expect(complete("ext rollback --to ")).toEqual(["1", "2", "3"]);
