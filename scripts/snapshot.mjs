@@ -70,6 +70,18 @@ renameSync(temp, blob);
 
 const st = statSync(node);
 const inStore = /^\/(?:nix|usr)\/store\/[0-9a-z]{32}-/.test(node);
+// A package in a Nix store path may be installed with ext itself, which rewrites every "/nix/store"
+// byte sequence of the image to "/usr/store" — in the blob too. The blob holds the heap of ext's
+// start-up, strings and all: a "/nix/store" there that is not a store path's reference (the store
+// prefix ext looks for, the patterns that validate store paths; scripts/escape-store-literals.cjs
+// escapes them in the source text, but the values evaluated at build time are plain) would become
+// "/usr/store", and the relocated ext would look for the wrong store. Such a blob is not stamped.
+const STORE_LITERAL = /\/nix\/store(?!\/[0-9a-df-np-sv-z]{32}-)/;
+if (inStore && STORE_LITERAL.test(readFileSync(blob, "latin1"))) {
+  rmSync(blob);
+  console.error("scripts/snapshot.mjs: the blob held /nix/store literals that relocating this package to /usr/store would rewrite; no snapshot (docs/startup.md)");
+  process.exit(0);
+}
 const line = `${node} ${st.size} ${inStore ? "*" : Math.floor(st.mtimeMs / 1000)} ${statSync(blob).size} *`;
 writeFileSync(`${stamp}.tmp`, [line, cpuFeatures(), `v8 tag ${cachedDataVersionTag().toString(16)}`].join("\n") + "\n");
 renameSync(`${stamp}.tmp`, stamp);
