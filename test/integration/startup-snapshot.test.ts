@@ -146,6 +146,18 @@ describe("falls back to bin/ext.js, same behaviour, when the blob cannot be used
     expectSameAsPlain(launcher, "plain");
   }, 120_000);
 
+  it("the checkout's own blob, made by the node that ran the build (in a host-matrix tree: the host's, another version)", () => {
+    const [first = ""] = readFileSync(join(REPO, "dist/snapshot/ext.stamp"), "utf8").split("\n");
+    const [path, size] = first.split(" ");
+    const sameNode = path === process.execPath && Number(size) === statSync(process.execPath).size;
+    if (!sameNode) {
+      // What the check prevents: this node refuses that blob before ext runs (exit 14 and a message).
+      const raw = spawnSync(process.execPath, ["--snapshot-blob", join(REPO, "dist/snapshot/ext.blob"), "--", "--version"], { encoding: "utf8" });
+      expect(raw.status).not.toBe(0);
+    }
+    expectSameAsPlain(join(REPO, "bin/ext"), sameNode ? "snapshot" : "plain");
+  }, 120_000);
+
   it("no blob, or no stamp", () => {
     expectSameAsPlain(damaged("no-blob", (snap) => rmSync(join(snap, "ext.blob"))), "plain");
     expectSameAsPlain(damaged("no-stamp", (snap) => rmSync(join(snap, "ext.stamp"))), "plain");
