@@ -36,6 +36,7 @@ function countOnce(argv, env) {
   const dir = mkdtempSync(join(tmpdir(), "ext-bench-cg-"));
   try {
     const r = spawnSync(VALGRIND, ["--tool=callgrind", "--trace-children=yes", `--callgrind-out-file=${join(dir, "out.%p")}`, ...argv], { encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 });
+    if (r.error) throw new Error(`${VALGRIND} could not be run: ${r.error.message}`);
     const counts = [...r.stderr.matchAll(/Collected\s*:\s*(\d+)/g)].map((m) => Number(m[1]));
     if (r.status !== 0 || counts.length === 0) throw new Error(`valgrind ${argv.join(" ")} failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
     if (/Failed to load the startup snapshot/.test(r.stderr)) throw new Error(`node refused the snapshot under valgrind: ${r.stderr.slice(-1000)}`);
