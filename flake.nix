@@ -42,6 +42,10 @@
                 ./src
                 ./scripts/bundle.mjs
                 ./scripts/man-page.mjs
+                # bundle.mjs runs it; with nixpkgs' node (a store path) it makes no snapshot today
+                # (docs/startup.md: ext's self-install would rewrite the blob), and dist/snapshot is not
+                # in package.json "files": the package runs bin/ext.js.
+                ./scripts/snapshot.mjs
                 ./bin
                 ./templates
                 ./schemas

@@ -8,13 +8,16 @@
 //
 // Environment: BENCH_RUNS (repetitions of the quick measurements, default 5), BENCH_HEAVY_RUNS
 // (repetitions of whole-closure measurements, default 3), BENCH_ONLY (comma-separated sections:
-// add,stagepack,compression,activation,apply,growth), BENCH_NOTE (a line for RESULTS.md).
+// add,stagepack,compression,activation,apply,growth,startup), BENCH_NOTE (a line for RESULTS.md).
+// BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
+// RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem, loadavg, release, hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openNamespace, STATE_DIRS } from "./lib/ns.js";
+import { benchStartup } from "./lib/startup.js";
 import { summary, fmtMs, fmtRatio, fmtBytes, fmtRate } from "./lib/stats.js";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -633,8 +636,89 @@ function writeResults() {
     L.push("", `All ${ALL.length} per-package images merged, programs run with /nix hidden: ${gr.perPackageRuns ? "yes" : "**no**"}.`, "");
   }
 
+  if (r.sections.startup) renderStartup(L, r.sections.startup);
+
   if (r.notes) L.push("## Notes", "", r.notes.trim(), "");
   writeFileSync(OUT, L.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------- start-up
+
+/** The host's name for the start-up table: os-release's PRETTY_NAME (Debian 12 here, trixie in its tree). */
+function hostLabel() {
+  try {
+    const m = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync("/etc/os-release", "utf8"));
+    if (m) return m[1];
+  } catch {
+    /* no os-release */
+  }
+  return hostname();
+}
+
+function runStartup() {
+  const host = hostLabel();
+  log(`start-up on ${host}`);
+  const data = benchStartup({ repo: REPO, runs: Math.max(20, RUNS * 4), log });
+  const previous = results.sections.startup ?? {};
+  results.sections.startup = { ...previous, [host]: { ...data, date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: loadavg()[0].toFixed(2) } };
+}
+
+/** BENCH_ONLY=startup: this host's start-up figures replace its old ones; everything else is kept. */
+function startupOnly() {
+  const saved = OUT.replace(/\.md$/, "") + ".json";
+  if (existsSync(saved)) {
+    const old = JSON.parse(readFileSync(saved, "utf8"));
+    Object.assign(results, old);
+    loads.push(...(old.loads ?? []));
+  }
+  if (results.machine === undefined) {
+    mkdirSync(WORK, { recursive: true });
+    results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    try {
+      results.machine = machine();
+    } catch {
+      // A host-matrix tree has no /nix/store before Nix first runs: the start-up figures need none.
+      const cpu = cpus();
+      results.machine = { host: hostname(), cpu: `${cpu[0]?.model ?? "?"} × ${cpu.length}`, memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`, kernel: release(), node: process.version };
+    }
+    noteLoad("start");
+  }
+  runStartup();
+  const notes = join(BENCH, "NOTES.md");
+  if (existsSync(notes)) results.notes = readFileSync(notes, "utf8");
+  writeFileSync(saved, JSON.stringify({ ...results, repo: results.repo ?? REPO, loads }, null, 2));
+  writeResults();
+  log(`wrote ${OUT}`);
+}
+
+function renderStartup(L, st) {
+  const med = (xs) => summary(xs).median;
+  const M = (xs) => `${(med(xs) / 1e6).toFixed(0)} M`;
+  L.push("## Start-up: ext vs node -e 0, plain and from the V8 start-up snapshot", "");
+  L.push("Nothing installed (a temp --root; `apply` of an empty tools.json that is already applied: nothing to do).");
+  L.push("*plain*: `node bin/ext.js`; *snapshot*: `bin/ext`, the launcher that checks the blob and runs");
+  L.push("`node --snapshot-blob dist/snapshot/ext.blob` (docs/startup.md). Instructions: valgrind --tool=callgrind,");
+  L.push("every process of the run summed, median of the rounds (the counted snapshot runs use a blob made under valgrind:");
+  L.push("V8 refuses one made on the real CPU). *check*: the launcher with its \`exec\`s made \`exit 0\` (sh, /proc/cpuinfo, stat).");
+  L.push("Limit (issue 17): ≤ 1.5× node -e 0 for list, status and a no-op apply.", "");
+  for (const [host, d] of Object.entries(st)) {
+    const n = med(d.counts.node);
+    L.push(`### ${host} (node ${d.node}, ${d.date}, load ${d.load}; blob ${fmtBytes(d.blobBytes)})`, "");
+    L.push("| | plain | vs node -e 0 | snapshot | vs node -e 0 | limit | met |", "|---|---:|---:|---:|---:|---|---|");
+    L.push(`| node -e 0 | ${M(d.counts.node)} | 1.00× | | | | |`);
+    for (const c of ["version", "list", "status", "apply"]) {
+      const p = d.counts[`${c} plain`];
+      const s = d.counts[`${c} snapshot`];
+      const limited = c !== "version";
+      const ratio = med(s) / n;
+      L.push(`| ext ${c === "version" ? "--version" : c} | ${M(p)} | ${(med(p) / n).toFixed(2)}× | ${M(s)} | ${ratio.toFixed(2)}× | ${limited ? "≤ 1.5×" : "–"} | ${limited ? (ratio <= 1.5 ? "yes" : "**no**") : "–"} |`);
+    }
+    L.push(`| check (the launcher without its exec) | | | ${(med(d.counts.check) / 1e6).toFixed(2)} M | ${(med(d.counts.check) / n * 100).toFixed(2)} % | | |`, "");
+    const t = d.times;
+    L.push("| time, alternating with node -e 0 | node -e 0 | ext apply (no-op) | ratio of medians |", "|---|---|---|---:|");
+    for (const k of ["apply plain", "apply snapshot"]) L.push(`| ${k.replace("apply ", "")} | ${fmtMs(t[k].a)} | ${fmtMs(t[k].b)} | ${(med(t[k].b) / med(t[k].a)).toFixed(2)}× |`);
+    L.push("");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -651,6 +735,7 @@ async function main() {
     log(`wrote ${OUT}`);
     return;
   }
+  if (ONLY !== null && ONLY.size === 1 && ONLY.has("startup")) return startupOnly();
   checkHost();
   mkdirSync(WORK, { recursive: true });
   results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -665,6 +750,7 @@ async function main() {
     if (want("activation")) benchActivation(fx);
     if (want("apply")) benchApplyNoop();
     if (want("growth")) benchGrowth(fx);
+    if (want("startup")) runStartup();
   } finally {
     try {
       resetState();

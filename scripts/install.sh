@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
 # Puts this clone's ext on PATH, or takes it off again.
 #
-#   sudo bash scripts/install.sh               /usr/local/bin/ext → <clone>/bin/ext.js
+#   sudo bash scripts/install.sh               /usr/local/bin/ext → <clone>/bin/ext
 #                                              /usr/local/share/man/man1/ext.1 → <clone>/dist/ext.1
 #   PREFIX=~/.local bash scripts/install.sh    ~/.local/bin/ext (and its man page), without root
 #   sudo bash scripts/install.sh --uninstall   removes those links (only links into this clone)
 #
 # A symbolic link, not a copy: `git pull && npm run build` updates the installed ext. ext runs the
 # bundle in dist/bundle (npm run build makes it) and needs Node.js ≥ 20 on PATH, nothing else of the
-# clone's node_modules. `npm link` does the same through npm's own prefix (package.json "man" links
-# the page there too). man-db finds PREFIX/share/man for a PREFIX/bin on PATH.
+# clone's node_modules. man-db finds PREFIX/share/man for a PREFIX/bin on PATH. bin/ext is the launcher that starts ext from its V8 start-up snapshot when the
+# blob matches the node on PATH (docs/startup.md). A link an older install.sh made to bin/ext.js is this
+# clone's too: it is replaced, or removed by --uninstall. `npm link` links bin/ext.js (package.json "bin").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clone=$(pwd)
 PREFIX=${PREFIX:-/usr/local}
 bin="$PREFIX/bin"
 link="$bin/ext"
-target="$clone/bin/ext.js"
+target="$clone/bin/ext"
+older="$clone/bin/ext.js"
 man_link="$PREFIX/share/man/man1/ext.1"
 man_target="$clone/dist/ext.1"
+ours() { [ -L "$link" ] && { [ "$(readlink "$link")" = "$target" ] || [ "$(readlink "$link")" = "$older" ]; }; }
 
 say() { echo "install: $*"; }
 die() { echo "install: $*" >&2; exit 1; }
@@ -26,7 +29,7 @@ die() { echo "install: $*" >&2; exit 1; }
 case "${1:-}" in
   --uninstall|-u)
     if [ ! -e "$link" ] && [ ! -L "$link" ]; then say "$link is not there: nothing to remove"; exit 0; fi
-    [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ] || die "$link is not a link to $target; leaving it alone"
+    ours || die "$link is not a link to $target; leaving it alone"
     rm "$link"
     say "removed $link"
     if [ -L "$man_link" ] && [ "$(readlink "$man_link")" = "$man_target" ]; then rm "$man_link"; say "removed $man_link"; fi
@@ -41,9 +44,12 @@ if [ ! -e dist/bundle/main.js ] || [ ! -e dist/ext.1 ]; then
   say "building ext (npm run build)"
   npm run build --silent
 fi
-if [ -e "$link" ] || [ -L "$link" ]; then
-  [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ] || die "$link exists and is not this clone's ext; remove it first"
+if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
   say "$link already links to $target"
+elif [ -e "$link" ] || [ -L "$link" ]; then
+  ours || die "$link exists and is not this clone's ext; remove it first"
+  ln -sfn "$target" "$link"
+  say "$link → $target (was → $older)"
 else
   mkdir -p "$bin"
   ln -s "$target" "$link"

@@ -9,10 +9,19 @@ import { fileURLToPath } from "node:url";
 // package.json and templates/ — the package root in a checkout, an npm install and the Nix package.
 
 let root: string | undefined;
+let startDir: string | undefined;
+
+/** Where the search starts when the running code cannot say where it is: code restored from the
+ *  start-up snapshot (src/cli/snapshot.ts) was loaded where the blob was built, which need not be
+ *  where it runs now. */
+export function searchPackageRootFrom(dir: string): void {
+  startDir = dir;
+  root = undefined;
+}
 
 export function packageRoot(): string {
   if (root !== undefined) return root;
-  const start = dirname(fileURLToPath(import.meta.url));
+  const start = startDir ?? dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "templates"))) return (root = dir);
     if (dirname(dir) === dir) {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../helpers/namespace.js";
@@ -88,13 +88,13 @@ describe.skipIf(IN_HOST_TREE)("scripts/setup.sh", () => {
 });
 
 describe.skipIf(IN_HOST_TREE)("scripts/install.sh", () => {
-  it("links bin/ext.js into PREFIX/bin, idempotently, and --uninstall removes only its own link", () => {
+  it("links bin/ext (the launcher) into PREFIX/bin, idempotently, and --uninstall removes only its own link", () => {
     const prefix = join(work, "prefix");
     const link = join(prefix, "bin/ext");
     const env = { PREFIX: prefix };
     expect(bash("bash scripts/install.sh", env).status).toBe(0);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(link)).toBe(join(REPO, "bin/ext.js"));
+    expect(readlinkSync(link)).toBe(join(REPO, "bin/ext"));
     const manLink = join(prefix, "share/man/man1/ext.1");
     expect(readlinkSync(manLink)).toBe(join(REPO, "dist/ext.1"));
     // man-db finds PREFIX/share/man from PREFIX/bin on PATH (and names the file the link leads to).
@@ -115,5 +115,10 @@ describe.skipIf(IN_HOST_TREE)("scripts/install.sh", () => {
     expect(refused.stderr).toMatch(/is not a link to .*leaving it alone/);
     expect(existsSync(link)).toBe(true);
     expect(bash("bash scripts/install.sh", env).status).toBe(1);
+    // A link an older install.sh made to bin/ext.js is replaced by one to the launcher.
+    rmSync(link);
+    symlinkSync(join(REPO, "bin/ext.js"), link);
+    expect(bash("bash scripts/install.sh", env).status).toBe(0);
+    expect(readlinkSync(link)).toBe(join(REPO, "bin/ext"));
   });
 });
