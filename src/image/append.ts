@@ -1,11 +1,13 @@
-import { constants } from "node:fs";
+import { createHash } from "node:crypto";
+import { constants, createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { copyFile, lstat, readdir, readFile, readlink, unlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { tempName } from "../fsutil.js";
 import { run } from "../exec.js";
 import { mkfsCapabilities, resolveCompression, workerArguments } from "./compressors.js";
 import { ErofsImage, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./erofs-reader.js";
-import { finishImage, mkfsArguments } from "./pack.js";
+import { finishImage, mkfsArguments, sha256File } from "./pack.js";
 import { STAGE_STORE_REL } from "./store-paths.js";
 import type { Compression, PackResult } from "./types.js";
 
@@ -27,6 +29,9 @@ import type { Compression, PackResult } from "./types.js";
 /** The previous image is never written: it is content-addressed and may be linked or active. */
 export interface AppendInput {
   previous: string;
+  /** The bytes `previous` must have (its record's sha256): damage built upon would be vouched for
+   *  by the new image's own sha256. */
+  previousSha256: string;
   stageDir: string;
   output: string;
   compression: Compression;
@@ -94,7 +99,9 @@ export async function appendPack(input: AppendInput, plan: Extract<AppendPlan, {
   const tar = `${tmp}.tar`;
   const list = `${tmp}.list`;
   try {
-    await copyFile(input.previous, tmp, constants.COPYFILE_FICLONE);
+    if ((await copyOf(input.previous, tmp)) !== input.previousSha256) {
+      throw new PreviousImageChanged(`${input.previous} does not have the bytes its record names`);
+    }
     // The directories and farm entries one by one, then the new store paths' trees whole. GNU
     // format: long names and link targets; no xattrs (like -x-1); owners do not matter (--all-root).
     await writeFile(list, plan.entries.join("\0") + "\0");
@@ -110,6 +117,29 @@ export async function appendPack(input: AppendInput, plan: Extract<AppendPlan, {
     await unlink(tar).catch(() => {});
     await unlink(list).catch(() => {});
   }
+}
+
+/** The previous image's bytes are not the recorded ones: pack in full instead. */
+export class PreviousImageChanged extends Error {}
+
+/** Copies `from` to `to` and returns the sha256 of what was copied: a reflink where the file system
+ *  has them (then the copy is hashed: one read), else one streamed read that hashes and writes at
+ *  once (ext4 has no reflinks; copying and then hashing would read 271 MiB twice). */
+async function copyOf(from: string, to: string): Promise<string> {
+  try {
+    await copyFile(from, to, constants.COPYFILE_FICLONE_FORCE);
+    return await sha256File(to);
+  } catch {
+    /* no reflinks here */
+  }
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      yield chunk;
+    }
+  }, createWriteStream(to, { flags: "w", mode: 0o644 }));
+  return hash.digest("hex");
 }
 
 function typeOfMode(mode: number): Entry["type"] {

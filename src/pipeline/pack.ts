@@ -1,4 +1,5 @@
-import { appendPack, canAppend, pack, planAppend, sha256File } from "../image/index.js";
+import { appendPack, canAppend, pack, planAppend, PreviousImageChanged } from "../image/index.js";
+import { errnoCode } from "../errors.js";
 import type { PackResult } from "../image/types.js";
 import type { ClosureEntry } from "../nix/types.js";
 import type { GenerationRecord } from "../generations/record.js";
@@ -48,12 +49,16 @@ export async function appendStage(target: ImageTarget, base: AppendBase, stageDi
   const paths = new Set(closure.map((c) => c.path));
   if (!previous.closure.paths.every((p) => paths.has(p))) return undefined;
   const bases = closure.map((c) => c.path.slice(c.path.lastIndexOf("/") + 1));
-  // Built upon, the previous bytes must be the recorded ones: damage would be carried into an image
-  // whose own sha256 then vouches for it.
-  // A missing or damaged previous image only means packing in full.
-  const [sha256, plan] = await Promise.all([sha256File(base.path).catch(() => null), planAppend(base.path, stageDir, bases)]);
-  if (sha256 !== info.sha256 || plan.kind === "full") return undefined;
+  const plan = await planAppend(base.path, stageDir, bases);
+  if (plan.kind === "full") return undefined;
   reporter.phase("packing", `${String(target.compression)}, appending ${plan.storePaths.length} store paths and ${plan.entries.length} entries to generation ${previous.id}'s image`);
-  const packed = await appendPack({ previous: base.path, stageDir, output, compression: target.compression, closureBases: bases }, plan);
-  return { ...packed, appended };
+  try {
+    const packed = await appendPack({ previous: base.path, previousSha256: info.sha256, stageDir, output, compression: target.compression, closureBases: bases }, plan);
+    return { ...packed, appended };
+  } catch (e) {
+    // Built upon, the previous bytes must be the recorded ones (appendPack checks them as it copies);
+    // a missing or damaged previous image only means packing in full.
+    if (e instanceof PreviousImageChanged || errnoCode(e) === "ENOENT") return undefined;
+    throw e;
+  }
 }

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
+import { extOk, openNamespace, REPO, shOk, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { erofsTree } from "../helpers/erofs-tree.js";
+import { MAX_APPENDS } from "../../src/pipeline/pack.js";
 
 // Issue 17: an `ext add` that only adds is packed as the previous image plus the new entries where
 // mkfs.erofs can append (erofs-utils ≥ 1.8: the trixie and sid trees), and in full where it cannot
@@ -20,17 +21,8 @@ beforeAll(async () => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[]) {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-function sh(script: string): string {
-  const r = ns.run(["sh", "-c", script]);
-  if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = (args: string[]) => extOk(ns, args);
+const sh = (script: string) => shOk(ns, script);
 
 interface Image { sha256: string; size: number; appended?: number }
 
@@ -87,6 +79,28 @@ describe("appending to the previous image", () => {
     expect(image.appended).toBe(appends ? 2 : undefined);
     expectSameTreeAsBuild(["hello", "ripgrep", "jq", "greet"]);
     runsFromUsr([["hello"], ["jq", "--version"], ["greet"]]);
+  });
+
+  it("a previous image whose bytes changed is not built upon: packed in full", () => {
+    const damaged = currentImage();
+    // One byte in the middle of the file data, in place: name and size stay, the sha256 does not.
+    sh(`f=/var/lib/ext/images/${damaged.sha256}.raw; printf X | dd of=$f bs=1 seek=$(( $(stat -c %s $f) / 2 )) conv=notrunc status=none`);
+    ok(["add", "cowsay-a"]);
+    expect(currentImage().appended).toBeUndefined();
+    expectSameTreeAsBuild(["hello", "ripgrep", "jq", "greet", "cowsay-a"]);
+    ok(["remove", "cowsay-a"]); // the set the next test starts from (its image is reused)
+  });
+
+  it(`after ${MAX_APPENDS} appends in a row the next add packs in full (the bound on dead space)`, () => {
+    const { generation } = JSON.parse(sh("cat /var/lib/ext/current.json")) as { generation: number };
+    const file = `/var/lib/ext/generations/${generation}.json`;
+    const record = JSON.parse(sh(`cat ${file}`)) as { image: Image };
+    // As if the current image were the last of MAX_APPENDS appends (the count is all ext looks at).
+    sh(`cat > ${file} <<'EOF'\n${JSON.stringify({ ...record, image: { ...record.image, appended: MAX_APPENDS } })}\nEOF`);
+    ok(["add", "cowsay-a"]);
+    expect(currentImage().appended).toBeUndefined();
+    expectSameTreeAsBuild(["hello", "ripgrep", "jq", "greet", "cowsay-a"]);
+    ok(["remove", "cowsay-a"]);
   });
 
   it("removing packs in full (an append cannot remove an entry)", () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { openNamespace, type Namespace } from "../helpers/namespace.js";
+import { extOk, openNamespace, shOk, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { erofsTree } from "../helpers/erofs-tree.js";
 
@@ -18,17 +18,8 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[]) {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-function sh(script: string): string {
-  const r = ns.run(["sh", "-c", script]);
-  if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = (args: string[]) => extOk(ns, args);
+const sh = (script: string) => shOk(ns, script);
 
 /** sha256 of the active image, and of the image `ext build` stages from scratch for `pkgs`; where the
  *  active image was appended to the previous one (mkfs.erofs ≥ 1.8, src/image/append.ts: same tree,
