@@ -41,6 +41,7 @@
                 ./tsconfig.json
                 ./src
                 ./scripts/bundle.mjs
+                ./scripts/man-page.mjs
                 ./bin
                 ./templates
                 ./schemas
@@ -57,9 +58,10 @@
             # package.json "engines": node >= 20.
             nodejs = pkgs.nodejs;
 
-            # `npm run build` (tsc, then scripts/bundle.mjs: ext and its libraries in dist/bundle/) is
-            # the default build script; npmInstallHook then installs what `npm pack` would publish
-            # (package.json "files": bin, dist/bundle, templates, schemas) into
+            # `npm run build` (tsc; scripts/bundle.mjs: ext and its libraries in dist/bundle/;
+            # scripts/man-page.mjs: dist/ext.1 from the command list) is the default build script;
+            # npmInstallHook then installs what `npm pack` would publish (package.json "files": bin,
+            # dist/bundle, dist/ext.1, templates, schemas) into
             # $out/lib/node_modules/ext and wraps package.json "bin" as $out/bin/ext (node from the
             # closure). The bundle needs no node_modules at run time.
 
@@ -74,8 +76,12 @@
             # it as "/nix\/store" — the same string to JavaScript and JSON, other bytes — and leaves
             # real references ("/nix/store/<hash>-…", e.g. patched shebangs) to be relocated. The
             # self-hosting test's package (test/fixtures-self) runs the same script.
+            #
+            # The man page goes where man finds it (share/man/man1; ext's own farm links it into
+            # /usr/share/man when ext installs itself).
             postInstall = ''
               node ${./scripts/escape-store-literals.cjs} "$out/lib/node_modules/ext"
+              install -Dm644 dist/ext.1 "$out/share/man/man1/ext.1"
             '';
 
             doInstallCheck = true;
@@ -83,6 +89,7 @@
               runHook preInstallCheck
               [ "$("$out/bin/ext" --version)" = "${package.version}" ]
               "$out/bin/ext" --help >/dev/null
+              grep -q '^\.TH EXT 1' "$out/share/man/man1/ext.1"
               runHook postInstallCheck
             '';
 

@@ -55,11 +55,10 @@ function splitCmdline(text: string): string[] {
   return words;
 }
 
-/** The command line to obey: given explicitly (tests, --cmdline), $EXT_BOOT_CMDLINE, or /proc/cmdline. */
+/** The command line to obey: given explicitly (tests: --cmdline, $EXT_BOOT_CMDLINE, read once by
+ *  the CLI), or /proc/cmdline. */
 export async function readCmdline(explicit?: string): Promise<string> {
   if (explicit !== undefined) return explicit;
-  const env = process.env["EXT_BOOT_CMDLINE"];
-  if (env !== undefined) return env;
   try {
     return await readFile("/proc/cmdline", "utf8");
   } catch {

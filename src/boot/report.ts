@@ -37,7 +37,7 @@ export interface BootSummary {
 }
 
 /** null when boot integration is not set up here (no units and no boot state). */
-export async function bootSummary(l: Layout): Promise<BootSummary | null> {
+export async function bootSummary(l: Layout, bootIdGiven?: string): Promise<BootSummary | null> {
   const unitsInstalled = (await Promise.all(UNIT_NAMES.map((u) => pathExists(`${unitDir(l)}/${u}`)))).every(Boolean);
   const read = await readBootState(l);
   if (read.kind === "missing" && !unitsInstalled) return null;
@@ -54,7 +54,7 @@ export async function bootSummary(l: Layout): Promise<BootSummary | null> {
     };
   }
   const s = read.state;
-  const bootId = await readBootId();
+  const bootId = await readBootId(bootIdGiven);
   const last = s.lastBoot;
   const revert = s.reverts.at(-1);
   return {

@@ -16,9 +16,9 @@ import { readBootState, readGoodBackup, setAsideDamaged, writeBootState } from "
 
 export interface SelectOptions {
   extensionName: string;
-  /** Kernel command line text; default $EXT_BOOT_CMDLINE or /proc/cmdline. */
+  /** Kernel command line text; default /proc/cmdline. */
   cmdline?: string;
-  /** Boot id; default $EXT_BOOT_ID or /proc/sys/kernel/random/boot_id. */
+  /** Boot id; default /proc/sys/kernel/random/boot_id. */
   bootId?: string;
   now?: Date;
   /** Finishes or undoes a transaction journal left by a run killed before the reboot, without

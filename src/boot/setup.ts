@@ -12,7 +12,7 @@ import {
   setAsideDamaged,
   writeBootState,
 } from "./state.js";
-import { installUnits, uninstallUnits, type UnitChange } from "./units.js";
+import { BOOT_SCRIPT, installBootScript, installUnits, uninstallUnits, type UnitChange } from "./units.js";
 
 // `ext setup`: install the boot units and create the boot state. Running it again changes only
 // what differs (a new --boot-tries, a new ext path).
@@ -23,10 +23,14 @@ export interface SetupOptions {
   extCommand: string;
   tries?: number;
   now?: Date;
+  /** The units run the shell selector (BOOT_SCRIPT), which runs the ext inside ext's own image. */
+  fromImage?: boolean;
 }
 
 export interface SetupResult {
   units: UnitChange[];
+  /** The shell selector was written (undefined: not used). */
+  bootScript?: { path: string; written: boolean };
   bootState: "created" | "updated" | "unchanged" | "recreated";
   tries: number;
   /** The current generation, adopted as good when the boot state was created. */
@@ -36,7 +40,9 @@ export interface SetupResult {
 }
 
 export async function setupBoot(l: Layout, opts: SetupOptions): Promise<SetupResult> {
-  const warnings = await checkExtCommand(l, opts.extCommand);
+  const warnings = opts.fromImage ? [] : await checkExtCommand(l, opts.extCommand);
+  // The script first: a unit that names it must never find it missing.
+  const bootScript = opts.fromImage ? { path: join(l.root, BOOT_SCRIPT), written: await installBootScript(l) } : undefined;
   const units = await installUnits(l, opts.extCommand);
 
   const read = await readBootState(l);
@@ -74,7 +80,7 @@ export async function setupBoot(l: Layout, opts: SetupOptions): Promise<SetupRes
     reloaded = (await run("systemctl", ["daemon-reload"], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
     if (!reloaded) warnings.push("'systemctl daemon-reload' failed; the units take effect at the next boot");
   }
-  return { units, bootState, tries, adopted, reloaded, warnings };
+  return { units, ...(bootScript ? { bootScript } : {}), bootState, tries, adopted, reloaded, warnings };
 }
 
 export async function unsetupBoot(l: Layout): Promise<string[]> {
@@ -99,7 +105,7 @@ async function checkExtCommand(l: Layout, command: string): Promise<string[]> {
   const real = await realpath(inRoot).catch(() => undefined);
   if (!real) warnings.push(`${program} does not exist${l.root === "/" ? "" : ` under ${l.root}`}; the boot units will fail until it does`);
   else if (real.slice(l.root === "/" ? 0 : l.root.length).startsWith("/usr/store/")) {
-    warnings.push(`${program} comes from an ext image (/usr/store), which is not merged yet when ext-boot-select.service runs; use --ext-command with a program of the base system`);
+    warnings.push(`${program} comes from an ext image (/usr/store), which is not merged yet when ext-boot-select.service runs; use --from-image (the units then run ext from its image), or --ext-command with a program of the base system`);
   }
   return warnings;
 }

@@ -1,7 +1,8 @@
-import { readFile, rename } from "node:fs/promises";
+import { readFile, rename, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { errnoCode } from "../errors.js";
-import { writeJsonAtomic } from "../fsutil.js";
-import type { Layout } from "../base/layout.js";
+import { writeFileAtomic, writeJsonAtomic } from "../fsutil.js";
+import { imagePath, type Layout } from "../base/layout.js";
 
 // The boot state (/var/lib/ext/boot.json): which generations reached a good boot, which one is on
 // trial and how many boots it has left, what the selector chose at the last boot and why it went
@@ -132,6 +133,32 @@ export async function writeBootState(l: Layout, state: BootState, previousGood?:
     await writeJsonAtomic(goodBackupFile(l), { version: BOOT_STATE_VERSION, tries: trimmed.tries, good: trimmed.good } satisfies GoodBackup);
   }
   await writeJsonAtomic(l.bootStateFile, trimmed);
+  await writeFallback(l, trimmed.good);
+}
+
+/** For the shell selector of an ext that lives only in its image (templates/ext-boot.sh): the image
+ *  of the newest good generation that is still there, one line a POSIX shell reads with `head`.
+ *  Its ext runs the selection when the linked image's cannot. */
+export function fallbackFile(l: Layout): string {
+  return join(l.stateDir, "boot.fallback");
+}
+
+async function writeFallback(l: Layout, good: GoodEntry[]): Promise<void> {
+  let image: string | undefined;
+  for (const g of [...good].reverse()) {
+    if (g.image === null) continue;
+    if (await stat(imagePath(l, g.image)).then((s) => s.isFile(), () => false)) {
+      image = g.image;
+      break;
+    }
+  }
+  const file = fallbackFile(l);
+  const before = await readFile(file, "utf8").catch(() => undefined);
+  if (image === undefined) {
+    if (before !== undefined) await unlink(file).catch(() => {});
+  } else if (before !== `${image}\n`) {
+    await writeFileAtomic(file, `${image}\n`);
+  }
 }
 
 export interface GoodBackup {

@@ -25,6 +25,25 @@ export function templatesDir(): string {
   return packagePath("templates");
 }
 
+/** The shell selector for an ext that lives only in its own image (templates/ext-boot.sh), outside
+ *  /usr so that it is there before anything is merged, beside the units that run it. */
+export const BOOT_SCRIPT = "/etc/ext/boot.sh";
+export const BOOT_SCRIPT_COMMAND = `/bin/sh ${BOOT_SCRIPT}`;
+
+/** This ext runs from an ext image (/usr/store/…, ext managing itself): the base system has no ext. */
+export function runsFromImage(): boolean {
+  return packagePath().startsWith("/usr/store/");
+}
+
+/** Writes the shell selector (idempotent); true when it was written. */
+export async function installBootScript(l: Layout): Promise<boolean> {
+  const path = join(l.root, BOOT_SCRIPT);
+  const content = await readFile(join(templatesDir(), "ext-boot.sh"), "utf8");
+  if ((await readFile(path, "utf8").catch(() => undefined)) === content) return false;
+  await writeFileAtomic(path, content, { mode: 0o755 });
+  return true;
+}
+
 /** The ext command line a unit runs: this Node and this ext's bin/ext.js. */
 export function defaultExtCommand(): string {
   return [process.execPath, packagePath("bin", "ext.js")].map(quoteExecArg).join(" ");
@@ -95,6 +114,14 @@ export async function uninstallUnits(l: Layout): Promise<string[]> {
       }
     }
     await rmdir(wantsDir).catch(() => {});
+  }
+  const script = join(l.root, BOOT_SCRIPT);
+  try {
+    await unlink(script);
+    removed.push(script);
+    await rmdir(join(script, "..")).catch(() => {});
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw e;
   }
   return removed;
 }

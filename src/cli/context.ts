@@ -10,6 +10,8 @@ import type { Compression } from "../image/types.js";
 import type { LabelPolicy } from "../image/selinux.js";
 import type { Reporter } from "../base/reporter.js";
 import type { TxHooks } from "../machine/types.js";
+import type { BootGiven } from "./seams.js";
+import { output } from "./streams.js";
 
 /** What every command receives: the global options, resolved once. */
 export interface CommandContext {
@@ -30,6 +32,12 @@ export interface CommandContext {
   print: (line: string) => void;
   /** Seams for tests and bench/ around the transaction's steps (src/cli/seams.ts). */
   hooks?: TxHooks;
+  /** This boot as given instead of the kernel's ($EXT_BOOT_ID, $EXT_BOOT_CMDLINE; src/cli/seams.ts). */
+  boot?: BootGiven;
+  /** The global options resolved for a root part (src/elevate/request.ts); absent: ext cannot ask for root. */
+  globals?: () => string[];
+  /** In a root part started by ext: the elevator that started it. */
+  elevatedBy?: string;
 }
 
 export const DEFAULT_SOURCE = "nixpkgs";
@@ -61,6 +69,21 @@ export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recov
   } finally {
     await lock.release();
   }
+}
+
+/** A command that changes the system: as root it goes on; as a user who can elevate it runs again as
+ *  root (asked once, saying why) and ends with that run's exit code; otherwise exit 4 with the hint.
+ *  `command` is the command word and its arguments as the unprivileged part resolved them. */
+export async function asRoot(ctx: CommandContext, why: string, command: string[]): Promise<void> {
+  if (process.getuid?.() === 0) return;
+  if (ctx.globals === undefined) throw needsRoot(ctx);
+  const { asRoot: elevate } = await import("../elevate/index.js");
+  await elevate({
+    globals: ctx.globals,
+    argv: ctx.argv,
+    ...(ctx.elevatedBy !== undefined ? { elevatedBy: ctx.elevatedBy } : {}),
+    info: (line) => output().stderr.write(`ext: ${line}\n`),
+  }, why, command);
 }
 
 export function requireRoot(ctx: CommandContext): void {

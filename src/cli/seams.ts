@@ -7,6 +7,8 @@ import type { TxHooks } from "../machine/types.js";
 //   EXT_TEST_FAIL_AT=<step>   fails there
 //   EXT_TIMINGS=<file>        one JSON line per step, {phase, start, end} in ms since the process
 //                             started (bench/ splits `ext add` by step with it)
+// and the two that stand in for the kernel's view of this boot (the boot tests, trying `ext boot`
+// under --root): EXT_BOOT_ID (the boot selector's tries, the stage cache's boot) and EXT_BOOT_CMDLINE.
 
 export function hooksFromEnvironment(env: NodeJS.ProcessEnv): TxHooks {
   const pauseAt = env["EXT_TEST_PAUSE_AT"];
@@ -29,4 +31,16 @@ export function hooksFromEnvironment(env: NodeJS.ProcessEnv): TxHooks {
     };
   }
   return hooks;
+}
+
+/** This boot as the environment gives it; absent: the kernel's (/proc). */
+export interface BootGiven {
+  id?: string;
+  cmdline?: string;
+}
+
+export function bootFromEnvironment(env: NodeJS.ProcessEnv): BootGiven {
+  const id = env["EXT_BOOT_ID"];
+  const cmdline = env["EXT_BOOT_CMDLINE"];
+  return { ...(id ? { id } : {}), ...(cmdline !== undefined ? { cmdline } : {}) };
 }

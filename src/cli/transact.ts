@@ -37,6 +37,7 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
         command: commandLine(ctx),
         reporter: ctx.reporter,
         ...(ctx.hooks ? { hooks: ctx.hooks } : {}),
+        ...(ctx.boot?.id ? { bootId: ctx.boot.id } : {}),
       },
       request,
       options,

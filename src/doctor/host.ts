@@ -1,10 +1,12 @@
-import { lstat, readFile, readdir, statfs } from "node:fs/promises";
+import { lstat, readFile, readdir, readlink, statfs } from "node:fs/promises";
 import { release } from "node:os";
 import { run } from "../exec.js";
 import { MissingToolError } from "../errors.js";
 import { ErofsImage } from "../image/erofs-reader.js";
 import { mkfsCapabilities } from "../image/compressors.js";
 import type { Host } from "./types.js";
+import { chooseElevator } from "../elevate/choose.js";
+import { probeElevation } from "../elevate/probe.js";
 
 /** The machine ext runs on. */
 export const realHost: Host = {
@@ -61,19 +63,35 @@ export const realHost: Host = {
       throw e;
     }
   },
-  async imageHas(image, path) {
-    let erofs: ErofsImage;
-    try {
-      erofs = await ErofsImage.open(image);
-    } catch {
-      return undefined;
-    }
-    try {
-      return (await erofs.lookup(path)) !== undefined;
-    } catch {
-      return undefined;
-    } finally {
-      await erofs.close();
-    }
+  elevation: () => chooseElevator(probeElevation()),
+  async readLink(path) {
+    return readlink(path).catch(() => undefined);
   },
+  async fileAttributes(path) {
+    const r = await realHost.run("lsattr", ["-d", path]).catch(() => undefined);
+    if (!r || r.exitCode !== 0) return undefined;
+    return /^(\S+)\s/.exec(r.stdout)?.[1];
+  },
+  imageText: (image, path) => inImage(image, async (erofs) => {
+    const inode = await erofs.lookup(path);
+    return inode === undefined ? undefined : (await erofs.read(inode)).toString("utf8");
+  }),
+  imageHas: (image, path) => inImage(image, async (erofs) => (await erofs.lookup(path)) !== undefined),
 };
+
+/** `fn` on the EROFS image at `image`; undefined when it cannot be opened or read as EROFS. */
+async function inImage<T>(image: string, fn: (erofs: ErofsImage) => Promise<T | undefined>): Promise<T | undefined> {
+  let erofs: ErofsImage;
+  try {
+    erofs = await ErofsImage.open(image);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await fn(erofs);
+  } catch {
+    return undefined;
+  } finally {
+    await erofs.close();
+  }
+}

@@ -5,6 +5,7 @@ import { checkSameFilesystem, checkSpace, checkUsrStore } from "./storage.js";
 import { checkState } from "./state.js";
 import { checkStore } from "./store.js";
 import { checkSelinux } from "./selinux.js";
+import { checkImmutableRoot, checkOpt, checkOsUpgrades, checkOverlayDepth, checkTransientEtc } from "./image-hosts.js";
 import type { Check, DoctorInput, Finding, Status } from "./types.js";
 
 export type { DoctorInput, Finding, Status, Host } from "./types.js";
@@ -25,6 +26,12 @@ export const CHECKS: readonly { name: string; run: Check }[] = [
   { name: "space", run: checkSpace },
   { name: "same-filesystem", run: checkSameFilesystem },
   { name: "usr-store", run: checkUsrStore },
+  // Image-based hosts (src/doctor/image-hosts.ts).
+  { name: "overlay-depth", run: checkOverlayDepth },
+  { name: "etc-transient", run: checkTransientEtc },
+  { name: "opt", run: checkOpt },
+  { name: "root-immutable", run: checkImmutableRoot },
+  { name: "os-upgrades", run: checkOsUpgrades },
   { name: "state", run: checkState },
   { name: "units", run: checkUnits },
 ];

@@ -10,11 +10,17 @@ export const SYSEXT_ANY_ID = 252;
 
 export async function checkPrivileges(input: DoctorInput): Promise<Finding[]> {
   if (input.host.uid() === 0) return [{ check: "privileges", status: "ok", message: "running as root", fix: null }];
+  // Which way to root ext add (and the others) would ask for (src/elevate/choose.ts); asks nothing now.
+  const choice = input.host.elevation?.();
+  const how = choice === undefined ? "need root"
+    : choice.elevator !== null ? `ask for root once, through ${choice.elevator.kind} (${choice.elevator.reason})`
+    : `need root, and there is no way to ask for it (${choice.skipped.join("; ")})`;
   return [{
     check: "privileges",
     status: "info",
-    message: "not running as root: ext add, remove and rollback need root; checks of files only root can read may be incomplete",
+    message: `not running as root: ext add, remove, rollback, apply, upgrade, gc and setup ${how}; checks of files only root can read may be incomplete`,
     fix: "run 'sudo ext doctor' for the complete picture",
+    ...(choice !== undefined ? { details: { elevator: choice.elevator, skipped: choice.skipped } } : {}),
   }];
 }
 
@@ -138,6 +144,35 @@ export async function checkUnits(input: DoctorInput): Promise<Finding[]> {
       details: { disabled },
     });
   }
+  if (missing.length === 0) findings.push(...(await checkBootCommand(input)));
   if (findings.length === 0) findings.push({ check: "units", status: "ok", message: `ext's boot units are installed: ${units.join(", ")}`, fix: null });
   return findings;
+}
+
+/** The selector runs before anything is merged: what it starts must be there then. */
+async function checkBootCommand(input: DoctorInput): Promise<Finding[]> {
+  const { host, layout } = input;
+  const unit = await host.readText(join(layout.root, "etc/systemd/system/ext-boot-select.service"));
+  const exec = /^ExecStart=(\S+)(?:\s+(\S+))?/m.exec(unit ?? "");
+  if (!exec) return [];
+  const [, program = "", first = ""] = exec;
+  if (program === "/bin/sh" && first === "/etc/ext/boot.sh") {
+    if (await host.exists(join(layout.root, first))) return [];
+    return [{
+      check: "units",
+      status: "error",
+      message: `the boot units run ${first}, which is missing (a transient /etc loses it at reboot): ext-boot-select.service fails at every boot and a failing generation is not reverted`,
+      fix: "sudo ext setup (writes it again)",
+    }];
+  }
+  const target = program.startsWith("/usr/store/") ? program : await host.readLink(join(layout.root, program));
+  if (target?.startsWith("/usr/store/")) {
+    return [{
+      check: "units",
+      status: "warning",
+      message: `the boot selector runs ${program}, which is in ext's image (${target}) and not merged yet when ext-boot-select.service runs: the selection fails at every boot`,
+      fix: "sudo ext setup --from-image (the units then run the ext inside the image, through /etc/ext/boot.sh)",
+    }];
+  }
+  return [];
 }

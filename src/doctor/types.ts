@@ -1,6 +1,7 @@
 import type { MkfsCapabilities } from "../image/compressors.js";
 import type { Layout } from "../base/layout.js";
 import type { NixContext } from "../nix/types.js";
+import type { ElevationChoice } from "../elevate/choose.js";
 
 // `ext doctor` looks at the host and says, for each finding, how to fix it. A check never changes
 // anything and never needs root to run (it says when it could not look).
@@ -48,6 +49,14 @@ export interface Host {
   mkfs(): Promise<MkfsCapabilities | undefined>;
   /** Does the EROFS image at `image` contain `path`? undefined when it cannot be read as EROFS. */
   imageHas(image: string, path: string): Promise<boolean | undefined>;
+  /** A file of the EROFS image as text; undefined when it is not there or cannot be read. */
+  imageText(image: string, path: string): Promise<string | undefined>;
+  /** The target of a symlink; undefined when it is none. */
+  readLink(path: string): Promise<string | undefined>;
+  /** How a user who is not root would be asked for root (src/elevate/choose.ts); absent: not known. */
+  elevation?(): ElevationChoice;
+  /** The file attributes `lsattr -d` shows (`----i---------e-------`); undefined when they cannot be read. */
+  fileAttributes(path: string): Promise<string | undefined>;
 }
 
 export interface DoctorInput {
@@ -58,6 +67,8 @@ export interface DoctorInput {
   /** Where ext's unit templates are (templates/ of the installed package). */
   templatesDir: string;
   host: Host;
+  /** This machine's architecture as systemd names it (x86-64, arm64…); images for another are not merged. */
+  architecture?: string;
 }
 
 export type Check = (input: DoctorInput) => Promise<Finding[]>;

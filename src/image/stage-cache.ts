@@ -82,11 +82,11 @@ function parseRecord(text: string, logical: string): StagedPath | null {
  * directory, as staging it would; below that, the host can only show an earlier merge of the same
  * store path, i.e. the same tree.
  */
-export async function takeStaged(cacheDir: string, closure: readonly string[], storeRoot: string, host: HostView): Promise<Map<string, StagedPath>> {
+export async function takeStaged(cacheDir: string, closure: readonly string[], storeRoot: string, host: HostView, bootId?: string): Promise<Map<string, StagedPath>> {
   const dir = versionDir(cacheDir);
   const names = new Set(await listNames(dir));
   const taken = new Map<string, StagedPath>();
-  if (!names.has(BOOT_ID) || (await readFile(posix.join(dir, BOOT_ID), "utf8")) !== (await readBootId())) return taken;
+  if (!names.has(BOOT_ID) || (await readFile(posix.join(dir, BOOT_ID), "utf8")) !== (await readBootId(bootId))) return taken;
   const inodes = new Set<string>();
   for (const logical of [...closure].sort()) {
     const base = storeBaseName(logical);
@@ -112,7 +112,7 @@ export async function takeStaged(cacheDir: string, closure: readonly string[], s
  * After packing: moves the trees of `paths` from `<storeRoot>` into the cache, with their records, and
  * drops every other entry (store paths no longer in the image, an older STAGING_VERSION, leftovers).
  */
-export async function keepStaged(cacheDir: string, storeRoot: string, paths: readonly StagedPath[]): Promise<void> {
+export async function keepStaged(cacheDir: string, storeRoot: string, paths: readonly StagedPath[], bootId?: string): Promise<void> {
   const dir = versionDir(cacheDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const other of await listNames(cacheDir)) {
@@ -121,7 +121,7 @@ export async function keepStaged(cacheDir: string, storeRoot: string, paths: rea
   // Whatever is still in the cache was not taken by this stage: store paths no longer in the image,
   // trees that overlapped another, leftovers of a crash. The trees of this stage replace it.
   for (const name of await listNames(dir)) await rm(posix.join(dir, name), { recursive: true, force: true });
-  await writeFile(posix.join(dir, BOOT_ID), await readBootId());
+  await writeFile(posix.join(dir, BOOT_ID), await readBootId(bootId));
   for (const record of paths) {
     const base = storeBaseName(record.path);
     // The tree first, its record last: a record always names a whole tree.

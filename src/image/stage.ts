@@ -45,7 +45,7 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
     const storeRoot = posix.join(input.stageDir, STAGE_STORE_REL);
     await mkdir(storeRoot);
     await chmod(storeRoot, DIR_MODE);
-    cached = await takeStaged(options.cacheDir, closure, storeRoot, host);
+    cached = await takeStaged(options.cacheDir, closure, storeRoot, host, options.bootId);
   }
 
   const fresh = await copyClosure({

@@ -37,6 +37,8 @@ export interface StageOptions {
   /** A directory for the stage cache (stage-cache.ts): store paths staged by an earlier transaction
    *  are moved from there instead of staged again. Must be on the stage's file system. */
   cacheDir?: string;
+  /** This boot, when not the kernel's (tests): the cache belongs to one boot. */
+  bootId?: string;
 }
 
 /** What one store path contributed to a stage. The stage cache keeps it beside the path's tree. */

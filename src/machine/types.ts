@@ -34,6 +34,8 @@ export interface TxEnv {
   refresh: (l: Layout) => Promise<void>;
   /** Seams for tests and measurements, made once where the command's context is made. */
   hooks?: TxHooks;
+  /** This boot, when not the kernel's (tests): the stage cache belongs to one boot. */
+  bootId?: string;
 }
 
 /** Called around every step (the machine's, never a step's own code): the CLI makes them from

@@ -2,7 +2,7 @@ import { validateTools, validateLock } from "./validators.generated.js";
 import { editDistance } from "../nix/index.js";
 import { pointerToPath, positionOf, showPath, type JsonPath, type ParsedJson, type Position } from "./position.js";
 
-// JSON Schema validation (Ajv, compiled ahead of time: see codegen.ts) and the translation of Ajv's
+// JSON Schema validation (Ajv, compiled ahead of time: scripts/generate-validators.mjs) and the translation of Ajv's
 // errors into what a person needs: where (line, column, JSON path) and what was expected.
 
 export interface SchemaProblem {

@@ -21,6 +21,8 @@ export interface StageRequest {
   hostRoot: string;
   /** The stage cache (src/image/stage-cache.ts): only where ext keeps state. */
   cacheDir?: string;
+  /** This boot, when not the kernel's (tests): the cache belongs to one boot. */
+  bootId?: string;
   /** Store paths whose warnings were already shown (the generation this one is made from): said
    *  again on every later add they would only teach people to skip them. */
   alreadyWarned?: readonly string[];
@@ -42,7 +44,7 @@ export async function stageClosure(target: ImageTarget, request: StageRequest, r
     extensionName: target.extensionName,
     architecture: target.architecture,
     hostRoot: request.hostRoot,
-  }, { ...STAGE_OPTIONS, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}) });
+  }, { ...STAGE_OPTIONS, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}), ...(request.bootId ? { bootId: request.bootId } : {}) });
   const seen = new Set(request.alreadyWarned ?? []);
   for (const o of report.opaqueReferences) {
     if (!seen.has(storePathOf(o.path))) reporter.warn(opaqueWarning(o));

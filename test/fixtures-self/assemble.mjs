@@ -4,7 +4,7 @@
 // Makes DIR a flake whose package `ext` is this working tree's ext (see README.md): the template
 // flake.nix and ext-self.nix from here, scripts/escape-store-literals.cjs, packages.nix from
 // ../fixtures (for glibc, libgcc and dash) with the platforms.nix and mk.nix it imports, host.json (which node binary to relink, and its version),
-// and payload/: dist/bundle/ (ext and its libraries, scripts/bundle.mjs), bin/, package.json,
+// and payload/: dist/bundle/ (ext and its libraries, scripts/bundle.mjs), dist/ext.1 (the man page), bin/, package.json,
 // templates/ and schemas/ — no node_modules. Run `npm run build` first: the bundle is what gets packaged.
 // DIR is replaced if it was assembled before. Prints DIR's flake reference (path:DIR).
 import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -38,6 +38,9 @@ export function assemble(dir, options = {}) {
   if (!existsSync(join(repo, "dist/bundle/main.js"))) throw new Error(`${repo}/dist/bundle is not built: run 'npm run build' first`);
   const skipMaps = (src) => !src.endsWith(".map");
   cpSync(join(repo, "dist/bundle"), join(payload, "dist/bundle"), { recursive: true, filter: skipMaps });
+  // The man page (scripts/man-page.mjs, part of npm run build), installed as share/man/man1/ext.1.
+  if (!existsSync(join(repo, "dist/ext.1"))) throw new Error(`${repo}/dist/ext.1 is not built: run 'npm run build' first`);
+  cpSync(join(repo, "dist/ext.1"), join(payload, "dist/ext.1"));
   for (const d of ["bin", "templates", "schemas"]) cpSync(join(repo, d), join(payload, d), { recursive: true });
   cpSync(join(repo, "package.json"), join(payload, "package.json"));
   return `path:${target}`;

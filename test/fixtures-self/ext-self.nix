@@ -5,8 +5,9 @@
 #
 #   libstdcxx  libstdc++.so.6 from the host (node needs it), RUNPATH libgcc + glibc
 #   nodejs     the host's node (host.json names it and its version), interpreter and RUNPATH into the store
-#   ext        payload/ in $out/lib/ext (with /nix/store literals escaped, escape-store-literals.cjs)
-#              and $out/bin/ext: `#!<dash>/bin/dash` running `<nodejs>/bin/node <out>/lib/ext/bin/ext.js "$@"`
+#   ext        payload/ in $out/lib/ext (with /nix/store literals escaped, escape-store-literals.cjs),
+#              $out/bin/ext: `#!<dash>/bin/dash` running `<nodejs>/bin/node <out>/lib/ext/bin/ext.js "$@"`,
+#              and $out/share/man/man1/ext.1 (which ext's farm links into /usr/share/man/man1)
 { system, base, payload }:
 let
   platforms = import ./platforms.nix;
@@ -89,8 +90,9 @@ let
     mainProgram = "ext";
     env = { inherit payload; escape = ./escape-store-literals.cjs; };
     script = ''
-      mkdir -p "$out/lib/ext" "$out/bin"
+      mkdir -p "$out/lib/ext" "$out/bin" "$out/share/man/man1"
       cp -R "$payload/." "$out/lib/ext/"
+      cp "$payload/dist/ext.1" "$out/share/man/man1/ext.1"
       chmod -R u+w "$out/lib/ext"
       "${nodejs}/bin/node" "$escape" "$out/lib/ext"
       cat > "$out/bin/ext" <<EOF

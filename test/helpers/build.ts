@@ -24,7 +24,7 @@ export function ensureBuilt(): void {
   } catch {
     /* not built */
   }
-  const sources = Math.max(...["src", "scripts/bundle.mjs", "package-lock.json", "tsconfig.json"].map((p) => newestMtime(join(REPO, p))));
+  const sources = Math.max(...["src", "scripts/bundle.mjs", "scripts/man-page.mjs", "package-lock.json", "tsconfig.json"].map((p) => newestMtime(join(REPO, p))));
   if (built > sources) return;
   // In a host-matrix tree (scripts/test-hosts.sh) there is no npm: the host built the bundle.
   if (process.env["EXT_TEST_HOST"] !== undefined) {

@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
+// @ts-expect-error: a plain .mjs script (also run by hand), without type declarations
+import { assemble } from "../fixtures-self/assemble.mjs";
 
 // Issue 5, a real boot: a Debian 12 system (mmdebstrap from Debian's packages) with systemd as
 // PID 1, booted as a container by systemd-nspawn. ext (the host's node and this repository,
@@ -80,13 +82,18 @@ echo "select_ms=$(( (e - s) / 1000 ))"
 echo "bless=$(systemctl show -P ActiveState ext-boot-bless.service)/$(systemctl show -P Result ext-boot-bless.service)"
 echo "rg=$(rg --version 2>/dev/null | head -n 1)"
 echo "jq=$(jq --version 2>/dev/null)"
+echo "hello=$(hello 2>/dev/null)"
 echo "nix=$(command -v nix || echo none)"
 if systemd-analyze verify /etc/systemd/system/ext-boot-select.service /etc/systemd/system/ext-boot-bless.service > /root/verify.txt 2>&1; then echo "verify=ok"; else echo "verify=failed"; fi
 echo "run=$(ls /run/extensions 2>/dev/null | tr '\\n' ' ')"
+echo "node=$(command -v node || echo none)"
+# The ext of the base system, or (once ext lives only in its image) the merged /usr/bin/ext.
+if [ -x /usr/bin/ext ]; then ext=/usr/bin/ext; else ext="${NODE_IN_GUEST} ${EXT_IN_GUEST}"; fi
+echo "ext=$ext"
 echo "--- ext status"
-${NODE_IN_GUEST} ${EXT_IN_GUEST} status
+$ext status
 echo "--- ext generations"
-${NODE_IN_GUEST} ${EXT_IN_GUEST} generations
+$ext generations
 echo "--- journal"
 journalctl -b --no-pager -o cat -u ext-boot-select.service -u ext-boot-bless.service -u systemd-sysext.service
 echo "--- end"
@@ -112,7 +119,7 @@ interface Probe {
 
 /** One boot of the container; `failHealth` makes the boot not good; `cmdline` is what the selector
  *  reads as the kernel command line (a container shares the host's /proc/cmdline). */
-function boot(opts: { failHealth: boolean; cmdline?: string }): Probe {
+function boot(opts: { failHealth: boolean; cmdline?: string; bindRepo?: boolean }): Probe {
   bootCount++;
   const flag = join(guest, "etc/ext-test-fail-boot");
   if (opts.failHealth) writeFileSync(flag, "");
@@ -122,7 +129,7 @@ function boot(opts: { failHealth: boolean; cmdline?: string }): Probe {
   // Loop device nodes for systemd-sysext inside the container (it has no devtmpfs).
   const loops = Array.from({ length: 64 }, (_, i) => `--bind=${work}/dev/loop${i}:/dev/loop${i}`);
   const nspawn = ["systemd-nspawn", "-D", guest, "--boot", "--register=no", "--keep-unit", `--machine=exttest${process.pid}`,
-    `--bind-ro=${REPO}:/opt/ext`, "--bind=/dev/loop-control", ...loops].join(" ");
+    ...(opts.bindRepo === false ? [] : [`--bind-ro=${REPO}:/opt/ext`]), "--bind=/dev/loop-control", ...loops].join(" ");
   const started = Date.now();
   // systemd as PID 1 wants a terminal for its console: script(1) gives it one.
   const r = spawnSync("script", ["-qfec", nspawn, join(work, `console-${bootCount}.log`)], { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
@@ -246,4 +253,98 @@ describe("a real boot with systemd as PID 1", () => {
     expect(back.fields["rg"], back.raw).toMatch(/^ripgrep 13/);
     expect(back.fields["jq"], back.raw).toBe("");
   }, 300_000);
+});
+
+// Issue 16, item 3: ext present only in its own image. The base system loses its node and the bound
+// repository; generation 3 adds ext itself (test/fixtures-self: the working tree's ext with a store
+// node, relocated to /usr/store like any package), and `ext setup --from-image` makes the units run
+// /etc/ext/boot.sh, which runs the ext of the linked image in a mount namespace of its own before
+// systemd-sysext.service merges anything.
+describe("a real boot with ext only inside its own image", () => {
+  beforeAll(() => {
+    rmSync(join(guest, NODE_IN_GUEST.slice(1)));
+    const self = assemble(join(work, "ext-self")) as string;
+    ns = openNamespace();
+    ext(["--source", self, "add", "ext"]); // generation 3: ripgrep, ext — pending, one try
+    ext(["setup", "--from-image"]);
+    ns.close();
+    ns = undefined;
+  }, 900_000);
+
+  it("the units run the shell selector; the base system has neither node nor ext", () => {
+    const unit = readFileSync(join(guest, "etc/systemd/system/ext-boot-select.service"), "utf8");
+    expect(unit).toContain("ExecStart=/bin/sh /etc/ext/boot.sh boot select");
+    expect(readFileSync(join(guest, "etc/systemd/system/ext-boot-bless.service"), "utf8")).toContain("ExecStart=/bin/sh /etc/ext/boot.sh boot bless");
+    expect(readFileSync(join(guest, "etc/ext/boot.sh"), "utf8")).toBe(readFileSync(join(REPO, "templates/ext-boot.sh"), "utf8"));
+    expect(existsSync(join(guest, NODE_IN_GUEST.slice(1)))).toBe(false);
+    expect(existsSync(join(guest, "usr/bin/node"))).toBe(false);
+    expect(existsSync(join(guest, "usr/bin/ext"))).toBe(false);
+  });
+
+  it("boot 7, good: generation 3 is selected by the ext of its own image, merged and blessed", () => {
+    const p = boot({ failHealth: false, bindRepo: false });
+    expect(p.fields["select"], p.raw).toBe("active/success");
+    expect(p.fields["ext"], p.raw).toBe("/usr/bin/ext");
+    expect(p.fields["node"], p.raw).toBe("none");
+    expect(p.fields["rg"], p.raw).toMatch(/^ripgrep 13/);
+    expect(p.fields["bless"], p.raw).toBe("active/success");
+    expect(p.raw).toMatch(/generation 3 is on trial: 0 more boot\(s\)/);
+    const state = JSON.parse(readFileSync(join(guest, "var/lib/ext/boot.json"), "utf8")) as { lastBoot: { generation: number; blessedAt?: string } };
+    expect(state.lastBoot).toMatchObject({ generation: 3 });
+    expect(state.lastBoot.blessedAt).toBeDefined();
+    // The shell selector's fallback: the image of the newest good generation, 3.
+    const three = JSON.parse(readFileSync(join(guest, "var/lib/ext/generations/3.json"), "utf8")) as { image: { sha256: string } };
+    expect(readFileSync(join(guest, "var/lib/ext/boot.fallback"), "utf8")).toBe(`${three.image.sha256}\n`);
+  });
+
+  it("boots 8 and 9, not good: generation 4 (+jq) is tried once, then reverted to 3 — all with ext only in its image", () => {
+    ns = openNamespace();
+    try {
+      ext(["add", "jq"]); // generation 4: ripgrep, ext, jq — pending, one try
+    } finally {
+      ns.close();
+      ns = undefined;
+    }
+    const tried = boot({ failHealth: true, bindRepo: false });
+    expect(tried.fields["select"], tried.raw).toBe("active/success");
+    expect(tried.fields["jq"], tried.raw).toBe("jq-1.6");
+    expect(tried.fields["bless"], tried.raw).not.toBe("active/success");
+    expect(tried.raw).toMatch(/generation 4 is on trial: 0 more boot\(s\)/);
+    const back = boot({ failHealth: true, bindRepo: false });
+    expect(back.fields["select"], back.raw).toBe("active/success");
+    expect(back.fields["jq"], back.raw).toBe("");
+    expect(back.fields["rg"], back.raw).toMatch(/^ripgrep 13/);
+    expect(back.fields["ext"], back.raw).toBe("/usr/bin/ext");
+    expect(back.fields["node"], back.raw).toBe("none");
+    expect(back.raw).toMatch(/generation 4 did not reach a good boot in 1 try: went back to generation 3/);
+    expect(back.raw).toMatch(/reverted: .* from generation 4 to generation 3/); // ext status, run from the image
+    const current = JSON.parse(readFileSync(join(guest, "var/lib/ext/current.json"), "utf8")) as { generation: number };
+    expect(current.generation).toBe(3);
+  }, 600_000);
+
+  it("boots 10 and 11: a generation without ext is selected by the ext of the last good image, cannot be blessed, and is reverted", () => {
+    ns = openNamespace();
+    try {
+      // Generation 5 is ripgrep alone: the image of generation 1, which is known good, so not on trial.
+      ext(["remove", "ext"]);
+      ext(["add", "hello"]); // generation 6: ripgrep, hello — a new image, without /usr/bin/ext
+    } finally {
+      ns.close();
+      ns = undefined;
+    }
+    const tried = boot({ failHealth: false, bindRepo: false });
+    expect(tried.fields["select"], tried.raw).toBe("active/success");
+    expect(tried.fields["rg"], tried.raw).toMatch(/^ripgrep 13/);
+    expect(tried.raw).toMatch(/holds no \/usr\/bin\/ext/);
+    expect(tried.raw).toMatch(/selected with the ext of the last good image/);
+    expect(tried.fields["hello"], tried.raw).toBe("Hello, world!");
+    expect(tried.raw).toMatch(/generation 6 is on trial: 0 more boot\(s\)/);
+    expect(tried.raw).toMatch(/no ext is merged this boot: nothing to bless/);
+    const back = boot({ failHealth: false, bindRepo: false });
+    expect(back.fields["ext"], back.raw).toBe("/usr/bin/ext");
+    expect(back.fields["hello"], back.raw).toBe("");
+    expect(back.raw).toMatch(/generation 6 did not reach a good boot in 1 try: went back to generation 3/);
+    const current = JSON.parse(readFileSync(join(guest, "var/lib/ext/current.json"), "utf8")) as { generation: number };
+    expect(current.generation).toBe(3);
+  }, 600_000);
 });

@@ -3,18 +3,15 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Argv } from "yargs";
 import { EXT, extEnv } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
-import { parser } from "../../src/cli/main.js";
-import { helpText, parseHelp } from "../../src/cli/commands/completion.js";
+import { helpText, parseHelp } from "../helpers/help.js";
 
 // Issue 19: every option is typed, and a bad value is a usage error (exit 2) naming the option and
 // what it takes, before any command runs — never an internal error (exit 70) or a value a command
 // did not expect. Nothing here reaches a command, so no namespace is needed (root is an empty dir).
 
 let root: string;
-const makeParser = parser as unknown as (argv: string[]) => Argv<unknown>;
 
 beforeAll(() => {
   ensureBuilt();
@@ -42,10 +39,10 @@ function usage(args: string[], message: RegExp) {
 
 /** Every command's options as its --help shows them: name and type tag. */
 async function optionsOfEveryCommand(): Promise<{ command: string; usage: string; option: string; type: string | undefined }[]> {
-  const top = parseHelp(await helpText(makeParser, ["--help"]));
+  const top = parseHelp(await helpText(["--help"]));
   const rows: { command: string; usage: string; option: string; type: string | undefined }[] = [];
   for (const c of top.commands) {
-    const text = await helpText(makeParser, [c.name, "--help"]);
+    const text = await helpText([c.name, "--help"]);
     const usageLine = text.split("\n")[0] ?? "";
     for (const line of text.split("\n")) {
       const m = /^\s+(?:-\w, )?--([\w-]+)\b/.exec(line);

@@ -95,12 +95,19 @@ describe.skipIf(IN_HOST_TREE)("scripts/install.sh", () => {
     expect(bash("bash scripts/install.sh", env).status).toBe(0);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readlinkSync(link)).toBe(join(REPO, "bin/ext.js"));
+    const manLink = join(prefix, "share/man/man1/ext.1");
+    expect(readlinkSync(manLink)).toBe(join(REPO, "dist/ext.1"));
+    // man-db finds PREFIX/share/man from PREFIX/bin on PATH (and names the file the link leads to).
+    const { MANPATH: _unset, ...env0 } = process.env;
+    const man = spawnSync("man", ["-w", "ext"], { encoding: "utf8", env: { ...env0, PATH: `${join(prefix, "bin")}:/usr/bin:/bin` } });
+    expect(man.stdout.trim()).toBe(join(REPO, "dist/ext.1"));
     const version = spawnSync(link, ["--version"], { encoding: "utf8" });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     expect(bash("bash scripts/install.sh", env).stdout).toMatch(/already links/);
     const removed = bash("bash scripts/install.sh --uninstall", env);
     expect(removed.status).toBe(0);
     expect(existsSync(link)).toBe(false);
+    expect(existsSync(manLink)).toBe(false);
     // Someone else's ext there is left alone.
     writeFileSync(link, "#!/bin/sh\n");
     const refused = bash("bash scripts/install.sh --uninstall", env);

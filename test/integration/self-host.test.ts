@@ -74,6 +74,19 @@ describe("ext add ext: ext from the image, with no node and no /nix on the host"
     expect(ok(["status", "--json"]).stdout).toMatch(/"kind": "private"/);
   });
 
+  it("man ext shows ext's man page from the image (the farm links share/man/man1/ext.1 into /usr/share/man)", () => {
+    const link = ns.run(["readlink", "/usr/share/man/man1/ext.1"]).stdout.trim();
+    expect(link).toMatch(/^\/usr\/store\/[0-9a-z]{32}-ext-[^/]+\/share\/man\/man1\/ext\.1$/);
+    expect(ns.run(["test", "-e", "/nix/store"]).status).not.toBe(0);
+    const r = ns.run(["man", "ext"], { env: { PATH: "/usr/bin:/bin", MANWIDTH: "100", LC_ALL: "C.UTF-8", HOME: "/root" } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^EXT\(1\) +User Commands +EXT\(1\)$/m);
+    expect(r.stdout).toMatch(/^ {3}ext add PACKAGES\.\.\.$/m);
+    expect(r.stdout).toMatch(new RegExp(`^ext ${VERSION.replace(/\./g, "\\.")} `, "m"));
+    // The page names /nix/store in its text; relocation must not have turned it into /usr/store.
+    expect(r.stdout.replace(/\s+/g, " ")).toContain("closure from /nix/store to /usr/store");
+  });
+
   it("/usr/bin/ext --version runs with no node on PATH and the host's libraries hidden", () => {
     expect(withoutNode(["sh", "-c", "command -v node || echo none"]).stdout.trim()).toBe("none");
     const r = withoutNode(["/usr/bin/ext", "--version"], { hideLibs: true });

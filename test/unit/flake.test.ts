@@ -13,3 +13,16 @@ describe("flakes parse", () => {
     });
   }
 });
+
+describe("flake.nix builds what npm run build needs", () => {
+  it("every script the build runs is in the package's source fileset", async () => {
+    const { readFileSync } = await import("node:fs");
+    const build = (JSON.parse(readFileSync(`${REPO}package.json`, "utf8")) as { scripts: { build: string } }).scripts.build;
+    const scripts = [...build.matchAll(/\bscripts\/[\w.-]+/g)].map((m) => m[0]);
+    expect(scripts).toContain("scripts/man-page.mjs");
+    const flake = readFileSync(`${REPO}flake.nix`, "utf8");
+    for (const s of scripts) expect(flake, s).toContain(`./${s}\n`);
+    // ext.1 is installed where man finds it.
+    expect(flake).toMatch(/install -Dm644 dist\/ext\.1 "\$out\/share\/man\/man1\/ext\.1"/);
+  });
+});

@@ -1,4 +1,4 @@
-import type { CommandContext } from "../context.js";
+import { asRoot, type CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { packageArgs, parsePackageArg } from "../package-arg.js";
 import { trackedAdd, formatTrackedChange, type TrackedChange } from "../manifest-sync.js";
@@ -17,6 +17,12 @@ export async function add(ctx: CommandContext, opts: AddOptions): Promise<Transa
     ...(opts.allowUnfree ? { allowUnfree: true } : {}),
     ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
   }));
+  await asRoot(ctx, `installing ${opts.packages.join(", ")}`, [
+    "add", ...opts.packages,
+    ...(opts.allowShadow ? ["--allow-shadow"] : []),
+    ...(opts.allowUnfree ? ["--allow-unfree"] : []),
+    ...(opts.priority !== undefined ? ["--priority", String(opts.priority)] : []),
+  ]);
   // With a tracked tools.json (docs/tools-json.md): resolve from its lock's pins, then add to the file.
   const tracked = await trackedAdd(ctx, packages);
   if (!tracked) return transact(ctx, { kind: "add", packages });

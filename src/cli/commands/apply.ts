@@ -1,5 +1,6 @@
 import type { CommandContext } from "../context.js";
-import { requireRoot } from "../context.js";
+import { realpathSync } from "node:fs";
+import { asRoot } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { readCurrentGeneration, ensureStateDirs } from "../../generations/store.js";
 import { UsageError, isExtError } from "../../errors.js";
@@ -24,8 +25,10 @@ export type ApplyResult =
 
 export async function apply(ctx: CommandContext, opts: ApplyOptions): Promise<ApplyResult> {
   const { file, shown } = await manifestArgument(ctx, opts.file);
-  if (!opts.dryRun) requireRoot(ctx);
   const manifest = await readManifest(file, shown);
+  // Read and checked as the user first (a mistake in the file needs no password); root reads the
+  // same file again, by its real path (the tracked one it finds itself).
+  if (!opts.dryRun) await asRoot(ctx, `applying ${shown}`, ["apply", ...(opts.file !== undefined ? [realpathSync(file)] : []), ...(opts.track === false ? ["--no-track"] : [])]);
   const mctx = manifestContext(ctx, manifest);
   const lock = await readLock(file, lockShown(shown));
   const resolution = await resolveManifest(manifest, lock, ctx.nix);
@@ -86,7 +89,7 @@ export interface UntrackResult {
 }
 
 export async function untrack(ctx: CommandContext): Promise<UntrackResult> {
-  requireRoot(ctx);
+  await asRoot(ctx, "untracking the tools.json", ["untrack"]);
   const before = await trackedFile(ctx.layout);
   if (before !== null) await setTrackedFile(ctx.layout, null);
   return { untracked: before };

@@ -19,9 +19,11 @@ export type BootCommandResult = ({ step: "select" } & SelectResult) | ({ step: "
 
 export async function boot(ctx: CommandContext, opts: BootCommandOptions): Promise<BootCommandResult> {
   if (ctx.layout.root === "/") requireRoot(ctx);
-  const ids = opts.bootId !== undefined ? { bootId: opts.bootId } : {};
+  const bootId = opts.bootId ?? ctx.boot?.id;
+  const cmdline = opts.cmdline ?? ctx.boot?.cmdline;
+  const ids = bootId !== undefined ? { bootId } : {};
   if (opts.step === "select") {
-    const r = await selectBoot(ctx.layout, { extensionName: ctx.extensionName, recover: recoverAtBoot, ...ids, ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}) });
+    const r = await selectBoot(ctx.layout, { extensionName: ctx.extensionName, recover: recoverAtBoot, ...ids, ...(cmdline !== undefined ? { cmdline } : {}) });
     return { step: "select", ...r };
   }
   return { step: "bless", ...(await blessBoot(ctx.layout, ids)) };

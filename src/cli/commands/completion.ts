@@ -1,48 +1,17 @@
-import type { Argv } from "yargs";
 import type { CommandContext } from "../context.js";
+import type { CliSpec, CommandSpec, OptionSpec, Values } from "../completion-spec.js";
 import { listGenerationIds, readCurrentGeneration } from "../../generations/store.js";
 import { UsageError } from "../../errors.js";
 
 // `ext completion bash|zsh|fish` prints a completion script: commands, options, option values, and
 // the installed package names for `ext remove` (asked from ext itself: `ext __complete installed`,
 // which reads the current generation and nothing else, so it is instant and needs no Nix).
-// The commands and options are read from the argument parser's own --help, so a command added to
-// main.ts is completed without touching this file; only what values complete to is listed here.
+// The commands and options are those of the descriptors the parser is made of (commands/index.ts,
+// through completion-spec.ts), so a command added there is completed without touching this file.
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = (typeof SHELLS)[number];
 
-/** What an option's value completes to. */
-export type Values = "dir" | "file" | "compression" | "generations" | "none";
-
-export interface OptionSpec {
-  /** Without dashes; `no-wait` for a boolean that is on by default. */
-  name: string;
-  short?: string;
-  description: string;
-  /** The option takes a value of this kind (absent: a flag). */
-  value?: Values;
-}
-
-export interface CommandSpec {
-  name: string;
-  description: string;
-  options: OptionSpec[];
-  /** What the positional arguments complete to: installed names, files, fixed words, or nothing. */
-  args: "installed" | "file" | readonly string[] | "none";
-}
-
-export interface CliSpec {
-  globals: OptionSpec[];
-  commands: CommandSpec[];
-}
-
-/** Option values that complete to something (by option name). */
-const OPTION_VALUES: Record<string, Values> = { root: "dir", output: "file", compression: "compression", to: "generations" };
-/** Commands whose positional arguments are installed package names. */
-const TAKES_INSTALLED = new Set(["remove", "upgrade"]);
-/** Positionals (by name) that are files. */
-const FILE_POSITIONALS = new Set(["file", "output"]);
 const COMPRESSIONS = ["none", "lz4", "lz4hc"];
 
 export interface CompletionResult {
@@ -51,10 +20,8 @@ export interface CompletionResult {
 }
 
 export function completion(_ctx: CommandContext, opts: { shell: string; spec: CliSpec }): CompletionResult {
-  if (!(SHELLS as readonly string[]).includes(opts.shell)) {
-    throw new UsageError(`no completion for shell '${opts.shell}'`, { hint: `choose one of: ${SHELLS.join(", ")}` });
-  }
-  const shell = opts.shell as Shell;
+  const shell = SHELLS.find((s) => s === opts.shell);
+  if (shell === undefined) throw new UsageError(`no completion for shell '${opts.shell}'`, { hint: `choose one of: ${SHELLS.join(", ")}` });
   return { shell, script: completionScript(shell, opts.spec) };
 }
 
@@ -71,108 +38,6 @@ export async function completeNames(ctx: CommandContext, what: string): Promise<
     /* no state, unreadable state: nothing to offer */
   }
   return [];
-}
-
-// ---------------------------------------------------------------------------------------------
-// The command table, from yargs' --help of the real parser.
-
-/** yargs' help text for `args` (e.g. ["add", "--help"]), without printing or exiting. */
-export function helpText(makeParser: (argv: string[]) => Argv<unknown>, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // Unwrapped: the same text whatever the terminal's width.
-    makeParser(args).wrap(null).exitProcess(false).parse(args, {}, (err: Error | undefined, _argv: unknown, output: string) => (err ? reject(err) : resolve(output)));
-  });
-}
-
-export async function cliSpec(makeParser: (argv: string[]) => Argv<unknown>): Promise<CliSpec> {
-  const top = parseHelp(await helpText(makeParser, ["--help"]));
-  const globalNames = new Set(top.options.map((o) => o.name));
-  const commands: CommandSpec[] = [];
-  for (const c of top.commands) {
-    const help = parseHelp(await helpText(makeParser, [c.name, "--help"]));
-    const choices = help.positionals.find((p) => p.choices)?.choices;
-    commands.push({
-      name: c.name,
-      description: c.description,
-      options: help.options.filter((o) => !globalNames.has(o.name)),
-      args: choices ?? (TAKES_INSTALLED.has(c.name) ? "installed" : help.positionals.some((p) => FILE_POSITIONALS.has(p.name)) ? "file" : "none"),
-    });
-  }
-  return { globals: top.options, commands };
-}
-
-interface ParsedHelp {
-  commands: { name: string; description: string }[];
-  options: OptionSpec[];
-  positionals: { name: string; choices?: string[] }[];
-}
-
-/** Reads yargs' help layout: sections "Commands:", "Positionals:", "Options:", entries that wrap. */
-export function parseHelp(text: string): ParsedHelp {
-  const out: ParsedHelp = { commands: [], options: [], positionals: [] };
-  let section = "";
-  let entries: string[] = [];
-  const flush = () => {
-    for (const entry of entries) addEntry(out, section, entry);
-    entries = [];
-  };
-  for (const line of text.split("\n")) {
-    const header = /^(\w[\w ]*):$/.exec(line);
-    if (header) {
-      flush();
-      section = header[1] ?? "";
-      continue;
-    }
-    if (line.trim() === "") continue;
-    // A new entry starts at the first indentation level of its section; wrapped text is indented more.
-    const starts = section === "Commands" ? /^ {2}\S/.test(line) : section === "Options" ? /^\s+(-\w, )?--?\w/.test(line) : /^ {2}\S/.test(line);
-    if (starts || entries.length === 0) entries.push(line.trim());
-    else entries[entries.length - 1] += ` ${line.trim()}`;
-  }
-  flush();
-  return out;
-}
-
-const TAG = /\s*\[(string|number|boolean|array|count|required|deprecated[^\]]*|default: [^\]]*|choices: [^\]]*)\]\s*$/;
-
-/** Splits "text  [string] [default: x]" into the text and its tags (tags are at the end). */
-function tagsOf(rest: string): { text: string; tags: string[] } {
-  const tags: string[] = [];
-  let text = rest;
-  for (let m = TAG.exec(text); m; m = TAG.exec(text)) {
-    tags.unshift(m[1] ?? "");
-    text = text.slice(0, m.index);
-  }
-  return { text: text.trim(), tags };
-}
-
-function addEntry(out: ParsedHelp, section: string, entry: string): void {
-  if (section === "Commands") {
-    const m = /^\S+ (\S+)((?: [<[][^\s>\]]+[>\]])*)\s+(.*)$/.exec(entry);
-    if (m) out.commands.push({ name: m[1] ?? "", description: (m[3] ?? "").trim() });
-  } else if (section === "Options") {
-    const m = /^(?:-(\w), )?--([\w-]+)\s*(.*)$/.exec(entry);
-    if (!m) return;
-    const { text, tags } = tagsOf(m[3] ?? "");
-    const name = m[2] ?? "";
-    const boolean = tags.includes("boolean");
-    const onByDefault = boolean && tags.includes("default: true");
-    out.options.push({
-      name: onByDefault ? `no-${name}` : name,
-      ...(m[1] && !onByDefault ? { short: m[1] } : {}),
-      // "wait for another ext (--no-wait fails at once)": the words for --no-wait are in the parentheses.
-      description: onByDefault ? /\(--no-[\w-]+:? ([^)]*)\)/.exec(text)?.[1] ?? `do not: ${text}` : text || name,
-      ...(boolean ? {} : { value: OPTION_VALUES[name] ?? "none" }),
-    });
-  } else if (section === "Positionals") {
-    const m = /^(\S+)\s*(.*)$/.exec(entry);
-    if (!m) return;
-    const choices = tagsOf(m[2] ?? "").tags.find((t) => t.startsWith("choices: "));
-    out.positionals.push({
-      name: m[1] ?? "",
-      ...(choices ? { choices: choices.slice("choices: ".length).split(", ").map((c) => c.replace(/^"|"$/g, "")) } : {}),
-    });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

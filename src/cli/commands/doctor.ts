@@ -23,6 +23,7 @@ export async function doctor(ctx: CommandContext, opts: { host?: Host; templates
     nix: ctx.nix,
     templatesDir: opts.templatesDir ?? templatesDir(),
     host: opts.host ?? realHost,
+    architecture: ctx.architecture,
   });
   const summary = countByStatus(findings);
   return { ok: summary.error === 0, root: ctx.layout.root, summary, findings };

@@ -2,7 +2,7 @@ import { readdir, unlink, lstat } from "node:fs/promises";
 import { kindOf } from "../../base/state-file.js";
 import { join } from "node:path";
 import type { CommandContext } from "../context.js";
-import { withStateLock } from "../context.js";
+import { asRoot, withStateLock } from "../context.js";
 import { deleteGeneration, listGenerations, readCurrent } from "../../generations/store.js";
 import { storePathsOf } from "../../generations/record.js";
 import { activeImageSha } from "../../sysext/link.js";
@@ -25,6 +25,7 @@ export interface GcResult {
 /** Keeps the current generation and the newest N others (default: all generations are kept and
  *  only images no generation refers to go); never the image that is linked right now. */
 export async function gc(ctx: CommandContext, opts: { keep?: number }): Promise<GcResult> {
+  await asRoot(ctx, "deleting unused images", ["gc", ...(opts.keep !== undefined ? ["--keep", String(opts.keep)] : [])]);
   return withStateLock(ctx, async () => {
     const records = await listGenerations(ctx.layout);
     const current = await readCurrent(ctx.layout);

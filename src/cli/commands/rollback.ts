@@ -1,10 +1,11 @@
-import type { CommandContext } from "../context.js";
+import { asRoot, type CommandContext } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { listGenerationIds, readCurrent } from "../../generations/store.js";
 import { ExtError } from "../../errors.js";
 
 /** Switch to the generation before the current one (or --to N), without building anything. */
 export async function rollback(ctx: CommandContext, opts: { to?: number }): Promise<TransactionResult> {
+  await asRoot(ctx, opts.to === undefined ? "switching to the previous generation" : `switching to generation ${opts.to}`, ["rollback", ...(opts.to === undefined ? [] : ["--to", String(opts.to)])]);
   const target = opts.to ?? (await previousGeneration(ctx));
   return transact(ctx, { kind: "switch", generation: target });
 }

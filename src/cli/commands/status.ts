@@ -39,7 +39,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     linkedMatchesGeneration: (current?.image?.sha256 ?? null) === linked,
     merged: await isMerged(ctx.layout, ctx.extensionName),
     interrupted: journal ? { command: journal.command, phase: journal.phase } : null,
-    boot: await bootSummary(ctx.layout),
+    boot: await bootSummary(ctx.layout, ctx.boot?.id),
     store: describeStore(ctx.nix.store),
   };
 }

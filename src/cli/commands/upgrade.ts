@@ -1,5 +1,5 @@
 import type { CommandContext } from "../context.js";
-import { requireRoot } from "../context.js";
+import { asRoot } from "../context.js";
 import { transact, formatTransaction, type TransactionResult } from "../transact.js";
 import { readCurrentGeneration } from "../../generations/store.js";
 import { UsageError } from "../../errors.js";
@@ -30,7 +30,7 @@ export interface UpgradeResult {
 }
 
 export async function upgrade(ctx: CommandContext, opts: UpgradeOptions): Promise<UpgradeResult> {
-  if (!opts.dryRun) requireRoot(ctx);
+  if (!opts.dryRun) await asRoot(ctx, opts.packages.length ? `upgrading ${opts.packages.join(", ")}` : "upgrading the installed packages", ["upgrade", ...opts.packages]);
   const nix = refreshingNix(ctx.nix);
   const current = await readCurrentGeneration(ctx.layout);
   const tracked = await loadTracked(ctx);

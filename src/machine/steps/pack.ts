@@ -75,7 +75,7 @@ async function keepForNextStage(env: TxEnv, stageDir: string, report: StageRepor
       await image.clearStageCache(env.layout.stageCacheDir);
       return;
     }
-    await image.keepStaged(env.layout.stageCacheDir, join(stageDir, image.STAGE_STORE_REL), report.paths);
+    await image.keepStaged(env.layout.stageCacheDir, join(stageDir, image.STAGE_STORE_REL), report.paths, env.bootId);
   } catch {
     await image.clearStageCache(env.layout.stageCacheDir).catch(() => {});
   }

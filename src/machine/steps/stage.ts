@@ -21,6 +21,7 @@ export const stageStep: Step = {
       store: env.nix.store,
       hostRoot: env.layout.root,
       cacheDir: env.layout.stageCacheDir,
+      ...(env.bootId ? { bootId: env.bootId } : {}),
       // Its warnings were shown when these store paths arrived.
       alreadyWarned: plan.kind === "build" ? plan.current?.closure.paths ?? [] : [],
     }, env.reporter);

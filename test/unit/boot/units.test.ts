@@ -4,9 +4,10 @@ import { mkdtemp, rm, readFile, readlink, readdir, stat } from "node:fs/promises
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { layout, type Layout } from "../../../src/base/layout.js";
-import { defaultExtCommand, installUnits, quoteExecArg, renderUnit, uninstallUnits, UNIT_NAMES } from "../../../src/boot/units.js";
+import { BOOT_SCRIPT_COMMAND, defaultExtCommand, installUnits, quoteExecArg, renderUnit, uninstallUnits, UNIT_NAMES } from "../../../src/boot/units.js";
 import { setupBoot, unsetupBoot } from "../../../src/boot/setup.js";
 import { parseCmdline } from "../../../src/boot/cmdline.js";
+import { REPO } from "../../helpers/namespace.js";
 
 let root: string;
 let l: Layout;
@@ -80,6 +81,38 @@ describe("ext setup under --root", () => {
     expect(removed).toHaveLength(4);
     expect(await readdir(join(root, "etc/systemd/system"))).toEqual([]);
     expect(await uninstallUnits(l)).toEqual([]);
+  });
+
+  it("--from-image: the shell selector beside the units, both units run it; --remove takes it out too", async () => {
+    const r = await setupBoot(l, { extensionName: "ext", extCommand: BOOT_SCRIPT_COMMAND, fromImage: true });
+    expect(r.bootScript).toEqual({ path: join(root, "etc/ext/boot.sh"), written: true });
+    expect(r.warnings).toEqual([]);
+    expect(await readFile(join(root, "etc/ext/boot.sh"), "utf8")).toBe(await readFile(join(REPO, "templates/ext-boot.sh"), "utf8"));
+    expect((await stat(join(root, "etc/ext/boot.sh"))).mode & 0o777).toBe(0o755);
+    expect(await readFile(join(root, "etc/systemd/system/ext-boot-select.service"), "utf8")).toMatch(/^ExecStart=\/bin\/sh \/etc\/ext\/boot\.sh boot select$/m);
+    expect(await readFile(join(root, "etc/systemd/system/ext-boot-bless.service"), "utf8")).toMatch(/^ExecStart=\/bin\/sh \/etc\/ext\/boot\.sh boot bless$/m);
+    expect((await setupBoot(l, { extensionName: "ext", extCommand: BOOT_SCRIPT_COMMAND, fromImage: true })).bootScript?.written).toBe(false);
+    // Both rendered units pass systemd's own check.
+    execFileSync("systemd-analyze", ["verify", ...UNIT_NAMES.map((u) => join(root, "etc/systemd/system", u))], { stdio: ["ignore", "pipe", "pipe"] });
+    const removed = await unsetupBoot(l);
+    expect(removed).toContain(join(root, "etc/ext/boot.sh"));
+    await expect(stat(join(root, "etc/ext"))).rejects.toThrow();
+  });
+
+  it("the shell selector's fallback is the newest good generation's image that is still there", async () => {
+    const { writeBootState, emptyBootState, fallbackFile } = await import("../../../src/boot/state.js");
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    const a = "a".repeat(64), b = "b".repeat(64);
+    await mkdir(l.imagesDir, { recursive: true });
+    await writeFile(join(l.imagesDir, `${a}.raw`), "");
+    const state = { ...emptyBootState("ext"), good: [{ generation: 1, image: a, blessedAt: "t" }, { generation: 2, image: b, blessedAt: "t" }] };
+    await writeBootState(l, state);
+    expect(await readFile(fallbackFile(l), "utf8")).toBe(`${a}\n`); // b's image was gc'd
+    await writeFile(join(l.imagesDir, `${b}.raw`), "");
+    await writeBootState(l, state);
+    expect(await readFile(fallbackFile(l), "utf8")).toBe(`${b}\n`);
+    await writeBootState(l, { ...state, good: [] });
+    await expect(stat(fallbackFile(l))).rejects.toThrow();
   });
 
   it("warns when the command is missing under the root", async () => {

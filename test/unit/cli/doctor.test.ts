@@ -68,6 +68,9 @@ function fakeHost(m: Machine): Host {
     kernelRelease: () => m.kernel ?? "6.6.0-test",
     mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false, incremental: false }),
     imageHas: async (image) => m.images?.[image],
+    imageText: async () => undefined,
+    readLink: async () => undefined,
+    fileAttributes: async () => undefined,
   };
 }
 
@@ -108,6 +111,25 @@ describe("ext doctor on a described machine", () => {
     expect(byCheck(findings, "mkfs.erofs")[0]?.message).toBe("mkfs.erofs 1.7.1 (compression: lz4hc, lz4, lzma)");
     // Every check ran and said something.
     expect(new Set(findings.map((f) => f.check)).size).toBeGreaterThanOrEqual(CHECKS.length);
+  });
+
+  it("the boot selector's program: /etc/ext/boot.sh missing is an error; a program inside ext's image a warning", async () => {
+    const units = (exec: string, more: Machine = {}) => merge(HEALTHY, merge({
+      dirs: { "/templates": ["ext-boot-select.service"] },
+      files: {
+        "/templates/ext-boot-select.service": "[Install]\nWantedBy=sysinit.target\n",
+        "/etc/systemd/system/ext-boot-select.service": `[Service]\nExecStart=${exec} boot select\n`,
+      },
+      paths: ["/etc/systemd/system/sysinit.target.wants/ext-boot-select.service"],
+    }, more));
+    const missing = byCheck(await runChecks(input(units("/bin/sh /etc/ext/boot.sh"))), "units");
+    expect(missing).toEqual([expect.objectContaining({ status: "error", fix: "sudo ext setup (writes it again)" })]);
+    expect(missing[0]!.message).toMatch(/run \/etc\/ext\/boot\.sh, which is missing/);
+    expect(byCheck(await runChecks(input(units("/bin/sh /etc/ext/boot.sh", { files: { "/etc/ext/boot.sh": "#!/bin/sh\n" } }))), "units"))
+      .toEqual([expect.objectContaining({ status: "ok" })]);
+    const inImage = byCheck(await runChecks(input(units("/usr/store/0123456789abcdfghijklmnpqrsvwxyz-ext-0.1.0/bin/ext"))), "units");
+    expect(inImage[0]).toMatchObject({ status: "warning", fix: expect.stringMatching(/ext setup --from-image/) });
+    expect(byCheck(await runChecks(input(units("/usr/local/bin/node /opt/ext/bin/ext.js"))), "units")).toEqual([expect.objectContaining({ status: "ok" })]);
   });
 
   it("PID 1 is not systemd: a warning that says what does not happen and what to do", async () => {

@@ -1,37 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Argv } from "yargs";
-import { parser } from "../../../src/cli/main.js";
-import { helpText, parseHelp } from "../../../src/cli/commands/completion.js";
+import { helpCommands } from "../../helpers/help.js";
+import { COMMANDS } from "../../../src/cli/commands/index.js";
 import { formatDoctor } from "../../../src/cli/commands/doctor.js";
 import { SCHEMA_DIR, expectValid, schemaNames, validator } from "./schemas.js";
 
 // schemas/cli/: one JSON Schema per command's --json output, plus the error document. The real
 // outputs are checked against them in test/integration/cli-json.test.ts; here the schemas themselves.
 
-/** Which schema documents each command's --json output. */
-const COMMAND_SCHEMAS: Record<string, string> = {
-  add: "transaction",
-  remove: "transaction",
-  rollback: "transaction",
-  list: "list",
-  generations: "generations",
-  gc: "gc",
-  status: "status",
-  build: "build",
-  search: "search",
-  show: "show",
-  doctor: "doctor",
-  completion: "completion",
-  apply: "apply",
-  diff: "diff",
-  export: "export",
-  upgrade: "upgrade",
-  untrack: "untrack",
-  setup: "setup",
-  boot: "boot",
-};
+/** Which schema documents each command's --json output: the descriptors say (src/cli/commands/*.command.ts). */
+const COMMAND_SCHEMAS: Record<string, string> = Object.fromEntries(COMMANDS.flatMap((c) => (c.schema === undefined ? [] : [[c.name, c.schema]])));
 
 describe("schemas/cli", () => {
   it("every schema compiles in ajv's strict mode and says what it is", () => {
@@ -149,8 +128,7 @@ describe("schemas/cli: what they accept and refuse", () => {
 });
 
 describe("every command's --json output has a schema", async () => {
-  const makeParser = parser as unknown as (argv: string[]) => Argv<unknown>;
-  const commands = parseHelp(await helpText(makeParser, ["--help"])).commands.map((c) => c.name);
+  const commands = await helpCommands();
   const covered = commands.filter((c) => COMMAND_SCHEMAS[c] !== undefined);
 
   it.each(covered)("%s", (command) => {

@@ -1,18 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { Argv } from "yargs";
 import { parser } from "../../../src/cli/main.js";
-import { helpText, parseHelp } from "../../../src/cli/commands/completion.js";
+import { helpCommands } from "../../helpers/help.js";
 import { MEANT, suggestCommand, unknownOption } from "../../../src/cli/suggest-command.js";
 import { UsageError } from "../../../src/errors.js";
 
 // Issue 19: an unknown command is answered with what the person meant (`install` → add, `info` →
 // show), else the closest spelling, and the hint never names a command ext does not have.
 
-const makeParser = parser as unknown as (argv: string[]) => Argv<unknown>;
-
-async function commands(): Promise<string[]> {
-  return parseHelp(await helpText(makeParser, ["--help"])).commands.map((c) => c.name);
-}
+const commands = helpCommands;
 
 /** The usage error the real parser gives for argv (it fails before any command runs). */
 async function usageError(argv: string[]): Promise<UsageError> {

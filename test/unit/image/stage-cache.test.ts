@@ -139,12 +139,7 @@ describe("stage cache", () => {
     const a = await run(byName("tool"), { cacheDir });
     await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
     const storeRoot = dirs.make("stage");
-    process.env["EXT_BOOT_ID"] = "another-boot";
-    try {
-      expect((await takeStaged(cacheDir, [storePath("tool")], storeRoot, new HostView(host))).size).toBe(0);
-    } finally {
-      delete process.env["EXT_BOOT_ID"];
-    }
+    expect((await takeStaged(cacheDir, [storePath("tool")], storeRoot, new HostView(host), "another-boot")).size).toBe(0);
     expect(readdirSync(storeRoot)).toEqual([]);
     expect((await takeStaged(cacheDir, [storePath("tool")], storeRoot, new HostView(host))).size).toBe(1);
   });

@@ -1,6 +1,4 @@
 import { describe, it, expect } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
-import { generateValidatorSource, GENERATED_FILE } from "../../../src/manifest/codegen.js";
 import { parseManifest, parseLock, lockPathFor } from "../../../src/manifest/read.js";
 import { ManifestError } from "../../../src/errors.js";
 
@@ -13,14 +11,6 @@ function error(text: string, parse: (t: string) => unknown = (t) => parseManifes
   }
   throw new Error("expected a ManifestError");
 }
-
-describe("the compiled validators", () => {
-  it("match schemas/*.json (regenerate: EXT_UPDATE_GENERATED=1)", () => {
-    const fresh = generateValidatorSource();
-    if (process.env["EXT_UPDATE_GENERATED"] === "1") writeFileSync(GENERATED_FILE, fresh);
-    expect(readFileSync(GENERATED_FILE, "utf8")).toBe(fresh);
-  });
-});
 
 describe("tools.json", () => {
   const good = `{

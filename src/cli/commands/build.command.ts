@@ -1,0 +1,21 @@
+import { defineCommand } from "../command.js";
+
+export default defineCommand({
+  name: "build",
+  summary: "build an image without installing it (no root needed)",
+  positionals: [{ name: "packages", required: true, variadic: true }],
+  options: {
+    output: { type: "string", short: "o", required: true, value: "FILE", completes: "file", describe: "image file to write (NAME.raw)" },
+    "allow-unfree": { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" },
+  },
+  examples: [
+    { command: "$0 build ripgrep jq -o ext.raw", meaning: "an image with ripgrep and jq in ./ext.raw" },
+    { command: "$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", meaning: "from a local flake instead of nixpkgs" },
+    { command: "$0 build ripgrep -o ext.raw && cp ext.raw /var/lib/extensions/ && systemd-sysext refresh", meaning: "install it by hand" },
+  ],
+  output: "report",
+  schema: "build",
+  load: () => import("./build.js"),
+  run: ({ build }, ctx, args) => build(ctx, args),
+  human: ({ formatBuild }, r) => formatBuild(r),
+});
