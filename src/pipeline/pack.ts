@@ -1,5 +1,4 @@
-import { appendPack, canAppend, pack, planAppend, PreviousImageChanged } from "../image/index.js";
-import { errnoCode } from "../errors.js";
+import { appendPack, canAppend, pack, planAppend } from "../image/index.js";
 import type { PackResult } from "../image/types.js";
 import type { ClosureEntry } from "../nix/types.js";
 import type { GenerationRecord } from "../generations/record.js";
@@ -55,10 +54,11 @@ export async function appendStage(target: ImageTarget, base: AppendBase, stageDi
   try {
     const packed = await appendPack({ previous: base.path, previousSha256: info.sha256, stageDir, output, compression: target.compression, closureBases: bases }, plan);
     return { ...packed, appended };
-  } catch (e) {
-    // Built upon, the previous bytes must be the recorded ones (appendPack checks them as it copies);
-    // a missing or damaged previous image only means packing in full.
-    if (e instanceof PreviousImageChanged || errnoCode(e) === "ENOENT") return undefined;
-    throw e;
+  } catch {
+    // Built upon, the previous bytes must be the recorded ones (appendPack checks them as it copies):
+    // a missing or damaged previous image means packing in full. So does any other failure of the
+    // append (tar, mkfs.erofs): appending only saves time, and the full pack is the reference path,
+    // which reports a failure it shares (a full disk) itself.
+    return undefined;
   }
 }
