@@ -8,7 +8,7 @@
 //
 // Environment: BENCH_RUNS (repetitions of the quick measurements, default 5), BENCH_HEAVY_RUNS
 // (repetitions of whole-closure measurements, default 3), BENCH_ONLY (comma-separated sections:
-// add,stagepack,compression,activation,apply,growth,startup), BENCH_NOTE (a line for RESULTS.md).
+// add,stagepack,compression,activation,apply,growth,addlast,startup), BENCH_NOTE (a line for RESULTS.md).
 // BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
 // RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -459,6 +459,30 @@ function benchGrowth(fx) {
   results.sections.growth = { compression, perGeneration: Object.values(perGen), perPackage: Object.values(perPkg), perPackageRuns: check.status === 0 };
 }
 
+/** Issue 17's first goal: `ext add` of a small package with 14 installed against the same add with
+ *  none, alternating (none, 14, none, 14 …) so a change of load hits both; each split by step. */
+function benchAddLast() {
+  const last = ALL.at(-1);
+  const rest = ALL.slice(0, -1);
+  log(`ext add ${last} with ${rest.length} installed vs none installed (${HEAVY} runs each, alternating)`);
+  const rows = { none: [], many: [] };
+  for (let i = 0; i < HEAVY; i++) {
+    for (const key of ["none", "many"]) {
+      resetState();
+      if (key === "many") {
+        const r = ext(["add", "--allow-shadow", ...rest]);
+        if (r.status !== 0) throw new Error(`ext add failed: ${r.stderr}`);
+      }
+      settle();
+      const run = ext(["add", "--allow-shadow", last]);
+      if (run.status !== 0) throw new Error(`ext add ${last} failed: ${run.stderr}`);
+      const g = currentGeneration();
+      rows[key].push({ ...phaseSplit(run), appended: g.image.appended ?? 0, image: g.image.size });
+    }
+  }
+  results.sections.addlast = { pkg: last, installed: rest.length, none: collect(rows.none), many: collect(rows.many) };
+}
+
 // -------------------------------------------------------------------------------------------- report
 
 function machine() {
@@ -612,6 +636,20 @@ function writeResults() {
     }
   }
 
+  const al = r.sections.addlast;
+  if (al) {
+    const med = (xs) => summary(xs).median;
+    const ratio = med(al.many.total) / med(al.none.total);
+    L.push(`## ext add ${al.pkg} with ${al.installed} installed vs none (${al.none.total.length} runs each, alternating)`, "");
+    L.push(`Goal (issue 17): ≤ 1.3×. Measured: **${ratio.toFixed(2)}×**. *appended*: the add was packed by appending to the`);
+    L.push("previous image (mkfs.erofs ≥ 1.8, src/image/append.ts); 0 where this mkfs.erofs cannot append and the union is packed in full.", "");
+    L.push("| installed | ext add (wall) | Nix | stage | pack | verify | activate | other | appended | image |", "|---|---|---|---|---|---|---|---|---:|---:|");
+    for (const [label, row] of [["none", al.none], [String(al.installed), al.many]]) {
+      L.push(`| ${label} | ${fmtMs(row.total)} | ${fmtMs(row.nix)} | ${fmtMs(row.stage)} | ${fmtMs(row.pack)} | ${fmtMs(row.verify)} | ${fmtMs(row.activate)} | ${fmtMs(row.other)} | ${row.appended.join(", ")} | ${fmtBytes(med(row.image))} |`);
+    }
+    L.push("");
+  }
+
   const gr = r.sections.growth;
   if (gr) {
     L.push(`## ext add as the installed set grows (${HEAVY} runs; compression ${gr.compression})`, "");
@@ -751,6 +789,7 @@ async function main() {
     if (want("apply")) benchApplyNoop();
     if (want("growth")) benchGrowth(fx);
     if (want("startup")) runStartup();
+    if (want("addlast")) benchAddLast();
   } finally {
     try {
       resetState();

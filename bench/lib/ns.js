@@ -1,7 +1,8 @@
 // A private mount namespace for everything that merges, as test/helpers/namespace.ts makes them: a
 // holder process made by `unshare -m`, entered with nsenter. Inside, / propagates to systemd-sysext's
-// own mounts, /run and /var/lib are tmpfs, and /var/lib/ext, /var/lib/extensions and /var/lib/bench are
-// symlinks into bench/work/varlib: ext's state is on the disk, on the same file system *and mount* as
+// own mounts, /run is a tmpfs, and /var/lib is a symlink to bench/work/varlib (in a tmpfs /var that
+// holds the host's other /var entries, bound), whose ext, extensions and bench are real directories
+// (ext refuses a symlink where it keeps a directory): ext's state is on the disk, on the same file system *and mount* as
 // /nix/store, as on a host whose /var and /nix are one file system. (A bind mount would be a mount of
 // its own: link(2) from the store fails with EXDEV across mounts even on one file system, and ext would
 // copy where a real host links; a tmpfs would hide what writing to a disk costs.) The host's /usr,
@@ -33,8 +34,12 @@ export function openNamespace(varLib) {
   const setup = [
     "mount --make-rshared /",
     "mount -t tmpfs tmpfs /run",
-    "mount -t tmpfs tmpfs /var/lib",
-    ...STATE_DIRS.map((d) => `mkdir -p '${varLib}/${d}' && ln -s '${varLib}/${d}' /var/lib/${d}`),
+    // /var/lib itself is the symlink (ext refuses a symlink where it keeps a directory, so
+    // /var/lib/ext must be a real one): /var is a tmpfs holding the host's other /var entries, bound.
+    "mkdir /run/.var && mount --bind /var /run/.var && mount -t tmpfs tmpfs /var",
+    `for e in /run/.var/* /run/.var/.[!.]*; do n=\${e##*/}; [ "$n" = lib ] && continue; if [ -L "$e" ]; then cp -a "$e" /var/; elif [ -d "$e" ]; then mkdir "/var/$n" && mount --rbind "$e" "/var/$n"; fi; done`,
+    `ln -s '${varLib}' /var/lib`,
+    ...STATE_DIRS.map((d) => `mkdir -p '${varLib}/${d}'`),
   ].join(" && ");
   execFileSync("nsenter", enter(["sh", "-c", setup]).slice(1));
 

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 // BENCH_REPO: another build of ext (see run.js); an older one may have no STAGE_OPTIONS (stage()'s defaults).
 const dist = `${process.env.BENCH_REPO ?? fileURLToPath(new URL("../..", import.meta.url))}/dist`;
 const { stage, pack } = await import(`${dist}/image/index.js`);
-const { STAGE_OPTIONS = {} } = await import(`${dist}/machine/actors/image-steps.js`);
+// Where STAGE_OPTIONS is: pipeline/ since the reshape, machine/actors/ before it.
+const { STAGE_OPTIONS = {} } = await import(`${dist}/pipeline/index.js`).catch(() => import(`${dist}/machine/actors/image-steps.js`));
 
 const [mode, ...args] = process.argv.slice(2);
 const result = {};

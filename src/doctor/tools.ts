@@ -70,7 +70,7 @@ export async function checkMkfs(input: DoctorInput): Promise<Finding[]> {
   // What mkfs.erofs packs and what the running kernel mounts are two questions: offer both answers.
   const mounted = caps.compressors.filter((c) => kernelMounts(c, kernel));
   const notMounted = caps.compressors.filter((c) => !kernelMounts(c, kernel));
-  const details = { version: version ?? null, compressors: caps.compressors, kernelMounts: mounted, workers: caps.workers };
+  const details = { version: version ?? null, compressors: caps.compressors, kernelMounts: mounted, workers: caps.workers, appends: caps.incremental };
   const label = `mkfs.erofs${version ? ` ${version}` : ""}`;
   const wanted = input.compression.split(",")[0] ?? "";
   const offer = mounted.join(", ") || "no compression";

@@ -16,6 +16,9 @@ export interface ImageInfo {
   sha256: string;
   size: number;
   compression: string;
+  /** How many appends (src/pipeline/pack.ts appendStage) since this image's chain was last packed
+   *  in full; absent: packed in full. */
+  appended?: number;
 }
 
 export interface GenerationRecord {
@@ -53,7 +56,8 @@ export function generationRecordShape(value: unknown): GenerationRecord {
   const source = object(o["source"], "source");
   const image = field(o, "", "image", nullable((v, at) => {
     const i = object(v, at);
-    return { sha256: field(i, at, "sha256", sha256), size: field(i, at, "size", count), compression: field(i, at, "compression", str) };
+    const appended = i["appended"] === undefined ? {} : { appended: field(i, at, "appended", count) };
+    return { sha256: field(i, at, "sha256", sha256), size: field(i, at, "size", count), compression: field(i, at, "compression", str), ...appended };
   }));
   const closure = object(o["closure"], "closure");
   return {

@@ -3,6 +3,7 @@ import { availableParallelism, homedir, release, tmpdir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import { MissingToolError, UsageError } from "../errors.js";
 import { run } from "../exec.js";
+import { ErofsImage } from "./erofs-reader.js";
 
 // What this machine's mkfs.erofs can do, found by trying, not by reading its --help: the help text
 // changed between releases (1.5: "Available compressors are: lz4hc, lz4"; ≥ 1.8: "supported
@@ -23,13 +24,17 @@ const ALIASES: Record<string, string> = { microlzma: "lzma" };
 export const KERNEL_MINIMUM: Record<string, [number, number]> = {
   lz4: [5, 4], lz4hc: [5, 4], lzma: [5, 16], deflate: [6, 6], libdeflate: [6, 6], zstd: [6, 10],
 };
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 export interface MkfsCapabilities {
   /** Algorithms mkfs.erofs packed a test tree with. */
   compressors: string[];
   /** mkfs.erofs takes --workers=N (erofs-utils ≥ 1.8: compression on several threads). */
   workers: boolean;
+  /** mkfs.erofs appends a tar stream's entries to an existing image (`--incremental=data --tar=f`,
+   *  erofs-utils ≥ 1.8): a generation that only adds is packed as the previous image plus the new
+   *  entries (src/image/append.ts). */
+  incremental: boolean;
 }
 
 let cached: Promise<MkfsCapabilities> | undefined;
@@ -81,7 +86,11 @@ async function probeCached(): Promise<MkfsCapabilities> {
   try {
     const saved = JSON.parse(readFileSync(file, "utf8")) as { version?: number; key?: string; caps?: MkfsCapabilities };
     if (saved.version === CACHE_VERSION && saved.key === key && saved.caps && Array.isArray(saved.caps.compressors)) {
-      return { compressors: saved.caps.compressors.filter((c) => (KNOWN as readonly string[]).includes(c)), workers: saved.caps.workers === true };
+      return {
+        compressors: saved.caps.compressors.filter((c) => (KNOWN as readonly string[]).includes(c)),
+        workers: saved.caps.workers === true,
+        incremental: saved.caps.incremental === true,
+      };
     }
   } catch {
     /* none yet, or unreadable: try again */
@@ -96,7 +105,7 @@ async function probeCached(): Promise<MkfsCapabilities> {
   return caps;
 }
 
-/** Tries every algorithm (and --workers) on a tiny tree. */
+/** Tries every algorithm (and --workers, and appending a tar stream) on a tiny tree. */
 export async function probe(binary: string): Promise<MkfsCapabilities> {
   const dir = mkdtempSync(join(tmpdir(), "ext-mkfs-probe-"));
   try {
@@ -108,9 +117,32 @@ export async function probe(binary: string): Promise<MkfsCapabilities> {
     const results = await Promise.all(KNOWN.map((alg) => tryArgs(alg, [`-z${alg}`])));
     const compressors = KNOWN.filter((_, i) => results[i]);
     const workers = await tryArgs("workers", ["--workers=1"]);
-    return { compressors, workers };
+    return { compressors, workers, incremental: await probeIncremental(binary, dir) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Appends a one-file tar to the image of the probe's tree; the mode is there only if that works and
+ *  the file is in the result (1.5 has neither option and fails on the arguments). */
+async function probeIncremental(binary: string, dir: string): Promise<boolean> {
+  mkdirSync(join(dir, "more"));
+  writeFileSync(join(dir, "more", "added"), "appended\n");
+  const image = join(dir, "incremental.img");
+  const tar = join(dir, "more.tar");
+  if ((await run(binary, ["--quiet", image, join(dir, "tree")], { reject: false })).exitCode !== 0) return false;
+  if ((await run("tar", ["-C", join(dir, "more"), "--format=gnu", "-cf", tar, "added"], { reject: false })).exitCode !== 0) return false;
+  if ((await run(binary, ["--quiet", "--incremental=data", "--tar=f", image, tar], { reject: false })).exitCode !== 0) return false;
+  const erofs = await ErofsImage.open(image).catch(() => undefined);
+  if (erofs === undefined) return false;
+  try {
+    const added = await erofs.lookup("/added");
+    const kept = await erofs.lookup("/file");
+    return added !== undefined && kept !== undefined && (await erofs.read(added)).toString() === "appended\n";
+  } catch {
+    return false;
+  } finally {
+    await erofs.close();
   }
 }
 

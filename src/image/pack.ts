@@ -67,18 +67,23 @@ export async function pack(input: PackInput): Promise<PackResult> {
   try {
     if (contexts !== undefined) await writeFile(contexts, input.fileContexts!, { mode: 0o644 });
     await run("mkfs.erofs", mkfsArguments(choice.mkfsArg, tmp, input.stageDir, workers, contexts));
-    // Hashing reads the image from the page cache while fsync writes it out: both at once.
-    const [sha256] = await Promise.all([sha256File(tmp), fsyncFile(tmp)]);
-    const { size } = await stat(tmp);
-    await rename(tmp, input.output);
-    await fsyncDir(dirname(input.output));
-    return { path: input.output, sha256, size };
+    return await finishImage(tmp, input.output);
   } catch (e) {
     await unlink(tmp).catch(() => {});
     throw e;
   } finally {
     if (contexts !== undefined) await unlink(contexts).catch(() => {});
   }
+}
+
+/** The finished image at `tmp` hashed, made durable and renamed to `output`. */
+export async function finishImage(tmp: string, output: string): Promise<PackResult> {
+  // Hashing reads the image from the page cache while fsync writes it out: both at once.
+  const [sha256] = await Promise.all([sha256File(tmp), fsyncFile(tmp)]);
+  const { size } = await stat(tmp);
+  await rename(tmp, output);
+  await fsyncDir(dirname(output));
+  return { path: output, sha256, size };
 }
 
 export async function sha256File(path: string): Promise<string> {

@@ -28,7 +28,8 @@ export interface Made {
   reusedImage: ImageInfo | null;
   stageDir: string;
   stageReport: StageReport;
-  packed: PackResult;
+  /** `appended`: packed by appending to the previous generation's image (how many in a row). */
+  packed: PackResult & { appended?: number };
   record: GenerationRecord;
 }
 

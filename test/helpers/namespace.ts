@@ -112,3 +112,17 @@ export function openNamespace(): Namespace {
     },
   };
 }
+
+/** `ext …` in `ns` that must succeed: its output, or an error with everything it printed. */
+export function extOk(ns: Namespace, args: string[]): RunOutput {
+  const r = ns.ext(args);
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+/** A shell script in `ns` that must succeed: its stdout, trimmed. */
+export function shOk(ns: Namespace, script: string): string {
+  const r = ns.run(["sh", "-c", script]);
+  if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout.trim();
+}

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { openNamespace, type Namespace } from "../helpers/namespace.js";
+import { extOk, openNamespace, shOk, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { STAGING_VERSION } from "../../src/image/version.js";
+import { erofsTree } from "../helpers/erofs-tree.js";
 
 // Issue 7: `ext add` keeps what it staged (src/image/stage-cache.ts) and the next transaction moves
 // it back instead of staging it again. The optimisation must not change a byte: every image made
@@ -18,21 +19,17 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[]) {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[]) => extOk(ns, args);
+const sh = (script: string) => shOk(ns, script);
 
-function sh(script: string): string {
-  const r = ns.run(["sh", "-c", script]);
-  if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout.trim();
-}
-
-/** sha256 of the active image, and of the image `ext build` stages from scratch for `pkgs`. */
+/** sha256 of the active image, and of the image `ext build` stages from scratch for `pkgs`; where the
+ *  active image was appended to the previous one (mkfs.erofs ≥ 1.8, src/image/append.ts: same tree,
+ *  bytes that depend on its history), their trees entry by entry instead. */
 function activeAndFresh(pkgs: string[]): [string, string] {
   ok(["build", ...pkgs, "-o", "/var/lib/fresh.raw", "--quiet"]);
+  const { generation } = JSON.parse(sh("cat /var/lib/ext/current.json")) as { generation: number };
+  const record = JSON.parse(sh(`cat /var/lib/ext/generations/${generation}.json`)) as { image: { appended?: number } };
+  if (record.image.appended !== undefined) return [erofsTree(ns, "/var/lib/extensions/ext.raw"), erofsTree(ns, "/var/lib/fresh.raw")];
   const [active, fresh] = sh("sha256sum /var/lib/extensions/ext.raw /var/lib/fresh.raw | cut -d' ' -f1").split("\n");
   return [active!, fresh!];
 }

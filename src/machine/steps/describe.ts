@@ -14,7 +14,7 @@ export const describeStep: Step = {
     const packages = need(made, "packages");
     const closure = need(made, "closure");
     const image = made.packed
-      ? { sha256: made.packed.sha256, size: made.packed.size, compression: env.compression }
+      ? { sha256: made.packed.sha256, size: made.packed.size, compression: env.compression, ...(made.packed.appended ? { appended: made.packed.appended } : {}) }
       : made.reusedImage ?? null;
     const links = made.stageReport
       ? made.stageReport.links.filter((l) => l.startsWith("usr/bin/") || l.startsWith("usr/sbin/"))

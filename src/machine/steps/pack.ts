@@ -6,22 +6,25 @@ import { imageProblem } from "../../generations/image-integrity.js";
 import { listGenerations } from "../../generations/store.js";
 import type { StageReport } from "../../image/types.js";
 import type { TxEnv } from "../types.js";
-import { need, type Step } from "../step.js";
+import { need, type Made, type Step, type Tx } from "../step.js";
 import { pipeline } from "./lazy.js";
 
 // mkfs.erofs into tmp/, then the image moves to images/<sha256>.raw: content-addressed, so an
-// image already there with those bytes is kept and the new file dropped. Undo deletes an image this
+// image already there with those bytes is kept and the new file dropped. A generation that only adds
+// to the one it is made from is packed as that image plus the new entries where mkfs.erofs can
+// (pipeline/pack.ts appendStage): a copy, never the file itself, which stays the previous generation's. Undo deletes an image this
 // transaction created, unless a generation uses it.
 export const packStep: Step = {
   name: "pack",
   description: "pack the stage into an EROFS image in images/, named by its sha256",
   when: "packing",
-  async run({ env, made, journal }) {
+  async run(tx) {
+    const { env, made, journal } = tx;
     const stageDir = need(made, "stageDir");
     const scratch = join(env.layout.tmpDir, `pack-${journal.data.txid}.raw`);
     await journal.addTemp(scratch);
     const [{ packStage }, image] = await Promise.all([pipeline(), import("../../image/index.js")]);
-    const packed = await packStage(env, stageDir, scratch, env.reporter);
+    const packed = (await appendOntoCurrent(tx, scratch)) ?? (await packStage(env, stageDir, scratch, env.reporter));
     const final = imagePath(env.layout, packed.sha256);
     const problem = await imageProblem(final, packed);
     if (problem?.startsWith("not a regular file")) {
@@ -51,6 +54,16 @@ export const packStep: Step = {
 };
 
 type ImageCode = typeof import("../../image/index.js");
+
+/** The image appended onto the current generation's, or undefined: pack in full. */
+async function appendOntoCurrent({ env, made }: Tx, output: string): Promise<Made["packed"] | undefined> {
+  const plan = need(made, "plan");
+  const current = plan.kind === "build" ? plan.current : null;
+  if (current?.image == null) return undefined;
+  const { appendStage } = await pipeline();
+  const base = { record: current, path: imagePath(env.layout, current.image.sha256) };
+  return appendStage(env, base, need(made, "stageDir"), need(made, "closure"), output, env.reporter);
+}
 
 /** The staged store paths go to the stage cache instead of being deleted with the stage. The cache
  *  only saves time: if keeping fails, it is emptied (never left half-kept) and the transaction goes on. */

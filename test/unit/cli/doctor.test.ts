@@ -24,7 +24,7 @@ interface Machine {
   devs?: Record<string, number>;
   images?: Record<string, boolean | undefined>;
   /** What trying mkfs.erofs found; null: not installed. */
-  mkfs?: { compressors: string[]; workers: boolean } | null;
+  mkfs?: { compressors: string[]; workers: boolean; incremental: boolean } | null;
   kernel?: string;
 }
 
@@ -41,7 +41,7 @@ const HEALTHY: Machine = {
     "nix --version": { stdout: "nix (Nix) 2.24.9\n" },
     "mkfs.erofs --version": { stdout: "mkfs.erofs (erofs-utils) 1.7.1\n" },
   },
-  mkfs: { compressors: ["lz4hc", "lz4", "lzma"], workers: false },
+  mkfs: { compressors: ["lz4hc", "lz4", "lzma"], workers: false, incremental: false },
   uid: 0,
   available: 50 * 1024 ** 3,
 };
@@ -67,7 +67,7 @@ function fakeHost(m: Machine): Host {
     statfs: async () => ({ available: m.available ?? 0, total: 100 * 1024 ** 3 }),
     uid: () => m.uid ?? 0,
     kernelRelease: () => m.kernel ?? "6.6.0-test",
-    mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false }),
+    mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false, incremental: false }),
     imageHas: async (image) => m.images?.[image],
     imageText: async () => undefined,
     readLink: async () => undefined,
@@ -184,7 +184,7 @@ describe("ext doctor on a described machine", () => {
   });
 
   it("mkfs.erofs ≥ 1.8 with every compressor: offers only what the running kernel mounts, and says why", async () => {
-    const all = { compressors: ["lz4hc", "lz4", "lzma", "deflate", "libdeflate", "zstd"], workers: true };
+    const all = { compressors: ["lz4hc", "lz4", "lzma", "deflate", "libdeflate", "zstd"], workers: true, incremental: true };
     const old = byCheck(await runChecks(input(merge(HEALTHY, { mkfs: all, kernel: "6.1.0-40-amd64" }))), "mkfs.erofs")[0]!;
     expect(old.status).toBe("ok");
     expect(old.message).toBe("mkfs.erofs 1.7.1 (compression: lz4hc, lz4, lzma; compresses on several threads; not offered: deflate (needs Linux ≥ 6.6, this is 6.1.0-40-amd64), libdeflate (needs Linux ≥ 6.6, this is 6.1.0-40-amd64), zstd (needs Linux ≥ 6.10, this is 6.1.0-40-amd64))");

@@ -49,6 +49,7 @@ describe("generation records", () => {
     ["a closure path that is not a store path", { ...record, closure: { ...record.closure, paths: ["/etc/../root"] } }, /'closure\.paths\[0\]' is "\/etc\/..\/root", not a store path/],
     ["a negative size", { ...record, image: { ...record.image, size: -1 } }, /'image\.size'/],
     ["another generation's id", { ...record, id: 7 }, /says it is generation 7/],
+    ["an append count that is not a count", { ...record, image: { ...record.image, appended: "2" } }, /'image\.appended'/],
   ];
   for (const [what, value, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -59,6 +60,12 @@ describe("generation records", () => {
   it("reads a sound record", async () => {
     await writeFile(join(l.generationsDir, "1.json"), JSON.stringify(record));
     expect(await readGeneration(l, 1)).toMatchObject({ id: 1, packages: [{ name: "jq" }] });
+  });
+  it("keeps an appended image's count, and gives none to an image packed in full", async () => {
+    await writeFile(join(l.generationsDir, "1.json"), JSON.stringify({ ...record, image: { ...record.image, appended: 3 } }));
+    expect((await readGeneration(l, 1)).image).toEqual({ ...record.image, appended: 3 });
+    await writeFile(join(l.generationsDir, "1.json"), JSON.stringify(record));
+    expect((await readGeneration(l, 1)).image).not.toHaveProperty("appended");
   });
   it("refuses a directory where the record belongs", async () => {
     await mkdir(join(l.generationsDir, "2.json"));

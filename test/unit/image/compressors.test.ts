@@ -27,7 +27,7 @@ describe("compression", () => {
     expect(caps.compressors).toEqual(expect.arrayContaining(["lz4", "lz4hc"]));
     const fake = join(mkdtempSync(join(tmpdir(), "ext-fake-mkfs-")), "mkfs.erofs");
     writeFileSync(fake, "#!/bin/sh\necho 'Available compressors are: lz4hc, lz4' >&2\nexit 1\n", { mode: 0o755 });
-    expect(await probe(fake)).toEqual({ compressors: [], workers: false });
+    expect(await probe(fake)).toEqual({ compressors: [], workers: false, incremental: false });
   });
 
   it("refuses, for this machine, an algorithm that mkfs.erofs packs but the kernel cannot mount; ext build may", async () => {
