@@ -131,14 +131,60 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .option("compression", { type: "string", default: DEFAULT_COMPRESSION, coerce: singleString("compression", argv), describe: "image compression: none, lz4, lz4hc[,level], or what mkfs.erofs offers", global: true })
     .option("selinux-contexts", { type: "string", coerce: singleString("selinux-contexts", argv), describe: "SELinux labels for images: auto (the host's policy when it uses SELinux), none, or a file_contexts FILE (images for other machines)", global: true })
     .option("store", { type: "string", coerce: singleString("store", argv), describe: "Nix store: auto, system, or DIR for a private store under DIR/nix/store (default: auto, or $EXT_STORE)", global: true })
-    .command("build <packages..>", "build an image without installing it (no root needed)",
-      (y) => y.positional("packages", { type: "string", array: true, demandOption: true })
+    .command("build [packages..]", "build an image without installing it (no root needed)",
+      (y) => y.positional("packages", { type: "string", array: true })
         .option("output", { alias: "o", type: "string", demandOption: true, coerce: singleString("output", argv, "build", { alias: "o" }), describe: "image file to write (NAME.raw)" })
+        .option("manifest", { alias: "m", type: "string", coerce: singleString("manifest", argv, "build", { alias: "m" }), describe: "build what this tools.json and its lock say (instead of packages)" })
         .option("allow-unfree", { type: "boolean", default: false, describe: "let nixpkgs evaluate these packages although their license is unfree" })
+        .check((a) => {
+          const n = ((a["packages"] as string[] | undefined) ?? []).length;
+          if (n === 0 && a["manifest"] === undefined) throw new UsageError("'ext build' needs packages or --manifest tools.json");
+          if (n > 0 && a["manifest"] !== undefined) throw new UsageError("'ext build' takes packages or --manifest, not both");
+          return true;
+        })
+        .example("$0 build --manifest tools.json -o ext.raw", "the image of a tools.json as its lock pins it")
         .example("$0 build ripgrep jq -o ext.raw", "an image with ripgrep and jq in ./ext.raw")
         .example("$0 build --source path:$PWD/test/fixtures ripgrep -o ext.raw", "from a local flake instead of nixpkgs")
         .example("$0 build ripgrep -o ext.raw && cp ext.raw /var/lib/extensions/ && systemd-sysext refresh", "install it by hand"),
-      action(() => import("./commands/build.js"), (m, ctx, a) => m.build(ctx, { packages: a["packages"] as string[], output: a["output"] as string, allowUnfree: a["allowUnfree"] as boolean }), (m, r) => m.formatBuild(r)))
+      action(() => import("./commands/build.js"), (m, ctx, a) => m.build(ctx, {
+        packages: (a["packages"] as string[] | undefined) ?? [],
+        output: a["output"] as string,
+        allowUnfree: a["allowUnfree"] as boolean,
+        ...(a["manifest"] !== undefined ? { manifest: a["manifest"] as string } : {}),
+      }), (m, r) => m.formatBuild(r)))
+    .command("publish <manifest> <release>", "build a tools.json's image for machines to fetch: DIR/NAME_VERSION.raw, SHA256SUMS, its signature (no root)",
+      (y) => y.positional("manifest", { type: "string", demandOption: true, describe: "tools.json (its lock beside it is honoured)" })
+        .option("to", { type: "string", demandOption: true, coerce: singleString("to", argv, "publish"), describe: "the directory a web server serves" })
+        .positional("release", { type: "string", demandOption: true, describe: "the version machines compare (e.g. 2026.12.01, or CI's pipeline number)" })
+        .option("sign-key", { type: "string", coerce: singleString("sign-key", argv, "publish"), describe: "gpg key that signs SHA256SUMS (SHA256SUMS.gpg); $GNUPGHOME picks the keyring" })
+        .example("$0 publish tools.json 42 --to public/ --sign-key fleet@example.org", "what CI runs (docs/fleet.md)"),
+      action(() => import("./commands/publish.js"), (m, ctx, a) => m.publish(ctx, {
+        manifest: String(a["manifest"]),
+        dir: a["to"] as string,
+        version: String(a["release"]),
+        ...(a["signKey"] !== undefined ? { signKey: a["signKey"] as string } : {}),
+      }), (m, r) => m.formatPublish(r)))
+    .command("subscribe [url]", "follow images published at URL: a sysupdate transfer, the signing key and a timer (docs/fleet.md)",
+      (y) => y.positional("url", { type: "string", describe: "http(s) URL of the published directory" })
+        .option("key", { type: "string", coerce: singleString("key", argv, "subscribe"), describe: "the public key that signs SHA256SUMS (armored or binary)" })
+        .option("manifest", { alias: "m", type: "string", coerce: singleString("manifest", argv, "subscribe", { alias: "m" }), describe: "take url, key and schedule from this tools.json's \"subscription\"" })
+        .option("schedule", { type: "string", coerce: singleString("schedule", argv, "subscribe"), describe: "when ext-update.timer checks (OnCalendar=, default daily)" })
+        .option("ext-command", { type: "string", coerce: singleString("ext-command", argv, "subscribe"), describe: "how the unit runs ext (default: this node and this ext)" })
+        .example("$0 subscribe https://updates.example/ext --key fleet.asc", "then 'sudo ext update' or wait for the timer"),
+      action(() => import("./commands/subscribe.js"), (m, ctx, a) => m.subscribe(ctx, {
+        ...(a["url"] !== undefined ? { url: String(a["url"]) } : {}),
+        ...(a["key"] !== undefined ? { key: a["key"] as string } : {}),
+        ...(a["manifest"] !== undefined ? { manifest: a["manifest"] as string } : {}),
+        ...(a["schedule"] !== undefined ? { schedule: a["schedule"] as string } : {}),
+        ...(a["extCommand"] !== undefined ? { extCommand: a["extCommand"] as string } : {}),
+      }), (m, r) => m.formatSubscribe(r)))
+    .command("unsubscribe", "remove the subscription's transfer, key and timer (generations stay)",
+      (y) => y.example("$0 unsubscribe", "stop following the published images"),
+      action(() => import("./commands/subscribe.js"), (m, ctx) => m.unsubscribe(ctx), (m, r) => m.formatUnsubscribe(r)))
+    .command("update", "fetch and verify the newest published version and make it a generation",
+      (y) => y.option("via", { type: "string", choices: ["auto", "sysupdate", "ext"], default: "auto", describe: "systemd-sysupdate, or ext's own verified pull (auto: sysupdate where the host has it)" })
+        .example("$0 update", "what ext-update.timer runs"),
+      action(() => import("./commands/subscribe.js"), (m, ctx, a) => m.update(ctx, { via: a["via"] as "auto" | "sysupdate" | "ext" }), (m, r) => m.formatUpdate(r)))
     .command("add <packages..>", "install packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })

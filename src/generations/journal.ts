@@ -10,7 +10,7 @@ import type { Layout } from "./layout.js";
 // state on disk is consistent.
 
 export type JournalPhase =
-  | "plan" | "resolve" | "realise" | "close" | "stage" | "pack" | "verify"
+  | "plan" | "resolve" | "realise" | "close" | "stage" | "pack" | "import" | "verify"
   | "commit" | "activate" | "check" | "finalize" | "rollback";
 
 export interface Journal {
@@ -36,7 +36,7 @@ export interface Journal {
 }
 
 const PHASES: readonly JournalPhase[] = [
-  "plan", "resolve", "realise", "close", "stage", "pack", "verify", "commit", "activate", "check", "finalize", "rollback",
+  "plan", "resolve", "realise", "close", "stage", "pack", "import", "verify", "commit", "activate", "check", "finalize", "rollback",
 ];
 
 export async function readJournal(l: Layout): Promise<Journal | undefined> {

@@ -60,6 +60,7 @@ async function faultInjection(phase: JournalPhase): Promise<void> {
 }
 
 type BuildPlan = Extract<Plan, { kind: "build" }>;
+type ImportPlan = Extract<Plan, { kind: "import" }>;
 
 /** The image code (stage, pack, verify and what they use) loads when a step needs it: a transaction
  *  that finds nothing to do never does. */
@@ -86,6 +87,9 @@ export const actors = {
   activate: step("activate", ({ env, record }: { env: TxEnv; record: GenerationRecord }) => activateStep(env, record)),
   check: step("check", ({ env, record, previous }: { env: TxEnv; record: GenerationRecord; previous: GenerationRecord | null }) =>
     checkStep(env, record, previous)),
+  // A published image (src/fleet/import.ts): copied into images/ and described from its own contents.
+  importImage: step("import", async ({ env, plan }: { env: TxEnv; plan: ImportPlan }) =>
+    (await import("../fleet/import.js")).importStep(env, plan)),
   describe: fromPromise<GenerationRecord, TxContext>(({ input }) => describeGeneration(input)),
   finalize: step("finalize", async ({ env }: { env: TxEnv }) => {
     for (const w of await finish(env.layout, env.journal)) env.reporter.warn(w);
@@ -124,6 +128,7 @@ export const transactionMachine = setup({
   guards: {
     nothingToDo: ({ event }) => (event as unknown as { output: Plan }).output.kind === "noop",
     isSwitch: ({ event }) => (event as unknown as { output: Plan }).output.kind === "switch",
+    isImport: ({ event }) => (event as unknown as { output: Plan }).output.kind === "import",
     emptySet: ({ context }) => (context.packages ?? []).length === 0,
     imageReused: ({ context }) => context.reusedImage != null,
   },
@@ -149,8 +154,24 @@ export const transactionMachine = setup({
               record: ({ event }) => (event.output as Extract<Plan, { kind: "switch" }>).target,
             }),
           },
+          { guard: "isImport", target: "importImage", actions: assign({ plan: ({ event }) => event.output }) },
           { target: "realise", actions: assign({ plan: ({ event }) => event.output }) },
         ],
+        onError: { target: "rollingBack", actions: "recordError" },
+      },
+    },
+    // The imported image was hashed while it was copied: verify checks it without hashing it again.
+    importImage: {
+      invoke: {
+        src: "importImage",
+        input: ({ context }) => ({ env: context.env, plan: context.plan as ImportPlan }),
+        onDone: {
+          target: "verify",
+          actions: assign({
+            record: ({ event }) => event.output.record,
+            packed: ({ event }) => ({ path: "", sha256: event.output.record.image?.sha256 ?? "", size: event.output.size }),
+          }),
+        },
         onError: { target: "rollingBack", actions: "recordError" },
       },
     },
@@ -233,7 +254,7 @@ export const transactionMachine = setup({
         input: ({ context }) => ({
           env: context.env,
           record: context.record as GenerationRecord,
-          created: context.plan?.kind === "build",
+          created: context.plan?.kind === "build" || context.plan?.kind === "import",
         }),
         onDone: { target: "activate" },
         onError: { target: "rollingBack", actions: "recordError" },

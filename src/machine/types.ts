@@ -5,6 +5,7 @@ import type { Journal } from "../generations/journal.js";
 import type { ClosureEntry, LockedSource, NixContext } from "../nix/types.js";
 import type { Compression, StageReport, PackResult } from "../image/types.js";
 import type { Reporter } from "../cli/reporter.js";
+import type { ImportedImage } from "../fleet/import.js";
 
 /** A package as the user asks for it (command line or tools.json entry). */
 export interface PackageSpec {
@@ -24,7 +25,9 @@ export type TxRequest =
   /** Make the set exactly this (ext apply). `locked` holds packages already resolved by a lock. */
   | { kind: "set"; packages: PackageSpec[]; locked?: InstalledPackage[] }
   /** Switch to an existing generation (ext rollback). */
-  | { kind: "switch"; generation: number };
+  | { kind: "switch"; generation: number }
+  /** Make a verified published image a generation (ext update; src/fleet/import.ts). */
+  | { kind: "import"; image: string; version: string; url: string };
 
 /** Everything a transaction needs from outside; actors receive it, the machine never touches it. */
 export interface TxEnv {
@@ -48,6 +51,7 @@ export interface TxEnv {
 
 export type Plan =
   | { kind: "noop"; reason: string; current: GenerationRecord | null }
+  | { kind: "import"; current: GenerationRecord | null; image: ImportedImage }
   | { kind: "switch"; target: GenerationRecord; current: GenerationRecord | null }
   | {
       kind: "build";

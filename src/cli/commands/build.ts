@@ -6,6 +6,8 @@ import { stage, pack, verifyImage, opaqueWarning } from "../../image/index.js";
 import { UsageError, errnoCode } from "../../errors.js";
 import { parsePackageArg } from "../package-arg.js";
 import { formatBytes, table } from "../output.js";
+import { addFilesToStage } from "../../fleet/publication.js";
+import type { InstalledPackage } from "../../generations/record.js";
 
 // `ext build` makes an image and touches nothing else: no state, no activation, no root.
 
@@ -13,6 +15,10 @@ export interface BuildOptions {
   packages: string[];
   output: string;
   allowUnfree?: boolean;
+  /** Build what a tools.json and its lock say instead of `packages` (src/fleet/manifest-input.ts). */
+  manifest?: string;
+  /** Files to add to the image besides the closure, from what was staged (ext publish's description). */
+  extraFiles?: (staged: { extensionName: string; compression: string; packages: InstalledPackage[]; narSize: number }) => Record<string, string>;
 }
 
 export interface BuildResult {
@@ -27,7 +33,9 @@ export interface BuildResult {
   opaqueReferences: { path: string; kind: string; confirmed: boolean }[];
 }
 
-export async function build(ctx: CommandContext, opts: BuildOptions): Promise<BuildResult> {
+export async function build(given: CommandContext, opts: BuildOptions): Promise<BuildResult> {
+  const fromManifest = opts.manifest === undefined ? undefined : await (await import("../../fleet/manifest-input.js")).manifestInput(given, opts.manifest);
+  const ctx = fromManifest?.ctx ?? given;
   const output = resolve(opts.output);
   if (!output.endsWith(".raw")) throw new UsageError(`the output must end in .raw (got '${opts.output}')`, { hint: "systemd-sysext only picks up *.raw images" });
   // systemd-sysext refuses every extension when a file name differs from its release name.
@@ -42,8 +50,8 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
     throw e;
   }
   const specs = opts.packages.map(parsePackageArg);
-  ctx.reporter.phase("building", specs.map((s) => s.name).join(", "));
-  const resolved = await realise(
+  if (!fromManifest) ctx.reporter.phase("building", specs.map((s) => s.name).join(", "));
+  const resolved: InstalledPackage[] = fromManifest?.packages ?? await realise(
     ctx.nix,
     specs.map((s) => ({ name: s.name, attr: s.attr ?? s.name, source: ctx.source, ...(opts.allowUnfree ? { allowUnfree: true } : {}) })),
   );
@@ -56,7 +64,7 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
     ctx.reporter.phase("staging", `${closure.length} store paths`);
     const report = await stage({
       closure,
-      packages: resolved.map((p) => ({ name: p.name, outPaths: Object.values(p.outPaths) })),
+      packages: resolved.map((p) => ({ name: p.name, outPaths: Object.values(p.outPaths), ...(p.priority !== undefined ? { priority: p.priority } : {}), ...(p.allowShadow ? { allowShadow: true } : {}) })),
       store: ctx.nix.store,
       stageDir,
       extensionName: ctx.extensionName,
@@ -64,6 +72,8 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
       hostRoot: ctx.layout.root,
     });
     for (const o of report.opaqueReferences) ctx.reporter.warn(opaqueWarning(o));
+    const extra = opts.extraFiles?.({ extensionName: ctx.extensionName, compression: String(ctx.compression), packages: resolved, narSize: closure.reduce((n, c) => n + c.narSize, 0) }) ?? {};
+    await addFilesToStage(stageDir, extra);
     ctx.reporter.phase("packing", String(ctx.compression));
     const labels = ctx.labels();
     const packed = await pack({ stageDir, output, compression: ctx.compression, forAnotherMachine: true, ...(labels ? { fileContexts: labels.text } : {}) });

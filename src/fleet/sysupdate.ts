@@ -1,0 +1,63 @@
+import { access, constants, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { run } from "../exec.js";
+import { ExtError } from "../errors.js";
+import type { Layout } from "../generations/layout.js";
+import { templatesDir } from "../boot/units.js";
+import { definitionsDir } from "./subscription.js";
+
+// systemd-sysupdate drives the download where the host has it (systemd ≥ 251; on Debian 13 and later
+// it is in the systemd-container package). ext gives it its own definitions directory, so
+// `systemd-sysupdate` without --definitions (the OS's updates) never sees ext's transfer.
+
+export const SYSUPDATE = "/usr/lib/systemd/systemd-sysupdate";
+
+export class UpdateFailedError extends ExtError {
+  override readonly code = "update-failed";
+}
+
+export async function hasSysupdate(): Promise<boolean> {
+  try {
+    await access(SYSUPDATE, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function transferFile(l: Layout, name: string): string {
+  return join(definitionsDir(l), `ext-${name}.transfer`);
+}
+
+export async function renderTransfer(url: string, name: string): Promise<string> {
+  const template = await readFile(join(templatesDir(), "ext-update.transfer"), "utf8");
+  // sysupdate reads specifiers (%…) in Path=; a URL's %-escapes must reach it as they are.
+  return template.replace(/@URL@/g, url.replace(/%/g, "%%")).replace(/@NAME@/g, name);
+}
+
+/** `systemd-sysupdate update` over ext's definitions: downloads and verifies, or says why not. */
+export async function sysupdateUpdate(l: Layout): Promise<void> {
+  const args = ["--definitions", definitionsDir(l), "--no-pager", ...(l.root !== "/" ? ["--root", l.root] : []), "update"];
+  const out = await run(SYSUPDATE, args, { reject: false, env: { SYSTEMD_LOG_LEVEL: "info" } });
+  if (out.exitCode === 0) return;
+  throw new UpdateFailedError(`systemd-sysupdate refused the update: ${explain(out.stderr)}; nothing was installed`, {
+    details: out.stderr.trim().split("\n").slice(-8).join("\n"),
+    hint: "the active set is unchanged; 'ext status' shows the last check; the next check tries again",
+  });
+}
+
+/** The line of sysupdate's (and systemd-pull's) output that says what went wrong. */
+export function explain(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const patterns: [RegExp, string][] = [
+    [/signature|gpg|BAD signature|verification failed/i, "the signature of SHA256SUMS does not verify with the subscription's key"],
+    [/checksum|SHA256 .*(mismatch|does not match)|digest/i, "the downloaded image does not match its signed SHA256SUMS"],
+    [/Connection refused|Could not resolve|Couldn't connect|timed out|HTTP request .* failed|404|Failed to connect/i, "the server cannot be reached or does not serve the files"],
+    [/No space left/i, "no space left on the device"],
+  ];
+  for (const [re, meaning] of patterns) {
+    const hit = lines.find((l) => re.test(l));
+    if (hit) return `${meaning} (${hit})`;
+  }
+  return lines.at(-1) ?? "it failed without a message";
+}

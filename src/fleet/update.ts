@@ -1,0 +1,108 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireRoot, type CommandContext } from "../cli/context.js";
+import { transact, type TransactionResult } from "../cli/transact.js";
+import { listGenerations } from "../generations/store.js";
+import { isExtError, UsageError } from "../errors.js";
+import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
+import { download, fetchList, incomingVersions, pruneIncoming } from "./pull.js";
+import { compareVersions } from "./versions.js";
+import { incomingDir, keyringFile, requireSubscription, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
+
+// `ext update`: one check of the subscription, as ext-update.timer runs it. Fetch and verify the
+// newest published version (systemd-sysupdate where the host has it, else ext's own pull of the same
+// files with the same checks), then make it a generation. A version is imported once: after
+// `ext rollback` the next check does not bring it back; only a newer version does. Every outcome,
+// failures included, is written to subscription-status.json for `ext status`.
+
+export type Via = "auto" | "sysupdate" | "ext";
+
+export interface UpdateOptions {
+  via?: Via;
+}
+
+export interface UpdateResult {
+  via: "sysupdate" | "ext";
+  newest: string | null;
+  /** The transaction, when one ran. */
+  transaction: TransactionResult | null;
+  /** Why nothing was installed, when nothing was. */
+  reason?: string;
+}
+
+export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<UpdateResult> {
+  requireRoot(ctx);
+  const sub = await requireSubscription(ctx.layout);
+  const sctx: CommandContext = { ...ctx, extensionName: sub.name };
+  const via = await chooseVia(ctx, opts.via ?? "auto");
+  const started = new Date().toISOString();
+  let newest: string | null = null;
+  try {
+    const incoming = incomingDir(ctx.layout);
+    await mkdir(incoming, { recursive: true, mode: 0o755 });
+    if (via === "sysupdate") {
+      ctx.reporter.phase("checking", `${sub.url} (systemd-sysupdate)`);
+      await sysupdateUpdate(ctx.layout);
+    } else {
+      ctx.reporter.phase("checking", sub.url);
+      await ownPull(ctx, sub, incoming);
+    }
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    newest = have?.version ?? null;
+    if (!have) {
+      const reason = `${sub.url} lists no ${sub.name}_<version>.raw yet`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: null, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const imported = (await listGenerations(ctx.layout)).filter((g) => g.origin?.url === sub.url);
+    const already = imported.find((g) => g.origin && compareVersions(g.origin.version, have.version) >= 0);
+    if (already) {
+      const reason = `version ${already.origin!.version} was installed as generation ${already.id}; nothing newer is published`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: already.id, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const transaction = await transact(sctx, { kind: "import", image: have.file, version: have.version, url: sub.url });
+    await record(ctx, {
+      at: started, result: "installed", via, newest, generation: transaction.generation,
+      message: transaction.status === "noop" ? transaction.reason ?? "" : `version ${have.version} is generation ${transaction.generation}`,
+    });
+    return { via, newest, transaction };
+  } catch (e) {
+    const message = isExtError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    await record(ctx, { at: started, result: "failed", via, newest, generation: null, message }).catch(() => {});
+    throw e;
+  }
+}
+
+async function chooseVia(ctx: CommandContext, via: Via): Promise<"sysupdate" | "ext"> {
+  const present = await hasSysupdate();
+  if (via === "sysupdate" && !present) {
+    throw new UsageError("systemd-sysupdate is not on this host", {
+      hint: "it ships with systemd ≥ 251 (Debian 13 and later: apt install systemd-container); 'ext update --via ext' fetches the same files with ext's own verification (gpgv + sha256)",
+    });
+  }
+  if (via !== "auto") return via;
+  if (present) return "sysupdate";
+  ctx.reporter.info("systemd-sysupdate is not on this host (Debian 12 has none): fetching with ext's own verification of the same files (gpgv signature of SHA256SUMS, sha256 of the image)");
+  return "ext";
+}
+
+async function ownPull(ctx: CommandContext, sub: Subscription, incoming: string): Promise<void> {
+  await pruneIncoming(incoming, sub.name, 2);
+  const scratch = await mkdtemp(join(tmpdir(), "ext-pull-"));
+  try {
+    const listed = await fetchList(sub.url, sub.name, keyringFile(ctx.layout), scratch);
+    if (!listed.newest) return;
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    if (have && compareVersions(have.version, listed.newest.version) >= 0) return;
+    await download(sub.url, listed.newest.entry, incoming, ctx.reporter);
+    await pruneIncoming(incoming, sub.name, 2);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function record(ctx: CommandContext, status: CheckStatus): Promise<void> {
+  await writeCheckStatus(ctx.layout, status);
+}
