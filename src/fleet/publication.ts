@@ -45,7 +45,14 @@ export function publicationFiles(p: Omit<Publication, "closure" | "links"> & { n
     [`${dir}/about.json`]: JSON.stringify({ format: PUBLICATION_FORMAT, name: p.name, version: p.version, compression: p.compression, narSize: p.narSize }, null, 2) + "\n",
   };
   for (const pkg of p.packages) {
-    const { priority: _p, allowShadow: _s, allowUnfree: _u, ...kept } = pkg;
+    // Fixed fields in a fixed order: a package taken from the lock and the same package evaluated
+    // again (its paths missing here) must describe themselves with the same bytes.
+    const kept = {
+      name: pkg.name, attr: pkg.attr, source: pkg.source, pname: pkg.pname, version: pkg.version,
+      ...(pkg.outputs ? { outputs: [...pkg.outputs].sort() } : {}),
+      outPaths: Object.fromEntries(Object.entries(pkg.outPaths).sort(([a], [b]) => (a < b ? -1 : 1))),
+      ...(pkg.description !== undefined ? { description: pkg.description } : {}),
+    };
     let text = JSON.stringify(kept, null, 2) + "\n";
     if (text.length > MAX_FILE && kept.description !== undefined) text = JSON.stringify({ ...kept, description: undefined }, null, 2) + "\n";
     if (text.length > MAX_FILE) throw new ShapeError(`the description of package '${pkg.name}' is larger than ${MAX_FILE} bytes`);

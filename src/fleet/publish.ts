@@ -6,7 +6,7 @@ import { readManifest, manifestContext } from "../manifest/index.js";
 import { sha256File } from "../image/pack.js";
 import { writeFileAtomic } from "../fsutil.js";
 import { run } from "../exec.js";
-import { UsageError, errnoCode } from "../errors.js";
+import { ExtError, UsageError, errnoCode } from "../errors.js";
 import { publicationFiles } from "./publication.js";
 import { formatSums, type SumEntry } from "./sums.js";
 import { VERSION_PATTERN, imageFileName } from "./versions.js";
@@ -75,7 +75,7 @@ async function place(built: string, sha256: string, target: string, version: str
     return true;
   }
   if ((await sha256File(target)) === sha256) return false;
-  throw new UsageError(`version ${version} is already published in ${target}, with other bytes`, {
+  throw new ExtError(`version ${version} is already published in ${target}, with other bytes`, {
     hint: "publish a new version (machines that fetched this one would never see the change); remove the old file only if no machine has it",
   });
 }

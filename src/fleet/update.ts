@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { requireRoot, type CommandContext } from "../cli/context.js";
 import { transact, type TransactionResult } from "../cli/transact.js";
 import { listGenerations } from "../generations/store.js";
-import { isExtError, UsageError } from "../errors.js";
+import { ExitCode, ExtError, isExtError } from "../errors.js";
 import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
 import { download, fetchList, incomingVersions, pruneIncoming } from "./pull.js";
 import { compareVersions } from "./versions.js";
@@ -78,7 +78,8 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
 async function chooseVia(ctx: CommandContext, via: Via): Promise<"sysupdate" | "ext"> {
   const present = await hasSysupdate();
   if (via === "sysupdate" && !present) {
-    throw new UsageError("systemd-sysupdate is not on this host", {
+    throw new ExtError("systemd-sysupdate is not on this host", {
+      exitCode: ExitCode.missingTool,
       hint: "it ships with systemd ≥ 251 (Debian 13 and later: apt install systemd-container); 'ext update --via ext' fetches the same files with ext's own verification (gpgv + sha256)",
     });
   }
