@@ -49,11 +49,12 @@ export async function sysupdateUpdate(l: Layout): Promise<void> {
 /** The line of sysupdate's (and systemd-pull's) output that says what went wrong. */
 export function explain(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  // Most specific first: systemd-pull also prints ordinary progress lines that name the .gpg file.
   const patterns: [RegExp, string][] = [
-    [/signature|gpg|BAD signature|verification failed/i, "the signature of SHA256SUMS does not verify with the subscription's key"],
-    [/checksum|SHA256 .*(mismatch|does not match)|digest/i, "the downloaded image does not match its signed SHA256SUMS"],
-    [/Connection refused|Could not resolve|Couldn't connect|timed out|HTTP request .* failed|404|Failed to connect/i, "the server cannot be reached or does not serve the files"],
-    [/No space left/i, "no space left on the device"],
+    [/BAD signature|Signature verification failed|No public key|Can't check signature/i, "the signature of SHA256SUMS does not verify with the subscription's key"],
+    [/did not check out|tampered with/i, "the downloaded image does not match its signed SHA256SUMS"],
+    [/No space left|Failed to write file/i, "the download could not be written (is the disk full?)"],
+    [/Connection refused|Could not resolve|Could not connect|Couldn't connect|timed out|HTTP request .* failed|\b404\b|Failed to connect/i, "the server cannot be reached or does not serve the files"],
   ];
   for (const [re, meaning] of patterns) {
     const hit = lines.find((l) => re.test(l));

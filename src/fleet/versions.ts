@@ -1,7 +1,8 @@
-// Versions of published images, ordered as systemd-sysupdate orders them (strverscmp_improved in
-// systemd's src/fundamental/string-util-fundamental.c): runs of digits compare as numbers, other
-// characters by code, '~' sorts before everything (even the end), '-' and '^' separate; so 2 < 10,
-// 1.9 < 1.10 and 2~rc1 < 2. Versions are what CI gives (a date, a pipeline number, 1.4.2).
+// Versions of published images, ordered like systemd-sysupdate's strverscmp_improved (systemd's
+// src/fundamental/string-util-fundamental.c) for what CI gives — digits, dots and '~': runs of digits
+// compare as numbers (2 < 10, 1.9 < 1.10, 007 = 7), '~' sorts before everything, even the end
+// (2~rc1 < 2), and a longer version with the same start is newer (1.0 < 1.0.1). For letters mixed
+// with separators the two may differ: docs/fleet.md says to publish plain dotted numbers or dates.
 
 /** Characters sysupdate allows in a version (@v in a MatchPattern). */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.~^+-]{0,63}$/;
@@ -34,7 +35,7 @@ export function compareVersions(a: string, b: string): number {
       j += mb.length;
       continue;
     }
-    // A number is newer than a letter or separator at the same place (1.0a < 1.0.1 in sysupdate too).
+    // A number is newer than a letter or separator at the same place.
     if (da !== db) return da ? 1 : -1;
     if (a[i] !== b[j]) return a.charCodeAt(i) < b.charCodeAt(j) ? -1 : 1;
     i++;
