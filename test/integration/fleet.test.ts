@@ -221,12 +221,28 @@ describe("ext subscribe and ext update", () => {
     expect(ok(["status"]).stdout).toMatch(/rollback --to 2' returns to it/);
     ok(["rollback", "--to", "2"]);
   });
+
+  it("an imported version that never reaches a good boot is reverted at boot, and the next check leaves it so", () => {
+    ok(["setup", "--boot-tries", "1"]);
+    publish("main", "3", ["hello", "jq", "ripgrep"]);
+    expect(ok(["update"]).stdout).toMatch(/generation 3 is active \(\+ripgrep 13\.0\.0\)/);
+    const pending = json<{ id: number; boot: unknown }[]>(["generations"]).map((g) => g.boot);
+    expect(pending.at(-1)).toEqual({ state: "pending", triesLeft: 1 });
+    // Two boots of this namespace's "machine" with no bless between them (the boot units' commands).
+    expect(ok(["boot", "select", "--boot-id", "fleet-b1", "--cmdline", ""]).stdout).toMatch(/this boot: generation 3/);
+    expect(ok(["boot", "select", "--boot-id", "fleet-b2", "--cmdline", ""]).stdout).toMatch(/generation 3 did not reach a good boot in 1 try: went back to generation 2/);
+    const s = json<{ generation: number; subscription: { installedVersion: string; newestImported: { version: string } } }>(["status"]);
+    expect(s.generation).toBe(2);
+    expect(s.subscription).toMatchObject({ installedVersion: "2", newestImported: { version: "3" } });
+    expect(ok(["update"]).stdout).toMatch(/nothing to do: version 3 was installed as generation 3/);
+    expect(json<{ generation: number }>(["status"]).generation).toBe(2);
+  });
 });
 
 describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
-  /** A channel holding version 3 of hello + jq + ripgrep, as published; `damage` then changes it. */
+  /** A channel holding version 9 of hello + jq + ripgrep, as published; `damage` then changes it. */
   function channel(name: string, damage: (d: string) => void): void {
-    publish(name, "3", ["hello", "jq", "ripgrep"]);
+    publish(name, "9", ["hello", "jq", "ripgrep"]);
     damage(join(srv, name));
   }
 
@@ -244,7 +260,7 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     // Nothing refused is kept, not even in incoming/. (systemd-sysupdate makes room for the new
     // version before it downloads: with InstancesMax=2 it may delete the oldest download, which was
     // imported into images/ long ago. ext's own pull deletes nothing before a download is verified.)
-    expect(incoming()).not.toMatch(/ext_3/);
+    expect(incoming()).not.toMatch(/ext_9/);
     if (!SYSUPDATE) expect(incoming()).toBe(incomingBefore);
     const last = json<{ subscription: { lastCheck: { result: string; message: string } } }>(["status"]).subscription.lastCheck;
     expect(last.result).toBe("failed");
@@ -270,36 +286,36 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
 
   it("a tampered image", () => {
     channel("tampered", (d) => {
-      const f = join(d, "ext_3.raw");
+      const f = join(d, "ext_9.raw");
       const bytes = readFileSync(f);
       bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
       writeFileSync(f, bytes);
     });
-    refused("tampered", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_3\.raw from .* does not match its signed SHA256SUMS/);
+    refused("tampered", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_9\.raw from .* does not match its signed SHA256SUMS/);
   });
 
   it("a tampered SHA256SUMS (the image's hash changed to match a changed image)", () => {
     channel("sums", (d) => {
-      const f = join(d, "ext_3.raw");
+      const f = join(d, "ext_9.raw");
       const bytes = readFileSync(f);
       bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
       writeFileSync(f, bytes);
-      writeFileSync(join(d, "SHA256SUMS"), `${sha256(f)}  ext_3.raw\n`);
+      writeFileSync(join(d, "SHA256SUMS"), `${sha256(f)}  ext_9.raw\n`);
     });
     refused("sums", SYSUPDATE ? /the signature of SHA256SUMS does not verify/ : /the signature of .*SHA256SUMS does not verify/);
   });
 
   it("a truncated image", () => {
-    channel("truncated", (d) => truncateSync(join(d, "ext_3.raw"), 4096));
-    refused("truncated", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_3\.raw from .* does not match its signed SHA256SUMS \(4096 bytes/);
+    channel("truncated", (d) => truncateSync(join(d, "ext_9.raw"), 4096));
+    refused("truncated", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_9\.raw from .* does not match its signed SHA256SUMS \(4096 bytes/);
   });
 
   it("a full disk", () => {
-    publish("full", "3", ["hello", "jq", "ripgrep"]);
+    publish("full", "9", ["hello", "jq", "ripgrep"]);
     // incoming/ on a file system too small for the image.
     must(ns.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", "/var/lib/ext/incoming"]), "small tmpfs");
     try {
-      refused("full", SYSUPDATE ? /systemd-sysupdate refused the update: the download could not be written \(is the disk full\?\)/ : /no space left to download ext_3\.raw/);
+      refused("full", SYSUPDATE ? /systemd-sysupdate refused the update: the download could not be written \(is the disk full\?\)/ : /no space left to download ext_9\.raw/);
     } finally {
       must(ns.run(["umount", "/var/lib/ext/incoming"]), "umount");
     }
