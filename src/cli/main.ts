@@ -154,13 +154,13 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       }), (m, r) => m.formatBuild(r)))
     .command("publish <manifest> <release>", "build a tools.json's image for machines to fetch: DIR/NAME_VERSION.raw, SHA256SUMS, its signature (no root)",
       (y) => y.positional("manifest", { type: "string", demandOption: true, describe: "tools.json (its lock beside it is honoured)" })
-        .option("to", { type: "string", demandOption: true, coerce: singleString("to", argv, "publish"), describe: "the directory a web server serves" })
+        .option("output", { alias: "o", type: "string", demandOption: true, coerce: singleString("output", argv, "publish", { alias: "o" }), describe: "the directory a web server serves" })
         .positional("release", { type: "string", demandOption: true, describe: "the version machines compare (e.g. 2026.12.01, or CI's pipeline number)" })
         .option("sign-key", { type: "string", coerce: singleString("sign-key", argv, "publish"), describe: "gpg key that signs SHA256SUMS (SHA256SUMS.gpg); $GNUPGHOME picks the keyring" })
-        .example("$0 publish tools.json 42 --to public/ --sign-key fleet@example.org", "what CI runs (docs/fleet.md)"),
+        .example("$0 publish tools.json 42 -o public/ --sign-key fleet@example.org", "what CI runs (docs/fleet.md)"),
       action(() => import("./commands/publish.js"), (m, ctx, a) => m.publish(ctx, {
         manifest: String(a["manifest"]),
-        dir: a["to"] as string,
+        dir: a["output"] as string,
         version: String(a["release"]),
         ...(a["signKey"] !== undefined ? { signKey: a["signKey"] as string } : {}),
       }), (m, r) => m.formatPublish(r)))
@@ -168,9 +168,9 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
       (y) => y.positional("url", { type: "string", describe: "http(s) URL of the published directory" })
         .option("key", { type: "string", coerce: singleString("key", argv, "subscribe"), describe: "the public key that signs SHA256SUMS (armored or binary)" })
         .option("manifest", { alias: "m", type: "string", coerce: singleString("manifest", argv, "subscribe", { alias: "m" }), describe: "take url, key and schedule from this tools.json's \"subscription\"" })
-        .option("schedule", { type: "string", coerce: singleString("schedule", argv, "subscribe"), describe: "when ext-update.timer checks (OnCalendar=, default daily)" })
+        .option("schedule", { type: "string", coerce: singleString("schedule", argv, "subscribe"), describe: "when ext-pull.timer checks (OnCalendar=, default daily)" })
         .option("ext-command", { type: "string", coerce: singleString("ext-command", argv, "subscribe"), describe: "how the unit runs ext (default: this node and this ext)" })
-        .example("$0 subscribe https://updates.example/ext --key fleet.asc", "then 'sudo ext update' or wait for the timer"),
+        .example("$0 subscribe https://updates.example/ext --key fleet.asc", "then 'sudo ext pull' or wait for the timer"),
       action(() => import("./commands/subscribe.js"), (m, ctx, a) => m.subscribe(ctx, {
         ...(a["url"] !== undefined ? { url: String(a["url"]) } : {}),
         ...(a["key"] !== undefined ? { key: a["key"] as string } : {}),
@@ -181,10 +181,10 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
     .command("unsubscribe", "remove the subscription's transfer, key and timer (generations stay)",
       (y) => y.example("$0 unsubscribe", "stop following the published images"),
       action(() => import("./commands/subscribe.js"), (m, ctx) => m.unsubscribe(ctx), (m, r) => m.formatUnsubscribe(r)))
-    .command("update", "fetch and verify the newest published version and make it a generation",
+    .command("pull", "fetch and verify the newest published version and make it a generation",
       (y) => y.option("via", { type: "string", choices: ["auto", "sysupdate", "ext"], default: "auto", describe: "systemd-sysupdate, or ext's own verified pull (auto: sysupdate where the host has it)" })
-        .example("$0 update", "what ext-update.timer runs"),
-      action(() => import("./commands/subscribe.js"), (m, ctx, a) => m.update(ctx, { via: a["via"] as "auto" | "sysupdate" | "ext" }), (m, r) => m.formatUpdate(r)))
+        .example("$0 pull", "what ext-pull.timer runs"),
+      action(() => import("./commands/subscribe.js"), (m, ctx, a) => m.pull(ctx, { via: a["via"] as "auto" | "sysupdate" | "ext" }), (m, r) => m.formatPull(r)))
     .command("add <packages..>", "install packages (one new generation)",
       (y) => y.positional("packages", { type: "string", array: true, demandOption: true, describe: "NAME or NAME=ATTR" })
         .option("allow-shadow", { type: "boolean", default: false, describe: "let these packages shadow files of the host's /usr" })

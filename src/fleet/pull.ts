@@ -1,144 +1,109 @@
-import { createHash } from "node:crypto";
-import { open, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExtError, errnoCode } from "../errors.js";
-import { ShapeError } from "../generations/state-file.js";
-import type { Reporter } from "../cli/reporter.js";
-import { verifyDetached } from "./keys.js";
-import { parseSums, type SumEntry } from "./sums.js";
-import { compareVersions, versionOf } from "./versions.js";
+import { requireRoot, type CommandContext } from "../cli/context.js";
+import { transact, type TransactionResult } from "../cli/transact.js";
+import { listGenerations } from "../generations/store.js";
+import { ExitCode, ExtError, isExtError } from "../errors.js";
+import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
+import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
+import { compareVersions } from "./versions.js";
+import { incomingDir, keyringFile, requireSubscription, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
 
-// ext's own pull, for hosts without systemd-sysupdate (Debian 12): the same files, checked the same
-// way — SHA256SUMS must carry a valid detached signature by the subscription's key (gpgv), and the
-// image must have the sha256 that list gives — before anything is renamed into incoming/. The
-// download goes to a dot-file in incoming/ (on the same file system, ignored by the import, as
-// sysupdate's own partial files are), so a broken-off or tampered download never has the final name.
+// `ext pull`: one check of the subscription, as ext-pull.timer runs it. Fetch and verify the
+// newest published version (systemd-sysupdate where the host has it, else ext's own pull of the same
+// files with the same checks), then make it a generation. A version is imported once: after
+// `ext rollback` the next check does not bring it back; only a newer version does. Every outcome,
+// failures included, is written to subscription-status.json for `ext status`.
 
-export class FetchError extends ExtError {
-  override readonly code = "fetch-failed";
+export type Via = "auto" | "sysupdate" | "ext";
+
+export interface PullOptions {
+  via?: Via;
 }
 
-export class TamperedError extends ExtError {
-  override readonly code = "tampered";
+export interface PullResult {
+  via: "sysupdate" | "ext";
+  newest: string | null;
+  /** The transaction, when one ran. */
+  transaction: TransactionResult | null;
+  /** Why nothing was installed, when nothing was. */
+  reason?: string;
 }
 
-const LIST_MAX = 1024 * 1024;
-const TIMEOUT_MS = 60_000;
-
-export interface Listed {
-  entries: SumEntry[];
-  newest: { version: string; entry: SumEntry } | null;
-}
-
-function urlOf(base: string, file: string): string {
-  return `${base.replace(/\/+$/, "")}/${encodeURIComponent(file)}`;
-}
-
-async function get(url: string): Promise<Response> {
-  let res: Response;
+export async function pull(ctx: CommandContext, opts: PullOptions = {}): Promise<PullResult> {
+  requireRoot(ctx);
+  const sub = await requireSubscription(ctx.layout);
+  const sctx: CommandContext = { ...ctx, extensionName: sub.name };
+  const via = await chooseVia(ctx, opts.via ?? "auto");
+  const started = new Date().toISOString();
+  let newest: string | null = null;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "follow" });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new FetchError(`cannot fetch ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, {
-      hint: "the server is down or unreachable; nothing was changed, the next check tries again",
+    const incoming = incomingDir(ctx.layout);
+    await mkdir(incoming, { recursive: true, mode: 0o755 });
+    if (via === "sysupdate") {
+      ctx.reporter.phase("checking", `${sub.url} (systemd-sysupdate)`);
+      await sysupdateUpdate(ctx.layout);
+    } else {
+      ctx.reporter.phase("checking", sub.url);
+      await ownPull(ctx, sub, incoming);
+    }
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    newest = have?.version ?? null;
+    if (!have) {
+      const reason = `${sub.url} lists no ${sub.name}_<version>.raw yet`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: null, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const imported = (await listGenerations(ctx.layout)).filter((g) => g.origin?.url === sub.url);
+    const already = imported.find((g) => g.origin && compareVersions(g.origin.version, have.version) >= 0);
+    if (already) {
+      const reason = `version ${already.origin!.version} was installed as generation ${already.id}; nothing newer is published`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: already.id, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const transaction = await transact(sctx, { kind: "import", image: have.file, version: have.version, url: sub.url });
+    await record(ctx, {
+      at: started, result: "installed", via, newest, generation: transaction.generation,
+      message: transaction.status === "noop" ? transaction.reason ?? "" : `version ${have.version} is generation ${transaction.generation}`,
     });
-  }
-  if (!res.ok) {
-    throw new FetchError(`cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`, { hint: "check the subscription's URL ('ext status'); nothing was changed" });
-  }
-  return res;
-}
-
-async function getSmall(url: string): Promise<Buffer> {
-  const body = Buffer.from(await (await get(url)).arrayBuffer());
-  if (body.length > LIST_MAX) throw new FetchError(`${url} is larger than ${LIST_MAX} bytes; it is not a SHA256SUMS list`);
-  return body;
-}
-
-/** The signed list at URL, verified with the keyring; the newest NAME_VERSION.raw it lists. */
-export async function fetchList(url: string, name: string, keyring: string, scratch: string): Promise<Listed> {
-  const sums = await getSmall(urlOf(url, "SHA256SUMS"));
-  const signature = await getSmall(urlOf(url, "SHA256SUMS.gpg"));
-  await writeFile(join(scratch, "SHA256SUMS"), sums);
-  await writeFile(join(scratch, "SHA256SUMS.gpg"), signature);
-  await verifyDetached(keyring, join(scratch, "SHA256SUMS"), join(scratch, "SHA256SUMS.gpg"), `${url}/SHA256SUMS`);
-  let entries: SumEntry[];
-  try {
-    entries = parseSums(sums.toString("utf8"));
+    return { via, newest, transaction };
   } catch (e) {
-    if (e instanceof ShapeError) throw new TamperedError(`${url}/SHA256SUMS is signed but not a list ext can read: ${e.message}`);
+    const message = isExtError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    await record(ctx, { at: started, result: "failed", via, newest, generation: null, message }).catch(() => {});
     throw e;
   }
-  let newest: Listed["newest"] = null;
-  for (const entry of entries) {
-    const version = versionOf(entry.file, name);
-    if (version !== undefined && (newest === null || compareVersions(version, newest.version) > 0)) newest = { version, entry };
-  }
-  return { entries, newest };
 }
 
-/** Downloads one listed file into DIR under its name, only once its sha256 is the listed one. */
-export async function download(url: string, entry: SumEntry, dir: string, reporter: Reporter): Promise<string> {
-  const target = join(dir, entry.file);
-  const partial = join(dir, `.partial-${entry.file}`);
-  const res = await get(urlOf(url, entry.file));
-  const total = Number(res.headers.get("content-length") ?? NaN);
-  reporter.phase("downloading", entry.file);
-  const hash = createHash("sha256");
-  let received = 0;
-  const fh = await open(partial, "w", 0o444);
-  try {
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        received += chunk.length;
-        await fh.write(chunk);
-        reporter.progress?.(received, Number.isFinite(total) ? total : undefined, "bytes");
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    await rm(partial, { force: true });
-    if (errnoCode(e) === "ENOSPC") {
-      throw new ExtError(`no space left to download ${entry.file} into ${dir}`, { hint: "free space under /var/lib/ext ('ext gc' removes images no kept generation uses); nothing was changed" });
-    }
-    if (errnoCode(e) !== undefined) throw e;
-    throw new FetchError(`the download of ${urlOf(url, entry.file)} broke off after ${received} bytes`, { hint: "nothing was changed; the next check tries again" });
-  }
-  const got = hash.digest("hex");
-  if (got !== entry.sha256) {
-    await rm(partial, { force: true });
-    throw new TamperedError(`${entry.file} from ${url} does not match its signed SHA256SUMS (${received} bytes, sha256 ${got.slice(0, 16)}…, listed ${entry.sha256.slice(0, 16)}…): refused, nothing was installed`, {
-      hint: Number.isFinite(total) && received < total ? "the download was cut short; the next check tries again" : "the file on the server is not the one that was signed; tell whoever publishes it",
+async function chooseVia(ctx: CommandContext, via: Via): Promise<"sysupdate" | "ext"> {
+  const present = await hasSysupdate();
+  if (via === "sysupdate" && !present) {
+    throw new ExtError("systemd-sysupdate is not on this host", {
+      exitCode: ExitCode.missingTool,
+      hint: "it ships with systemd ≥ 251 (Debian 13 and later: apt install systemd-container); 'ext pull --via ext' fetches the same files with ext's own verification (gpgv + sha256)",
     });
   }
-  await rename(partial, target);
-  return target;
+  if (via !== "auto") return via;
+  if (present) return "sysupdate";
+  ctx.reporter.info("systemd-sysupdate is not on this host (Debian 12 has none): fetching with ext's own verification of the same files (gpgv signature of SHA256SUMS, sha256 of the image)");
+  return "ext";
 }
 
-/** Leftovers of a pull that was killed, and all but the newest `keep` versions (sysupdate's InstancesMax). */
-export async function pruneIncoming(dir: string, name: string, keep: number): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const files = await readdir(dir);
-  for (const f of files) if (f.startsWith(".partial-")) await rm(join(dir, f), { force: true });
-  const versions = files.map((f) => ({ f, v: versionOf(f, name) })).filter((x): x is { f: string; v: string } => x.v !== undefined)
-    .sort((a, b) => compareVersions(b.v, a.v));
-  for (const { f } of versions.slice(keep)) await rm(join(dir, f), { force: true });
-}
-
-/** The files in incoming/ with their versions, newest first. */
-export async function incomingVersions(dir: string, name: string): Promise<{ file: string; version: string }[]> {
-  let files: string[];
+async function ownPull(ctx: CommandContext, sub: Subscription, incoming: string): Promise<void> {
+  await pruneIncoming(incoming, sub.name, 2);
+  const scratch = await mkdtemp(join(tmpdir(), "ext-pull-"));
   try {
-    files = await readdir(dir);
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return [];
-    throw e;
+    const listed = await fetchList(sub.url, sub.name, keyringFile(ctx.layout), scratch);
+    if (!listed.newest) return;
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    if (have && compareVersions(have.version, listed.newest.version) >= 0) return;
+    await download(sub.url, listed.newest.entry, incoming, ctx.reporter);
+    await pruneIncoming(incoming, sub.name, 2);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  return files.map((f) => ({ file: join(dir, f), version: versionOf(f, name) }))
-    .filter((x): x is { file: string; version: string } => x.version !== undefined)
-    .sort((a, b) => compareVersions(b.version, a.version));
+}
+
+async function record(ctx: CommandContext, status: CheckStatus): Promise<void> {
+  await writeCheckStatus(ctx.layout, status);
 }

@@ -47,6 +47,6 @@ export function formatSubscriptionStatus(s: SubscriptionStatus | null): string[]
     lines.push(`  newest:     version ${s.newestImported.version} (generation ${s.newestImported.generation}; 'sudo ext rollback --to ${s.newestImported.generation}' returns to it)`);
   }
   const c = s.lastCheck;
-  lines.push(c ? `  last check: ${c.at} ${c.result} via ${c.via}: ${c.message}` : "  last check: never ('sudo ext update' checks now)");
+  lines.push(c ? `  last check: ${c.at} ${c.result} via ${c.via}: ${c.message}` : "  last check: never ('sudo ext pull' checks now)");
   return lines;
 }

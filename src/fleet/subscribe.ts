@@ -13,12 +13,12 @@ import { readManifest } from "../manifest/index.js";
 //   /var/lib/ext/subscription.json           the URL, the extension name, the keys' fingerprints
 //   /var/lib/ext/subscription/keyring.gpg     the key, for ext's own pull (gpgv)
 //   /etc/systemd/import-pubring.gpg           the key added for systemd-sysupdate (systemd-pull reads it)
-//   /var/lib/ext/sysupdate.d/ext-NAME.transfer  from templates/ext-update.transfer
-//   /etc/systemd/system/ext-update.{service,timer}, the timer enabled (timers.target.wants)
+//   /var/lib/ext/sysupdate.d/ext-NAME.transfer  from templates/ext-pull.transfer
+//   /etc/systemd/system/ext-pull.{service,timer}, the timer enabled (timers.target.wants)
 //   /var/lib/ext/incoming/                     where verified downloads land
-// Nothing is downloaded: the first `ext update` (or the timer) does that.
+// Nothing is downloaded: the first `ext pull` (or the timer) does that.
 
-export const UPDATE_UNITS = ["ext-update.service", "ext-update.timer"] as const;
+export const UPDATE_UNITS = ["ext-pull.service", "ext-pull.timer"] as const;
 
 export interface SubscribeOptions {
   url?: string;
@@ -65,7 +65,7 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
     await writeUnitFile(path, template.replace(/@EXT@/g, command).replace(/@SCHEDULE@/g, schedule));
     files.push(path);
   }
-  files.push((await enableUnit(unitDir(l), "ext-update.timer", "timers.target")).wantsLink);
+  files.push((await enableUnit(unitDir(l), "ext-pull.timer", "timers.target")).wantsLink);
   await mkdir(incomingDir(l), { recursive: true, mode: 0o755 });
   const subscription: Subscription = {
     url, name: opts.extensionName, fingerprints, schedule, createdImportKeyring,
@@ -80,7 +80,7 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
 export async function unsubscribe(l: Layout): Promise<string[]> {
   const sub = await readSubscription(l);
   const paths = [
-    join(unitDir(l), "timers.target.wants", "ext-update.timer"),
+    join(unitDir(l), "timers.target.wants", "ext-pull.timer"),
     ...UPDATE_UNITS.map((u) => join(unitDir(l), u)),
     ...(sub ? [transferFile(l, sub.name)] : []),
     keyringFile(l),

@@ -14,7 +14,7 @@ export interface Subscription {
   name: string;
   /** Fingerprints of the keys in the subscription's keyring. */
   fingerprints: string[];
-  /** OnCalendar= of ext-update.timer. */
+  /** OnCalendar= of ext-pull.timer. */
   schedule: string;
   /** ext created /etc/systemd/import-pubring.gpg (sysupdate's keyring); unsubscribe may remove it. */
   createdImportKeyring: boolean;
@@ -102,7 +102,7 @@ export async function writeSubscription(l: Layout, s: Subscription): Promise<voi
 }
 
 export async function readCheckStatus(l: Layout): Promise<CheckStatus | undefined> {
-  return readStateFile(statusFile(l), statusShape, `move it away (sudo mv ${statusFile(l)} /root/); the next 'ext update' writes it again`);
+  return readStateFile(statusFile(l), statusShape, `move it away (sudo mv ${statusFile(l)} /root/); the next 'ext pull' writes it again`);
 }
 
 export async function writeCheckStatus(l: Layout, s: CheckStatus): Promise<void> {

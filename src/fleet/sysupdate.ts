@@ -30,7 +30,7 @@ export function transferFile(l: Layout, name: string): string {
 }
 
 export async function renderTransfer(url: string, name: string): Promise<string> {
-  const template = await readFile(join(templatesDir(), "ext-update.transfer"), "utf8");
+  const template = await readFile(join(templatesDir(), "ext-pull.transfer"), "utf8");
   // sysupdate reads specifiers (%…) in Path=; a URL's %-escapes must reach it as they are.
   return template.replace(/@URL@/g, url.replace(/%/g, "%%")).replace(/@NAME@/g, name);
 }

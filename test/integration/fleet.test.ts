@@ -7,7 +7,7 @@ import { extEnv, openNamespace, EXT, REPO, type Namespace, type RunOutput } from
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 18, end to end with real tools: `ext publish` (real Nix, mkfs.erofs, gpg) into a directory
-// that Python's http.server serves on loopback; a client namespace subscribes and `ext update` makes
+// that Python's http.server serves on loopback; a client namespace subscribes and `ext pull` makes
 // each published version a generation — through systemd-sysupdate where the host has it (the trixie
 // and sid trees), through ext's own gpgv + sha256 pull where it has none (Debian 12). Then the
 // failure stories: server down, wrong signature, tampered image, tampered SHA256SUMS, truncated file,
@@ -51,7 +51,7 @@ function publish(channel: string, version: string, packages: string[], key = "fl
   const manifestDir = join(dir, `manifest-${channel}-${version}`);
   mkdirSync(manifestDir, { recursive: true });
   writeFileSync(join(manifestDir, "tools.json"), toolsJson(packages));
-  return must(hostExt(["publish", join(manifestDir, "tools.json"), version, "--to", join(srv, channel), "--sign-key", key]), `publish ${channel} ${version}`);
+  return must(hostExt(["publish", join(manifestDir, "tools.json"), version, "--output", join(srv, channel), "--sign-key", key]), `publish ${channel} ${version}`);
 }
 
 function ok(args: string[]): RunOutput {
@@ -141,7 +141,7 @@ describe("ext publish", () => {
       must(builder.run(["sh", "-c", "mkdir -p /var/lib/nobody /var/lib/out-a /var/lib/out-b && chown 65534:65534 /var/lib/nobody /var/lib/out-a /var/lib/out-b"]), "homes");
       [a, b] = ["a", "b"].map((d) => {
         const out = `/var/lib/out-${d}`;
-        const r = builder.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/var/lib/nobody", "node", EXT, "publish", join(lockDir, "tools.json"), "7", "--to", out, "--json"], { env: extEnv() });
+        const r = builder.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/var/lib/nobody", "node", EXT, "publish", join(lockDir, "tools.json"), "7", "--output", out, "--json"], { env: extEnv() });
         must(r, "publish as nobody");
         // The lock pins every package: nothing is resolved anew.
         expect(r.stderr).not.toMatch(/does not pin/);
@@ -166,23 +166,23 @@ describe("ext publish", () => {
     must(sh(["gpgv", "--keyring", keyring, join(srv, "main/SHA256SUMS.gpg"), join(srv, "main/SHA256SUMS")], { GNUPGHOME: gnupg }), "gpgv");
     // The same version again with other packages: machines that have it would never see the change.
     writeFileSync(join(dir, "other.json"), toolsJson(["jq"]));
-    const again = hostExt(["publish", join(dir, "other.json"), "1", "--to", join(srv, "main"), "--sign-key", "fleet@example.org"]);
+    const again = hostExt(["publish", join(dir, "other.json"), "1", "--output", join(srv, "main"), "--sign-key", "fleet@example.org"]);
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/version 1 is already published in .*ext_1\.raw, with other bytes/);
     expect(again.stderr).not.toMatch(/\n\s+at /);
   });
 });
 
-describe("ext subscribe and ext update", () => {
+describe("ext subscribe and ext pull", () => {
   it(`installs the first version as a generation whose tools run from /usr/bin (via ${VIA})`, () => {
     subscribe("main");
     expect(ns.read("/var/lib/ext/sysupdate.d/ext-ext.transfer")).toContain(`Path=${base}/main`);
-    expect(ns.read("/etc/systemd/system/ext-update.timer")).toContain("OnCalendar=daily");
-    expect(ns.run(["readlink", "/etc/systemd/system/timers.target.wants/ext-update.timer"]).stdout.trim()).toBe("/etc/systemd/system/ext-update.timer");
+    expect(ns.read("/etc/systemd/system/ext-pull.timer")).toContain("OnCalendar=daily");
+    expect(ns.run(["readlink", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).stdout.trim()).toBe("/etc/systemd/system/ext-pull.timer");
     const before = json<{ subscription: { lastCheck: unknown; installedVersion: unknown } }>(["status"]).subscription;
     expect(before).toMatchObject({ lastCheck: null, installedVersion: null });
 
-    const r = ok(["update"]);
+    const r = ok(["pull"]);
     expect(r.stdout).toMatch(/generation 1 is active \(\+hello 2\.10\)/);
     if (!SYSUPDATE) expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     // From the merged /usr, with /nix hidden: the relocated closure alone.
@@ -196,7 +196,7 @@ describe("ext subscribe and ext update", () => {
 
   it("a check with nothing new changes nothing", () => {
     const before = snapshot();
-    const r = ok(["update"]);
+    const r = ok(["pull"]);
     expect(r.stdout).toMatch(/nothing to do: version 1 was installed as generation 1/);
     expect(snapshot()).toEqual(before);
     expect(json<{ subscription: { lastCheck: { result: string } } }>(["status"]).subscription.lastCheck.result).toBe("up-to-date");
@@ -204,7 +204,7 @@ describe("ext subscribe and ext update", () => {
 
   it("a second published version is picked up; rollback returns to the first, and the next check does not undo it", () => {
     publish("main", "2", ["hello", "jq"]);
-    const r = ok(["update"]);
+    const r = ok(["pull"]);
     expect(r.stdout).toMatch(/generation 2 is active \(\+jq 1\.6\)/);
     expect(ns.run(["sh", "-c", "echo '{\"a\":1}' | /usr/bin/jq -c .a"], { hideNix: true }).stdout).toBe("1\n");
     const gens = json<{ id: number; command: string }[]>(["generations"]);
@@ -213,7 +213,7 @@ describe("ext subscribe and ext update", () => {
     ok(["rollback"]);
     expect(ns.run(["test", "-e", "/usr/bin/jq"]).status).not.toBe(0);
     expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toBe("Hello, world!\n");
-    const again = ok(["update"]);
+    const again = ok(["pull"]);
     expect(again.stdout).toMatch(/nothing to do: version 2 was installed as generation 2/);
     const s = json<{ generation: number; subscription: { installedVersion: string; newestImported: { version: string; generation: number } } }>(["status"]);
     expect(s.generation).toBe(1);
@@ -225,7 +225,7 @@ describe("ext subscribe and ext update", () => {
   it("an imported version that never reaches a good boot is reverted at boot, and the next check leaves it so", () => {
     ok(["setup", "--boot-tries", "1"]);
     publish("main", "3", ["hello", "jq", "ripgrep"]);
-    expect(ok(["update"]).stdout).toMatch(/generation 3 is active \(\+ripgrep 13\.0\.0\)/);
+    expect(ok(["pull"]).stdout).toMatch(/generation 3 is active \(\+ripgrep 13\.0\.0\)/);
     const pending = json<{ id: number; boot: unknown }[]>(["generations"]).map((g) => g.boot);
     expect(pending.at(-1)).toEqual({ state: "pending", triesLeft: 1 });
     // Two boots of this namespace's "machine" with no bless between them (the boot units' commands).
@@ -234,7 +234,7 @@ describe("ext subscribe and ext update", () => {
     const s = json<{ generation: number; subscription: { installedVersion: string; newestImported: { version: string } } }>(["status"]);
     expect(s.generation).toBe(2);
     expect(s.subscription).toMatchObject({ installedVersion: "2", newestImported: { version: "3" } });
-    expect(ok(["update"]).stdout).toMatch(/nothing to do: version 3 was installed as generation 3/);
+    expect(ok(["pull"]).stdout).toMatch(/nothing to do: version 3 was installed as generation 3/);
     expect(json<{ generation: number }>(["status"]).generation).toBe(2);
   });
 });
@@ -251,7 +251,7 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const before = snapshot();
     const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
     const incomingBefore = incoming();
-    const r = ns.ext(["update"]);
+    const r = ns.ext(["pull"]);
     expect(r.status, r.stderr).not.toBe(0);
     expect(r.status).not.toBe(70);
     expect(r.stderr).toMatch(message);
@@ -273,7 +273,7 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const port = probe.stdout.trim();
     ok(["subscribe", `http://127.0.0.1:${port}/gone`, "--key", join(dir, "fleet.asc")]);
     const before = snapshot();
-    const r = ns.ext(["update"]);
+    const r = ns.ext(["pull"]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(SYSUPDATE ? /systemd-sysupdate refused the update: the server cannot be reached/ : /cannot fetch http:\/\/127\.0\.0\.1:\d+\/gone\/SHA256SUMS: ECONNREFUSED/);
     expect(snapshot()).toEqual(before);
@@ -324,10 +324,10 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
   it("--via sysupdate where the host has none says so", () => {
     if (SYSUPDATE) {
       subscribe("main");
-      expect(ok(["update", "--via", "ext"]).stdout).toMatch(/nothing to do/);
+      expect(ok(["pull", "--via", "ext"]).stdout).toMatch(/nothing to do/);
       return;
     }
-    const r = ns.ext(["update", "--via", "sysupdate"]);
+    const r = ns.ext(["pull", "--via", "sysupdate"]);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     expect(r.stderr).toMatch(/--via ext/);

@@ -1,10 +1,10 @@
 import { requireRoot, withStateLock, type CommandContext } from "../context.js";
 import { defaultExtCommand } from "../../boot/units.js";
 import { subscribe as subscribeTo, unsubscribe as unsubscribeFrom, type SubscribeResult } from "../../fleet/subscribe.js";
-import { update as runUpdate, type UpdateOptions, type UpdateResult } from "../../fleet/update.js";
+import { pull as runPull, type PullOptions, type PullResult } from "../../fleet/pull.js";
 import { formatTransaction } from "../transact.js";
 
-// `ext subscribe URL --key KEY`, `ext unsubscribe`, `ext update` (src/fleet/, docs/fleet.md).
+// `ext subscribe URL --key KEY`, `ext unsubscribe`, `ext pull` (src/fleet/, docs/fleet.md).
 
 export interface SubscribeCommandOptions {
   url?: string;
@@ -28,8 +28,8 @@ export function formatSubscribe(r: SubscribeResult): string[] {
     `subscribed to ${r.subscription.url} (extension '${r.subscription.name}', key ${r.subscription.fingerprints.join(", ")})`,
     ...r.files.map((f) => `  ${f}`),
     r.sysupdate
-      ? `ext-update.timer checks ${r.subscription.schedule} through systemd-sysupdate; 'sudo ext update' checks now`
-      : `systemd-sysupdate is not on this host: ext-update.timer checks ${r.subscription.schedule} with ext's own verified pull (gpgv + sha256); 'sudo ext update' checks now`,
+      ? `ext-pull.timer checks ${r.subscription.schedule} through systemd-sysupdate; 'sudo ext pull' checks now`
+      : `systemd-sysupdate is not on this host: ext-pull.timer checks ${r.subscription.schedule} with ext's own verified pull (gpgv + sha256); 'sudo ext pull' checks now`,
   ];
 }
 
@@ -42,11 +42,11 @@ export function formatUnsubscribe(r: { removed: string[] }): string[] {
   return r.removed.length ? [...r.removed.map((p) => `removed ${p}`), "the generations it installed stay ('ext generations')"] : ["this machine has no subscription"];
 }
 
-export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<UpdateResult> {
-  return runUpdate(ctx, opts);
+export async function pull(ctx: CommandContext, opts: PullOptions): Promise<PullResult> {
+  return runPull(ctx, opts);
 }
 
-export function formatUpdate(r: UpdateResult): string[] {
+export function formatPull(r: PullResult): string[] {
   if (r.transaction) return formatTransaction(r.transaction);
   return [`nothing to do: ${r.reason ?? "no new version"}`];
 }
