@@ -1,10 +1,9 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { InstalledPackage } from "../generations/record.js";
+import { packageShape, storePath, type InstalledPackage } from "../generations/record.js";
 import { ErofsImage, ErofsUnsupportedError, S_IFDIR, S_IFMT, S_IFREG, type ErofsInode } from "../image/erofs-reader.js";
 import { STAGE_STORE_REL } from "../image/store-paths.js";
-import { ShapeError, count, dict, field, list, object, optional, str } from "../generations/state-file.js";
-import { isStorePath } from "../nix/validate.js";
+import { ShapeError, count, field, object, str } from "../generations/state-file.js";
 
 // What a published image says about itself. A machine that imports an image it did not build has no
 // Nix evaluation to describe it, so `ext publish` writes a description into the image (it is part of
@@ -101,7 +100,7 @@ export async function readPublication(imageFile: string, name: string): Promise<
       if (!entry.endsWith(".json")) continue;
       packages.push(packageShape(await readJson(img, `${dir}/packages/${entry}`), entry));
     }
-    const paths = (await entries(img, STAGE_STORE_REL)).map((e) => `/nix/store/${e}`).filter(isStorePath).sort();
+    const paths = (await entries(img, STAGE_STORE_REL)).map((e) => storePath(`/nix/store/${e}`, "usr/store")).sort();
     const links: string[] = [];
     for (const bin of ["usr/bin", "usr/sbin"]) {
       for (const e of await entries(img, bin, true)) links.push(`${bin}/${e}`);
@@ -151,24 +150,4 @@ async function entries(img: ErofsImage, rel: string, notDirs = false): Promise<s
     .filter((d) => !notDirs || d.type !== EROFS_FT_DIR)
     .map((d) => d.name.toString("utf8"))
     .sort();
-}
-
-function storePath(value: unknown, at: string): string {
-  const s = str(value, at);
-  if (!isStorePath(s)) throw new ShapeError(`'${at}' is ${JSON.stringify(s).slice(0, 60)}, not a store path`);
-  return s;
-}
-
-function packageShape(value: unknown, at: string): InstalledPackage {
-  const p = object(value, at);
-  return {
-    name: field(p, at, "name", str),
-    attr: field(p, at, "attr", str),
-    source: field(p, at, "source", str),
-    ...optional(p, at, "pname", str),
-    version: field(p, at, "version", str),
-    outPaths: field(p, at, "outPaths", dict(storePath)),
-    ...optional(p, at, "outputs", list(str)),
-    ...optional(p, at, "description", str),
-  } as InstalledPackage;
 }

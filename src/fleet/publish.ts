@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { CommandContext } from "../cli/context.js";
-import { build, type BuildResult } from "../cli/commands/build.js";
+import { build } from "../cli/commands/build.js";
 import { readManifest, manifestContext } from "../manifest/index.js";
 import { sha256File } from "../image/pack.js";
 import { writeFileAtomic } from "../fsutil.js";
@@ -35,7 +35,10 @@ export interface PublishResult {
   written: boolean;
   signed: boolean;
   sums: SumEntry[];
-  build: BuildResult;
+  extensionName: string;
+  packages: { name: string; version: string }[];
+  storePaths: number;
+  closureSize: number;
 }
 
 export async function publish(ctx: CommandContext, opts: PublishOptions): Promise<PublishResult> {
@@ -59,7 +62,13 @@ export async function publish(ctx: CommandContext, opts: PublishOptions): Promis
     ctx.reporter.phase("SHA256SUMS");
     const sums = await writeSums(dir);
     const signed = await sign(ctx, dir, opts.signKey);
-    return { dir, file: target, version: opts.version, sha256: built.sha256, size: built.imageSize, written, signed, sums, build: { ...built, output: target } };
+    return {
+      dir, file: target, version: opts.version, sha256: built.sha256, size: built.imageSize, written, signed, sums,
+      extensionName: built.extensionName,
+      packages: built.packages.map((p) => ({ name: p.name, version: p.version })),
+      storePaths: built.storePaths,
+      closureSize: built.closureSize,
+    };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -79,13 +79,13 @@ export function generationRecordShape(value: unknown): GenerationRecord {
 }
 
 /** Store paths become GC roots and Nix arguments: only the plain /nix/store/<hash>-<name> form. */
-function storePath(value: unknown, at: string): string {
+export function storePath(value: unknown, at: string): string {
   const s = str(value, at);
   if (!isStorePath(s)) throw new ShapeError(`'${at}' is ${JSON.stringify(s).slice(0, 60)}, not a store path`);
   return s;
 }
 
-function packageShape(value: unknown, at: string): InstalledPackage {
+export function packageShape(value: unknown, at: string): InstalledPackage {
   const p = object(value, at);
   return {
     ...p,

@@ -5,6 +5,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { join } from "node:path";
 import { extEnv, openNamespace, EXT, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
+import { expectValid } from "../unit/cli/schemas.js";
 
 // Issue 18, end to end with real tools: `ext publish` (real Nix, mkfs.erofs, gpg) into a directory
 // that Python's http.server serves on loopback; a client namespace subscribes and `ext pull` makes
@@ -63,7 +64,7 @@ function json<T>(args: string[]): T {
 }
 
 function subscribe(channel: string): void {
-  ok(["subscribe", `${base}/${channel}`, "--key", join(dir, "fleet.asc")]);
+  expectValid("subscribe", json(["subscribe", `${base}/${channel}`, "--key", join(dir, "fleet.asc")]));
 }
 
 /** What a machine's administrator could see change. */
@@ -145,7 +146,9 @@ describe("ext publish", () => {
         must(r, "publish as nobody");
         // The lock pins every package: nothing is resolved anew.
         expect(r.stderr).not.toMatch(/does not pin/);
-        return { doc: JSON.parse(r.stdout) as { file: string; sha256: string; signed: boolean }, out: `/proc/${builder.pid}/root${out}` };
+        const doc = JSON.parse(r.stdout) as { file: string; sha256: string; signed: boolean };
+        expectValid("publish", doc);
+        return { doc, out: `/proc/${builder.pid}/root${out}` };
       });
       expect(a!.doc.file).toBe("/var/lib/out-a/ext_7.raw");
       expect(a!.doc.sha256).toBe(b!.doc.sha256);
@@ -184,6 +187,7 @@ describe("ext subscribe and ext pull", () => {
 
     const r = ok(["pull"]);
     expect(r.stdout).toMatch(/generation 1 is active \(\+hello 2\.10\)/);
+    expectValid("status", json(["status"]));
     if (!SYSUPDATE) expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     // From the merged /usr, with /nix hidden: the relocated closure alone.
     expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toBe("Hello, world!\n");
@@ -198,6 +202,9 @@ describe("ext subscribe and ext pull", () => {
     const before = snapshot();
     const r = ok(["pull"]);
     expect(r.stdout).toMatch(/nothing to do: version 1 was installed as generation 1/);
+    const doc = json<{ transaction: unknown; via: string }>(["pull"]);
+    expectValid("pull", doc);
+    expect(doc).toMatchObject({ transaction: null, via: VIA });
     expect(snapshot()).toEqual(before);
     expect(json<{ subscription: { lastCheck: { result: string } } }>(["status"]).subscription.lastCheck.result).toBe("up-to-date");
   });
@@ -331,5 +338,20 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     expect(r.stderr).toMatch(/--via ext/);
+  });
+});
+
+describe("ext unsubscribe", () => {
+  it("removes the transfer, the key and the timer; the generations stay; ext pull then says there is no subscription", () => {
+    const gens = json<{ id: number }[]>(["generations"]).map((g) => g.id);
+    const doc = json<{ removed: string[] }>(["unsubscribe"]);
+    expectValid("unsubscribe", doc);
+    expect(doc.removed).toEqual(expect.arrayContaining(["/var/lib/ext/sysupdate.d/ext-ext.transfer", "/etc/systemd/system/ext-pull.timer", "/var/lib/ext/subscription.json"]));
+    expect(ns.run(["test", "-e", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).status).not.toBe(0);
+    expect(json<{ id: number }[]>(["generations"]).map((g) => g.id)).toEqual(gens);
+    expect(json<{ subscription: unknown }>(["status"]).subscription).toBeNull();
+    const r = ns.ext(["pull"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/this machine has no subscription/);
   });
 });

@@ -31,6 +31,10 @@ const COMMAND_SCHEMAS: Record<string, string> = {
   untrack: "untrack",
   setup: "setup",
   boot: "boot",
+  publish: "publish",
+  subscribe: "subscribe",
+  unsubscribe: "unsubscribe",
+  pull: "pull",
 };
 
 describe("schemas/cli", () => {
