@@ -81,13 +81,15 @@ export async function fetchList(url: string, name: string, keyring: string, scra
 /** Downloads one listed file into DIR under its name, only once its sha256 is the listed one. */
 export async function download(url: string, entry: SumEntry, dir: string, reporter: Reporter): Promise<string> {
   const target = join(dir, entry.file);
-  const partial = join(dir, `.partial-${entry.file}`);
+  // Named after this process: a second pull at the same time (the timer and a person) writes its own.
+  const partial = join(dir, `.partial-${process.pid}-${entry.file}`);
+  await rm(partial, { force: true });
   const res = await get(urlOf(url, entry.file));
   const total = Number(res.headers.get("content-length") ?? NaN);
   reporter.phase("downloading", entry.file);
   const hash = createHash("sha256");
   let received = 0;
-  const fh = await open(partial, "w", 0o444);
+  const fh = await open(partial, "wx", 0o444);
   try {
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -119,11 +121,15 @@ export async function download(url: string, entry: SumEntry, dir: string, report
   return target;
 }
 
-/** Leftovers of a pull that was killed, and all but the newest `keep` versions (sysupdate's InstancesMax). */
+/** Leftovers of pulls that were killed (their process is gone), and all but the newest `keep`
+ *  versions (what sysupdate's InstancesMax does for its own downloads). */
 export async function pruneIncoming(dir: string, name: string, keep: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   const files = await readdir(dir);
-  for (const f of files) if (f.startsWith(".partial-")) await rm(join(dir, f), { force: true });
+  for (const f of files) {
+    const m = /^\.partial-(\d+)-/.exec(f);
+    if (m && !isRunning(Number(m[1]))) await rm(join(dir, f), { force: true });
+  }
   const versions = files.map((f) => ({ f, v: versionOf(f, name) })).filter((x): x is { f: string; v: string } => x.v !== undefined)
     .sort((a, b) => compareVersions(b.v, a.v));
   for (const { f } of versions.slice(keep)) await rm(join(dir, f), { force: true });
@@ -141,4 +147,14 @@ export async function incomingVersions(dir: string, name: string): Promise<{ fil
   return files.map((f) => ({ file: join(dir, f), version: versionOf(f, name) }))
     .filter((x): x is { file: string; version: string } => x.version !== undefined)
     .sort((a, b) => compareVersions(b.version, a.version));
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === "EPERM";
+  }
 }
