@@ -1,10 +1,10 @@
-import { access, constants, readFile } from "node:fs/promises";
+import { access, constants, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../exec.js";
-import { ExtError } from "../errors.js";
+import { ExtError, errnoCode } from "../errors.js";
 import type { Layout } from "../generations/layout.js";
 import { templatesDir } from "../boot/units.js";
-import { definitionsDir } from "./subscription.js";
+import { definitionsDir, incomingDir } from "./subscription.js";
 
 // systemd-sysupdate drives the download where the host has it (systemd ≥ 251; on Debian 13 and later
 // it is in the systemd-container package). ext gives it its own definitions directory, so
@@ -37,13 +37,32 @@ export async function renderTransfer(url: string, name: string): Promise<string>
 
 /** `systemd-sysupdate update` over ext's definitions: downloads and verifies, or says why not. */
 export async function sysupdateUpdate(l: Layout): Promise<void> {
+  await removePartials(incomingDir(l));
   const args = ["--definitions", definitionsDir(l), "--no-pager", ...(l.root !== "/" ? ["--root", l.root] : []), "update"];
   const out = await run(SYSUPDATE, args, { reject: false, env: { SYSTEMD_LOG_LEVEL: "info" } });
   if (out.exitCode === 0) return;
+  await removePartials(incomingDir(l));
   throw new UpdateFailedError(`systemd-sysupdate refused the update: ${explain(out.stderr)}; nothing was installed`, {
     details: out.stderr.trim().split("\n").slice(-8).join("\n"),
     hint: "the active set is unchanged; 'ext status' shows the last check; the next check tries again",
   });
+}
+
+/** systemd 262 keeps a refused download as `.sysupdate.partial.NAME` ("acquired and partially
+ *  installed") and then refuses that version until it is vacuumed; 257 uses `.#sysupdateNAME…` temp
+ *  names. A download in ext's incoming/ that did not pass is worth nothing: it goes, before each run
+ *  (a killed run's) and after a failed one, so the next check downloads it again. */
+export async function removePartials(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+    throw e;
+  }
+  for (const n of names) {
+    if (n.startsWith(".sysupdate.partial.") || n.startsWith(".#sysupdate")) await rm(join(dir, n), { force: true });
+  }
 }
 
 /** The line of sysupdate's (and systemd-pull's) output that says what went wrong. */
@@ -52,7 +71,7 @@ export function explain(stderr: string): string {
   // Most specific first: systemd-pull also prints ordinary progress lines that name the .gpg file.
   const patterns: [RegExp, string][] = [
     [/BAD signature|Signature verification failed|No public key|Can't check signature/i, "the signature of SHA256SUMS does not verify with the subscription's key"],
-    [/did not check out|tampered with/i, "the downloaded image does not match its signed SHA256SUMS"],
+    [/did not check out|tampered with|does not match expected checksum/i, "the downloaded image does not match its signed SHA256SUMS"],
     [/No space left|Failed to write file/i, "the download could not be written (is the disk full?)"],
     [/Connection refused|Could not resolve|Could not connect|Couldn't connect|timed out|HTTP request .* failed|\b404\b|Failed to connect/i, "the server cannot be reached or does not serve the files"],
   ];
