@@ -157,12 +157,17 @@ export function parser(argv: string[]): Argv<GlobalArgs> {
         .option("output", { alias: "o", type: "string", demandOption: true, coerce: singleString("output", argv, "publish", { alias: "o" }), describe: "the directory a web server serves" })
         .positional("release", { type: "string", demandOption: true, describe: "the version machines compare (e.g. 2026.12.01, or CI's pipeline number)" })
         .option("sign-key", { type: "string", coerce: singleString("sign-key", argv, "publish"), describe: "gpg key that signs SHA256SUMS (SHA256SUMS.gpg); $GNUPGHOME picks the keyring" })
-        .example("$0 publish tools.json 42 -o public/ --sign-key fleet@example.org", "what CI runs (docs/fleet.md)"),
+        .option("cache", { type: "string", coerce: singleString("cache", argv, "publish"), describe: "also copy the closure to this Nix binary cache (file:///…, s3://…)" })
+        .option("cache-key", { type: "string", coerce: singleString("cache-key", argv, "publish"), describe: "Nix secret key (nix key generate-secret) that signs the paths in --cache" })
+        .example("$0 publish tools.json 42 -o public/ --sign-key fleet@example.org", "what CI runs (docs/fleet.md)")
+        .example("$0 publish tools.json 42 -o public/ --cache file:///srv/nix-cache --cache-key cache.sec", "and a binary cache for machines that build"),
       action(() => import("./commands/publish.js"), (m, ctx, a) => m.publish(ctx, {
         manifest: String(a["manifest"]),
         dir: a["output"] as string,
         version: String(a["release"]),
         ...(a["signKey"] !== undefined ? { signKey: a["signKey"] as string } : {}),
+        ...(a["cache"] !== undefined ? { cache: a["cache"] as string } : {}),
+        ...(a["cacheKey"] !== undefined ? { cacheKey: a["cacheKey"] as string } : {}),
       }), (m, r) => m.formatPublish(r)))
     .command("subscribe [url]", "follow images published at URL: a sysupdate transfer, the signing key and a timer (docs/fleet.md)",
       (y) => y.positional("url", { type: "string", describe: "http(s) URL of the published directory" })

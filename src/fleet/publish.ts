@@ -8,6 +8,8 @@ import { writeFileAtomic } from "../fsutil.js";
 import { run } from "../exec.js";
 import { ExtError, UsageError, errnoCode } from "../errors.js";
 import { publicationFiles } from "./publication.js";
+import { pushToCache, type CacheResult } from "./cache.js";
+import type { InstalledPackage } from "../generations/record.js";
 import { formatSums, type SumEntry } from "./sums.js";
 import { VERSION_PATTERN, imageFileName } from "./versions.js";
 
@@ -23,6 +25,10 @@ export interface PublishOptions {
   version: string;
   /** gpg key (id, fingerprint or user id) that signs SHA256SUMS; none: unsigned. */
   signKey?: string;
+  /** Also copy the closure to this Nix binary cache (src/fleet/cache.ts)… */
+  cache?: string;
+  /** …signed there with this Nix secret key. */
+  cacheKey?: string;
 }
 
 export interface PublishResult {
@@ -39,6 +45,7 @@ export interface PublishResult {
   packages: { name: string; version: string }[];
   storePaths: number;
   closureSize: number;
+  cache: CacheResult | null;
 }
 
 export async function publish(ctx: CommandContext, opts: PublishOptions): Promise<PublishResult> {
@@ -62,12 +69,18 @@ export async function publish(ctx: CommandContext, opts: PublishOptions): Promis
     ctx.reporter.phase("SHA256SUMS");
     const sums = await writeSums(dir);
     const signed = await sign(ctx, dir, opts.signKey);
+    let cache: CacheResult | null = null;
+    if (opts.cache !== undefined) {
+      ctx.reporter.phase("binary cache", opts.cache);
+      cache = await pushToCache(ctx.nix, built.packages as InstalledPackage[], opts.cache, opts.cacheKey === undefined ? undefined : resolve(opts.cacheKey));
+    }
     return {
       dir, file: target, version: opts.version, sha256: built.sha256, size: built.imageSize, written, signed, sums,
       extensionName: built.extensionName,
       packages: built.packages.map((p) => ({ name: p.name, version: p.version })),
       storePaths: built.storePaths,
       closureSize: built.closureSize,
+      cache,
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });

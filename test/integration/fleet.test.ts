@@ -354,3 +354,35 @@ describe("ext unsubscribe", () => {
     expect(r.stderr).toMatch(/this machine has no subscription/);
   });
 });
+
+describe("a Nix binary cache (ext publish --cache)", () => {
+  it("machines that build locally substitute every path of the published set: with max-jobs = 0 an add succeeds only from the cache", () => {
+    const key = join(dir, "cache.sec");
+    writeFileSync(key, must(sh(["nix", "--extra-experimental-features", "nix-command", "key", "generate-secret", "--key-name", "fleet-cache-1"]), "nix key").stdout);
+    const publicKey = spawnSync("nix", ["--extra-experimental-features", "nix-command", "key", "convert-secret-to-public"], { input: readFileSync(key), encoding: "utf8" }).stdout.trim();
+    expect(publicKey).toMatch(/^fleet-cache-1:/);
+    const manifest = join(dir, "cached.json");
+    writeFileSync(manifest, toolsJson(["hello", "jq"]));
+    const cache = `file://${dir}/nix-cache`;
+    const doc = JSON.parse(must(hostExt(["publish", manifest, "1", "--output", join(srv, "cached"), "--cache", cache, "--cache-key", key, "--json"]), "publish --cache").stdout) as { cache: { paths: number; signed: boolean } };
+    expectValid("publish", doc);
+    expect(doc.cache).toMatchObject({ signed: true });
+    expect(doc.cache.paths).toBeGreaterThan(2);
+
+    // A machine with a store of its own that holds none of it, and no local builds at all.
+    const machine = openNamespace();
+    try {
+      const noBuilds = (substituters: string) => ({
+        NIX_CONFIG: [extEnv()["NIX_CONFIG"], `substituters = ${substituters}`, `trusted-public-keys = ${publicKey}`, "max-jobs = 0"].join("\n"),
+      });
+      const without = machine.ext(["--store", "/var/lib/machine-store", "add", "hello", "jq", "--source", fixtures], { env: noBuilds("") });
+      expect(without.status, "without the cache nothing can be built").toBe(6);
+      expect(without.stderr).toMatch(/local builds are disabled|max-jobs|cannot build/i);
+      const withCache = machine.ext(["--store", "/var/lib/machine-store", "add", "hello", "jq", "--source", fixtures], { env: noBuilds(cache) });
+      must(withCache, "add from the cache");
+      expect(machine.run(["sh", "-c", "echo '{\"a\":1}' | /usr/bin/jq -c .a"], { hideNix: true }).stdout).toBe("1\n");
+    } finally {
+      machine.close();
+    }
+  }, 600_000);
+});

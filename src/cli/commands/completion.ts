@@ -38,7 +38,7 @@ export interface CliSpec {
 }
 
 /** Option values that complete to something (by option name). */
-const OPTION_VALUES: Record<string, Values> = { root: "dir", output: "file", manifest: "file", key: "file", compression: "compression", to: "generations" };
+const OPTION_VALUES: Record<string, Values> = { root: "dir", output: "file", manifest: "file", key: "file", "cache-key": "file", compression: "compression", to: "generations" };
 /** Commands whose positional arguments are installed package names. */
 const TAKES_INSTALLED = new Set(["remove", "upgrade"]);
 /** Positionals (by name) that are files. */
