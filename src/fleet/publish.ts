@@ -12,7 +12,7 @@ import { pushToCache, type CacheResult } from "./cache.js";
 import { formatSums, type SumEntry } from "./sums.js";
 import { VERSION_PATTERN, imageFileName } from "./versions.js";
 
-// `ext publish tools.json --to DIR --version V`: what CI runs. One `ext build --manifest` (no root,
+// `ext publish tools.json VERSION -o DIR`: what CI runs. One `ext build --manifest` (no root,
 // no state) whose image also carries its description (publication.ts), placed as DIR/NAME_V.raw, then
 // DIR/SHA256SUMS over every image in DIR and, with a key, DIR/SHA256SUMS.gpg (a detached OpenPGP
 // signature): the layout systemd-sysupdate's url-file transfers read, served by any HTTP server.

@@ -1,16 +1,14 @@
 import { createHash } from "node:crypto";
-import { open, rename, stat, unlink } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { imagePath } from "../../base/layout.js";
 import { ShapeError } from "../../base/state-file.js";
 import type { GenerationRecord } from "../../generations/record.js";
-import { nextGenerationId } from "../../generations/store.js";
-import { imageProblem } from "../../generations/image-integrity.js";
 import { readPublication, type Publication } from "../../pipeline/publication.js";
-import { ExtError, StateError, errnoCode } from "../../errors.js";
+import { ExtError, errnoCode } from "../../errors.js";
 import type { Plan, TxEnv, TxRequest } from "../types.js";
 import { need, type Step } from "../step.js";
-import { packStep } from "./pack.js";
+import { packStep, placeImage } from "./pack.js";
+import { recordHeader } from "./describe.js";
 
 // A verified published image becomes a generation through the same transaction as `ext add`:
 //   plan (planImport: read the image's description, nothing written)
@@ -67,21 +65,10 @@ export const importStep: Step = {
     const scratch = join(env.layout.tmpDir, `import-${journal.data.txid}.raw`);
     await journal.addTemp(scratch);
     const { sha256, size } = await copyHashing(plan.image.file, scratch);
-    const final = imagePath(env.layout, sha256);
-    const problem = await imageProblem(final, { sha256, size });
-    if (problem?.startsWith("not a regular file")) {
-      throw new StateError(`${final} is ${problem}, where ext keeps an image`, { hint: `move it away (sudo mv ${final} ${final}.bad) and run the command again` });
-    }
-    await journal.note({ nextImage: sha256, createdImage: problem === "missing" });
-    if (problem === null) await unlink(scratch);
-    else await rename(scratch, final);
+    const final = await placeImage(env, journal, { path: scratch, sha256, size });
     const p = plan.image.publication;
     const record: GenerationRecord = {
-      recordVersion: 1,
-      id: await nextGenerationId(env.layout),
-      createdAt: new Date().toISOString(),
-      command: env.command,
-      extensionName: env.extensionName,
+      ...await recordHeader(env),
       source: { original: plan.image.url },
       packages: p.packages,
       closure: p.closure,
