@@ -31,9 +31,11 @@ export interface BuildResult {
   opaqueReferences: { path: string; kind: string; confirmed: boolean }[];
 }
 
+const BUILD_FORMS = "ext build PACKAGE… -o NAME.raw, or ext build --manifest tools.json -o NAME.raw";
+
 export async function build(given: CommandContext, opts: BuildOptions): Promise<BuildResult> {
-  if (opts.packages.length === 0 && opts.manifest === undefined) throw new UsageError("'ext build' needs packages or --manifest tools.json");
-  if (opts.packages.length > 0 && opts.manifest !== undefined) throw new UsageError("'ext build' takes packages or --manifest, not both");
+  if (opts.packages.length === 0 && opts.manifest === undefined) throw new UsageError("'ext build' needs packages or --manifest tools.json", { hint: BUILD_FORMS });
+  if (opts.packages.length > 0 && opts.manifest !== undefined) throw new UsageError("'ext build' takes packages or --manifest, not both", { hint: BUILD_FORMS });
   const fromManifest = opts.manifest === undefined ? undefined : await (await import("../manifest-input.js")).manifestInput(given, opts.manifest);
   // A tools.json names the extension and its compression: the image is made for those.
   const ctx = fromManifest?.ctx ?? given;
