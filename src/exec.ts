@@ -99,6 +99,43 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   return out;
 }
 
+export interface BytesResult {
+  command: string;
+  exitCode: number;
+  stdout: Buffer;
+  stderr: string;
+  /** stdout grew past `maxOutput` and the tool was stopped. */
+  overflowed: boolean;
+}
+
+/**
+ * Runs argv with `input` on stdin and returns stdout as bytes: for decompressors and compressors, whose
+ * output is not text. A missing tool is a MissingToolError; a non-zero exit is the caller's to judge.
+ */
+export async function runBytes(file: string, args: readonly string[], input: Uint8Array, maxOutput: number): Promise<BytesResult> {
+  const { execa } = await loadExeca();
+  const command = [file, ...args].map(quoteForDisplay).join(" ");
+  const event: CommandEvent = { file, args, command };
+  const started = Date.now();
+  commandObserver()?.commandStarted?.(event);
+  const result = await execa(file, args, {
+    input, encoding: "buffer", reject: false, stripFinalNewline: false, extendEnv: true, maxBuffer: maxOutput,
+  });
+  commandObserver()?.commandFinished?.({ ...event, exitCode: result.exitCode ?? -1, durationMs: Date.now() - started });
+  if ((result as { code?: string }).code === "ENOENT" && result.exitCode === undefined) {
+    throw new MissingToolError(file, INSTALL_HINTS[file] ?? `install '${file}' and make sure it is on PATH`);
+  }
+  const stdout = result.stdout as unknown as Uint8Array | undefined;
+  const stderr = result.stderr as unknown as Uint8Array | undefined;
+  return {
+    command,
+    exitCode: result.exitCode ?? (result.signal ? 128 : -1),
+    stdout: stdout === undefined ? Buffer.alloc(0) : Buffer.from(stdout.buffer, stdout.byteOffset, stdout.byteLength),
+    stderr: stderr === undefined ? "" : Buffer.from(stderr).toString("utf8"),
+    overflowed: (result as { isMaxBuffer?: boolean }).isMaxBuffer === true,
+  };
+}
+
 /** Is the tool on PATH? Used by doctor and for early checks before any work starts. */
 export async function hasTool(file: string): Promise<boolean> {
   const { execa } = await loadExeca();

@@ -7,6 +7,7 @@ import { errnoCode, UnsafeImageError } from "../errors.js";
 import type { StoreLocation } from "../nix/types.js";
 import type { HostView } from "./host.js";
 import { JobQueue, Limiter } from "./limit.js";
+import { ContainerRelocator, CONTENT_LIMIT } from "./containers.js";
 import { OpaqueInspector, sniffContainer, type OpaqueKind } from "./opaque.js";
 import { rewriteLinkTarget, rewriteStoreReferences, StreamRewriter } from "./rewrite.js";
 import { physicalPath, STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
@@ -33,6 +34,8 @@ export const EXEC_MODE = 0o555;
 /** Files up to this size are read whole; larger ones are streamed in chunks. */
 export const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
+/** Enough of a file's start to recognise a container format (opaque.ts). */
+const SNIFF_BYTES = 16;
 const YIELD_EVERY_MS = 25;
 /** Creations in flight, and bytes of rewritten content they may hold. */
 const MAX_JOBS = 32;
@@ -68,7 +71,7 @@ export async function copyClosure(options: CopyOptions): Promise<StagedPath[]> {
 }
 
 function emptyRecord(path: string): StagedPath {
-  return { path, files: 0, bytes: 0, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 0, linkedInodes: [], opaqueReferences: [] };
+  return { path, files: 0, bytes: 0, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 0, linkedInodes: [], opaqueReferences: [], relocatedContainers: [] };
 }
 
 /** Byte offset of the store path's name in a stage-relative path ("usr/store/<base>/…"). */
@@ -82,6 +85,7 @@ class ClosureCopier {
   /** Decompression tools for opaque-content checks. */
   private readonly tools: Limiter;
   private readonly inspector = new OpaqueInspector();
+  private readonly relocator = new ContainerRelocator();
   private readonly inspections = new Set<Promise<void>>();
   /** Source inodes already hard-linked into the stage. A second link to the same inode would become a
    *  hard link inside the image, which would depend on whether the store was optimised: copy instead. */
@@ -213,10 +217,14 @@ class ClosureCopier {
     const fd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
     let st: Stats;
     let content: Buffer;
+    let kind: OpaqueKind | undefined;
     try {
       st = fstatSync(fd);
       if (!st.isFile()) throw new UnsafeImageError(`${src.toString()} changed while it was being copied`);
-      content = st.size <= WHOLE_FILE_LIMIT ? this.readWhole(fd, st.size) : Buffer.alloc(0);
+      content = st.size <= WHOLE_FILE_LIMIT ? this.readWhole(fd, st.size) : readInto(Buffer.alloc(SNIFF_BYTES), fd, SNIFF_BYTES);
+      kind = sniffContainer(content);
+      // A compressed file is relocated by the codec, whole (containers.ts), never by the byte rewrite.
+      if (kind !== undefined && st.size > WHOLE_FILE_LIMIT && st.size <= CONTENT_LIMIT) content = readInto(Buffer.allocUnsafe(st.size), fd, st.size);
     } finally {
       closeSync(fd);
     }
@@ -225,23 +233,53 @@ class ClosureCopier {
     const record = this.recordOf(rel);
     record.files++;
     record.bytes += st.size;
+    const key = `${st.dev}:${st.ino}`;
+    if (kind !== undefined) {
+      if (st.size > CONTENT_LIMIT) {
+        this.inspectUnchanged(kind, src, rel);
+        await this.jobs.add(0, () => this.unchanged(src, dst, key, record, mode, st));
+        return;
+      }
+      const own = content.buffer === this.scratch.buffer ? Buffer.from(content) : content;
+      await this.jobs.add(own.length, () => this.relocateContainer(kind, src, dst, rel, own, key, mode, st));
+      return;
+    }
     if (st.size > WHOLE_FILE_LIMIT) {
       await this.jobs.add(CHUNK, () => this.streamFile(src, dst, rel, mode));
       return;
     }
-    const kind = sniffContainer(content);
-    // Searched before the rewrite below changes any byte of it.
-    if (kind !== undefined) this.inspect(kind, src, rel, content);
     const replaced = rewriteStoreReferences(content);
     if (replaced > 0) {
       record.rewritten++;
     } else if ((st.mode & 0o7777) === mode) {
-      const key = `${st.dev}:${st.ino}`;
       await this.jobs.add(0, () => this.reuse(src, dst, key, record));
       return;
     }
     const own = Buffer.from(content);
     await this.jobs.add(own.length, () => this.writeNew(dst, own, mode));
+  }
+
+  /** A compressed file or archive: its content relocated and compressed again, or the file as it is. */
+  private async relocateContainer(
+    kind: OpaqueKind, src: Buffer, dst: Buffer, rel: Buffer, content: Buffer, inode: string, mode: number, st: Stats,
+  ): Promise<void> {
+    const result = await this.tools.run(() => this.relocator.relocate(kind, content));
+    const record = this.recordOf(rel);
+    const path = rel.toString("utf8");
+    if (result.outcome === "relocated") {
+      record.relocatedContainers.push({ path, kind, ...(result.detail !== undefined ? { detail: result.detail } : {}) });
+      return this.writeNew(dst, result.content, mode);
+    }
+    if (result.outcome === "kept") record.opaqueReferences.push({ path, kind, confirmed: result.confirmed, detail: result.detail });
+    return this.unchanged(src, dst, inode, record, mode, st, content);
+  }
+
+  /** The source's bytes as they are, with the image's mode. */
+  private async unchanged(src: Buffer, dst: Buffer, inode: string, record: StagedPath, mode: number, st: Stats, content?: Buffer): Promise<void> {
+    if ((st.mode & 0o7777) === mode) return this.reuse(src, dst, inode, record);
+    if (content !== undefined) return this.writeNew(dst, content, mode);
+    await copyFile(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    await chmod(dst, mode);
   }
 
   /** A file that needs no rewrite and already has its mode: hard-linked or copied by the kernel. */
@@ -283,15 +321,9 @@ class ClosureCopier {
       const out = await open(dst, "wx", mode);
       try {
         const buf = Buffer.allocUnsafe(CHUNK);
-        let first = true;
         for (;;) {
           const { bytesRead } = await input.read(buf, 0, CHUNK, null);
           if (bytesRead === 0) break;
-          if (first) {
-            first = false;
-            const kind = sniffContainer(buf.subarray(0, bytesRead));
-            if (kind !== undefined) this.inspect(kind, src, rel, undefined);
-          }
           await out.write(rewriter.push(buf.subarray(0, bytesRead)));
         }
         await out.write(rewriter.end());
@@ -312,22 +344,16 @@ class ClosureCopier {
     return readInto(this.scratch, fd, size);
   }
 
-  private inspect(kind: OpaqueKind, src: Buffer, rel: Buffer, content: Buffer | undefined): void {
+  /** A container too large to relocate: searched (streamed, by the tools, in parallel with the copy)
+   *  so that the report says whether it names the store. */
+  private inspectUnchanged(kind: OpaqueKind, src: Buffer, rel: Buffer): void {
     const path = rel.toString("utf8");
-    const record = (finding: Awaited<ReturnType<OpaqueInspector["inspect"]>>) => {
-      if (finding) this.recordOf(rel).opaqueReferences.push({ path, kind, ...finding });
-    };
-    const now = content === undefined ? "defer" : this.inspector.inspectInMemory(kind, content);
-    if (now !== "defer") {
-      record(now);
-      return;
-    }
-    // The tools read the (unchanged) source file, in parallel with the copy.
+    const why = `larger than ${CONTENT_LIMIT / (1024 * 1024)} MiB, not relocated`;
     const check = this.tools.run(() => this.inspector.inspect(kind, src))
       .catch((e: unknown) => ({ confirmed: false, detail: `could not be searched: ${(e as Error).message}` }))
       .then((finding) => {
         this.inspections.delete(check);
-        record(finding);
+        if (finding) this.recordOf(rel).opaqueReferences.push({ path, kind, confirmed: finding.confirmed, detail: finding.detail ? `${finding.detail}; ${why}` : why });
       });
     this.inspections.add(check);
   }

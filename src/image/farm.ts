@@ -1,9 +1,10 @@
-import { chmod, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readlink, symlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { CollisionError, errnoCode, UnsafeImageError } from "../errors.js";
 import type { HostView } from "./host.js";
-import { DIR_MODE } from "./copy.js";
+import { DIR_MODE, EXEC_MODE } from "./copy.js";
 import { relocatedPath } from "./store-paths.js";
+import { wrapperScript } from "./wrapper.js";
 import type { FarmPackage } from "./types.js";
 
 // The farm makes a package's commands, man pages, completions, desktop files and icons appear where the
@@ -31,6 +32,30 @@ export const FARM_RULES: readonly FarmRule[] = [
   { from: "share/icons", to: "usr/share/icons", recursive: true },
 ];
 
+// Commands are links, except for programs that find their library from the path they were started by
+// without resolving a link: the farm would send them to the host's /usr/lib. CPython does this for a
+// venv (pyvenv.cfg's `home` is the directory of the path python was started by, /usr/bin, and the
+// venv's python then looks for /usr/lib/pythonX.Y: the host's standard library, or none). Such a
+// command is a two-line /bin/sh wrapper that execs the package's own entry by its /usr/store path:
+// argv[0] is that path (same basename), so the program finds its files beside it. Recognised by the
+// landmark CPython itself looks for (docs/design.md, "Commands started by their own path").
+const STARTED_BY_PATH: readonly { name: RegExp; landmark: (storeRoot: string) => Promise<boolean> }[] = [
+  { name: /^python\d+(\.\d+)*$/, landmark: hasPythonStdlib },
+];
+
+async function hasPythonStdlib(storeRoot: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(`${storeRoot}/lib`);
+  } catch {
+    return false;
+  }
+  for (const n of names.filter((n) => /^python\d+\.\d+$/.test(n))) {
+    if (await lstat(`${storeRoot}/lib/${n}/os.py`).then((st) => st.isFile(), () => false)) return true;
+  }
+  return false;
+}
+
 const MAX_DEPTH = 32;
 const MAX_LINK_DEPTH = 40;
 
@@ -42,11 +67,15 @@ interface Candidate {
   /** Where the package's own entry leads when that is outside the image's closure (a host path, or a
    *  store path the image does not hold). */
   outside?: string;
+  /** A /bin/sh wrapper that execs this /usr/store path instead of a link (STARTED_BY_PATH). */
+  wrapper?: string;
 }
 
 export interface FarmResult {
   links: string[];
   shadowed: string[];
+  /** Those of `links` that are wrappers, not symlinks. */
+  wrappers: string[];
 }
 
 export interface FarmOptions {
@@ -60,7 +89,7 @@ export interface FarmOptions {
 export async function buildFarm(options: FarmOptions): Promise<FarmResult> {
   const plan = await planFarm(options);
   await createFarm(options.stageDir, plan);
-  return { links: plan.links.map((l) => l.rel), shadowed: plan.shadowed };
+  return { links: plan.links.map((l) => l.rel), shadowed: plan.shadowed, wrappers: plan.links.filter((l) => l.wrapper !== undefined).map((l) => l.rel) };
 }
 
 export interface FarmPlan {
@@ -155,7 +184,26 @@ export async function planFarm(options: FarmOptions): Promise<FarmPlan> {
       { details: refused.join("\n"), hint: "allow it for that package (allowShadow) if replacing the host's file is intended" },
     );
   }
+  for (const w of winners) {
+    if (w.outside !== undefined || !/^usr\/s?bin\//.test(w.rel)) continue;
+    const exec = await startedByPath(resolver, w.target);
+    if (exec !== undefined) w.wrapper = exec;
+  }
   return { links: winners, directories: sortedDirs, shadowed };
+}
+
+/** When the command at `target` (/usr/store/…) resolves to a program of STARTED_BY_PATH: the
+ *  resolved file's /usr/store path, which the wrapper runs — beside it is what the program looks for
+ *  (a `bin/python3` linked from another package, as buildEnv does, would not have it). */
+async function startedByPath(resolver: StageResolver, target: string): Promise<string | undefined> {
+  const r = await resolver.resolve(target);
+  if (r === undefined || r.isDir) return undefined;
+  const rule = STARTED_BY_PATH.find((p) => p.name.test(posix.basename(r.physical)));
+  if (rule === undefined) return undefined;
+  const logical = `/${posix.relative(resolver.stageDir, r.physical)}`;
+  // /usr/store/<hash>-<name>/…: the store path the program's file is in.
+  const storePath = logical.split("/").slice(0, 4).join("/");
+  return (await rule.landmark(`${resolver.stageDir}${storePath}`)) ? logical : undefined;
 }
 
 async function createFarm(stageDir: string, plan: FarmPlan): Promise<void> {
@@ -169,7 +217,12 @@ async function createFarm(stageDir: string, plan: FarmPlan): Promise<void> {
     }
     await chmod(full, DIR_MODE);
   }
-  await Promise.all(plan.links.map((l) => symlink(l.target, posix.join(stageDir, l.rel))));
+  await Promise.all(plan.links.map(async (l) => {
+    const at = posix.join(stageDir, l.rel);
+    if (!l.wrapper) return symlink(l.target, at);
+    await writeFile(at, wrapperScript(l.wrapper), { mode: EXEC_MODE, flag: "wx" });
+    await chmod(at, EXEC_MODE);
+  }));
 }
 
 async function collect(
@@ -204,7 +257,7 @@ async function collect(
 
 /** Follows symlinks of the staged tree inside the stage (their targets already say /usr/store). */
 class StageResolver {
-  constructor(private readonly stageDir: string) {}
+  constructor(readonly stageDir: string) {}
 
   async resolve(path: string, depth = 0): Promise<{ physical: string; isDir: boolean } | undefined> {
     if (depth > MAX_LINK_DEPTH) return undefined;

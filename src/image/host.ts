@@ -1,10 +1,27 @@
-import { lstat, readlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, readlink } from "node:fs/promises";
 import { posix } from "node:path";
 import { errnoCode, UnsafeImageError } from "../errors.js";
+import { wrapperTarget } from "./wrapper.js";
 
 export type HostKind = "missing" | "dir" | "symlink" | "file";
 
 const MAX_LINK_DEPTH = 40;
+
+/** Whether the file is exactly a wrapper ext's farm writes (small: only its first bytes are read). */
+async function isWrapper(path: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const buf = Buffer.alloc(1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return bytesRead < buf.length && wrapperTarget(buf.toString("utf8", 0, bytesRead)) !== undefined;
+  } catch {
+    return false;
+  } finally {
+    await fh?.close();
+  }
+}
 
 // What the host's root holds at paths the image would add. overlayfs puts the image's directories over
 // the host's: a real directory where the host has a symlink (usr/sbin → bin, usr/lib64 → lib) replaces
@@ -44,7 +61,10 @@ export class HostView {
   /** A link into /usr/store is ext's own, from the generation merged now: the image only ever
    *  links there, and the host's OS has no /usr/store. Replacing it shadows nothing of the host's. */
   async isOwnLink(rel: string): Promise<boolean> {
-    if ((await this.kind(rel)) !== "symlink") return false;
+    const kind = await this.kind(rel);
+    // A wrapper the farm writes for a command started by its own path (farm.ts) counts as a link.
+    if (kind === "file") return isWrapper(posix.join(this.root, rel));
+    if (kind !== "symlink") return false;
     const target = await readlink(posix.join(this.root, rel));
     return target.startsWith("/usr/store/");
   }

@@ -13,7 +13,7 @@ export {
 } from "./names.js";
 export { releaseContent, releaseFileRel, parseEnvFile, releaseMismatch } from "./release.js";
 export { rewriteStoreReferences, rewriteLinkTarget, containsStoreReference } from "./rewrite.js";
-export { sniffContainer, inspectZip, opaqueWarning } from "./opaque.js";
+export { sniffContainer, opaqueWarning } from "./opaque.js";
 export { FARM_RULES } from "./farm.js";
 export { NIX_STORE, RELOCATED_STORE, STAGE_STORE_REL, relocatedPath, physicalPath } from "./store-paths.js";
 export type * from "./types.js";

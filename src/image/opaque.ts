@@ -1,13 +1,13 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { createGunzip, gunzipSync, inflateRawSync } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { MissingToolError } from "../errors.js";
 import { run } from "../exec.js";
 import { NIX_STORE } from "./store-paths.js";
 
 // The byte rewrite cannot see inside compressed or archived content: a gzipped script, a jar, an xz'd
-// data file may still say /nix/store after relocation. Such files are found by magic number and, where it
-// is cheap, decompressed and searched, so that the report says which ones really do.
+// data file. Such files are found by magic number and relocated by containers.ts; a file too large for
+// that is searched here (streamed), so that the report says whether it really names the store.
 
 export type OpaqueKind = "gzip" | "xz" | "zstd" | "bzip2" | "zip" | "lz4";
 
@@ -47,25 +47,6 @@ const TOOLS: Partial<Record<OpaqueKind, string>> = { xz: "xz", zstd: "zstd", bzi
 
 export class OpaqueInspector {
   private readonly missing = new Set<string>();
-
-  /**
-   * Looks inside content that is already in memory (unchanged bytes): gzip and zip with zlib, right
-   * away. "defer" means the kind needs an external tool: call inspect() with the file's path.
-   */
-  inspectInMemory(kind: OpaqueKind, content: Buffer): OpaqueFinding | undefined | "defer" {
-    if (kind === "zip") return inspectZip(content);
-    if (kind !== "gzip") return "defer";
-    try {
-      // Synchronous, with output chunks sized to the likely result: measured cheaper in CPU than the
-      // async stream (per-chunk overhead and copies cost more than inflating, for small files).
-      const chunkSize = Math.min(16 * 1024 * 1024, Math.max(64 * 1024, content.length * 8));
-      const plain = gunzipSync(content, { chunkSize, maxOutputLength: SEARCH_LIMIT });
-      return plain.includes(NEEDLE) ? { confirmed: true } : undefined;
-    } catch (e) {
-      if (e instanceof RangeError) return { confirmed: false, detail: `more than ${SEARCH_LIMIT} bytes uncompressed` };
-      return { confirmed: false, detail: `could not be decompressed: ${(e as Error).message}` };
-    }
-  }
 
   /** Looks inside a file (unchanged bytes at `physical`) of a known container kind; for files too big to
    *  be held in memory, and kinds that need a tool. Returns undefined when it holds no reference. */
@@ -135,71 +116,11 @@ async function searchStream(stream: Readable): Promise<boolean | "limit"> {
   }
 }
 
-// Zip: walk the central directory and search each entry, inflating deflated ones. Stored entries
-// matter most: the byte rewrite has already relocated them, which leaves their CRC-32 wrong.
-export function inspectZip(data: Buffer): OpaqueFinding | undefined {
-  const eocd = findEndOfCentralDirectory(data);
-  if (eocd < 0) return { confirmed: false, detail: "no zip central directory found" };
-  const entries = data.readUInt16LE(eocd + 10);
-  const cdOffset = data.readUInt32LE(eocd + 16);
-  if (entries === 0xffff || cdOffset === 0xffffffff) return { confirmed: false, detail: "zip64 archive not searched" };
-  const stored: string[] = [];
-  const deflated: string[] = [];
-  const unchecked: string[] = [];
-  let p = cdOffset;
-  for (let n = 0; n < entries; n++) {
-    if (p + 46 > data.length || data.readUInt32LE(p) !== 0x02014b50) {
-      return { confirmed: false, detail: "damaged zip central directory" };
-    }
-    const method = data.readUInt16LE(p + 10);
-    const compressed = data.readUInt32LE(p + 20);
-    const nameLen = data.readUInt16LE(p + 28);
-    const extraLen = data.readUInt16LE(p + 30);
-    const commentLen = data.readUInt16LE(p + 32);
-    const local = data.readUInt32LE(p + 42);
-    const name = data.toString("utf8", p + 46, p + 46 + nameLen);
-    p += 46 + nameLen + extraLen + commentLen;
-    if (local + 30 > data.length || data.readUInt32LE(local) !== 0x04034b50) {
-      unchecked.push(name);
-      continue;
-    }
-    const start = local + 30 + data.readUInt16LE(local + 26) + data.readUInt16LE(local + 28);
-    const body = data.subarray(start, start + compressed);
-    if (method === 0) {
-      if (body.includes(NEEDLE)) stored.push(name);
-    } else if (method === 8) {
-      try {
-        if (inflateRawSync(body, { maxOutputLength: SEARCH_LIMIT }).includes(NEEDLE)) deflated.push(name);
-      } catch {
-        unchecked.push(name);
-      }
-    } else {
-      unchecked.push(name);
-    }
-  }
-  const parts: string[] = [];
-  if (stored.length > 0) parts.push(`stored entries rewritten in place, their CRC-32 no longer matches: ${list(stored)}`);
-  if (deflated.length > 0) parts.push(`compressed entries: ${list(deflated)}`);
-  if (parts.length > 0) return { confirmed: true, detail: parts.join("; ") };
-  if (unchecked.length > 0) return { confirmed: false, detail: `entries not searched: ${list(unchecked)}` };
-  return undefined;
-}
-
-function list(names: string[]): string {
-  return names.length <= 5 ? names.join(", ") : `${names.slice(0, 5).join(", ")} and ${names.length - 5} more`;
-}
-
-function findEndOfCentralDirectory(data: Buffer): number {
-  const lowest = Math.max(0, data.length - 22 - 0xffff);
-  for (let i = data.length - 22; i >= lowest; i--) {
-    if (data[i] === 0x50 && data.readUInt32LE(i) === 0x06054b50) return i;
-  }
-  return -1;
-}
-
-/** The one wording for a store reference that relocation cannot reach, used by build and add. */
-export function opaqueWarning(o: { path: string; kind: string; confirmed: boolean }): string {
+/** The one wording for a compressed file ext left as it was, used by build and add. (Containers whose
+ *  content was relocated are not warned about: containers.ts checked that they read back.) */
+export function opaqueWarning(o: { path: string; kind: string; confirmed: boolean; detail?: string }): string {
+  const why = o.detail === undefined ? "" : ` (${o.detail})`;
   return o.confirmed
-    ? `${o.path}: ${o.kind} content refers to /nix/store, which a byte rewrite cannot relocate; it may not work from /usr/store`
-    : `${o.path}: ${o.kind} content could not be searched and may refer to /nix/store`;
+    ? `${o.path}: its ${o.kind} content refers to /nix/store and could not be relocated${why}; the file was left byte-identical and may not work from /usr/store`
+    : `${o.path}: its ${o.kind} content could not be searched${why}; the file was left byte-identical and may refer to /nix/store`;
 }

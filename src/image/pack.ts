@@ -7,6 +7,9 @@ import { run } from "../exec.js";
 import { resolveCompression, workerArguments } from "./compressors.js";
 import type { Compression, PackResult } from "./types.js";
 
+/** The mtime Nix gives everything in the store (and ext gives everything in an image). */
+export const STORE_MTIME = 1;
+
 /** Any constant works; it only has to be the same every time so equal trees give equal bytes. */
 export const IMAGE_UUID = "5f0e7a1c-9d3b-4e2a-8c61-0e7b2d9a4f13";
 
@@ -24,7 +27,12 @@ export interface PackInput {
 
 /**
  * The mkfs.erofs arguments that make the image a function of the tree alone:
- *  -T0          every inode's mtime and the superblock's build time are 0 (the tree's mtimes are ignored)
+ *  -T1          every inode's mtime and the superblock's build time are 1, the Nix store's own mtime (the
+ *               tree's mtimes are ignored). Byte-code caches made in the store record the source's mtime
+ *               of 1 (Python .pyc; nixpkgs' CPython also treats mtime 1 as "in the store"), so with -T0
+ *               every one of them was stale in the image and the interpreter tried to rewrite it on a
+ *               read-only /usr. erofs-utils 1.5 applies -T to every file; ≥ 1.8 does so by default
+ *               (--all-time), which 1.5 does not know, so it is not passed.
  *  -U           a fixed filesystem UUID instead of a random one
  *  --all-root   uid/gid 0 whoever staged the tree
  *  -x-1         no extended attributes: SELinux labels or user.* xattrs of the staging file system would
@@ -38,7 +46,7 @@ export function mkfsArguments(compressionArg: string | undefined, image: string,
   return [
     "--quiet",
     ...extra,
-    "-T0",
+    `-T${STORE_MTIME}`,
     `-U${IMAGE_UUID}`,
     "--all-root",
     // Labels need xattrs on; the staged files carry none of their own that would reach the image

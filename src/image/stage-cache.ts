@@ -71,7 +71,7 @@ function parseRecord(text: string, logical: string): StagedPath | null {
   const counts = ["files", "bytes", "rewritten", "symlinks", "rewrittenLinks", "directories"] as const;
   if (rec.path !== logical || counts.some((k) => typeof rec[k] !== "number")) return null;
   if (!Array.isArray(rec.linkedInodes) || !rec.linkedInodes.every((i) => typeof i === "string")) return null;
-  if (!Array.isArray(rec.opaqueReferences)) return null;
+  if (!Array.isArray(rec.opaqueReferences) || !Array.isArray(rec.relocatedContainers)) return null;
   return rec as StagedPath;
 }
 

@@ -13,6 +13,8 @@ import type { StageInput, StageOptions, StageReport, StagedPath } from "./types.
 
 const DEFAULT_CONCURRENCY = 4;
 
+const comparePaths = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
 /**
  * Builds the tree of one extension image in `input.stageDir`: the closure relocated to usr/store, the
  * farm of links into it, and the extension-release file. Refuses, before anything is packed, whatever
@@ -72,7 +74,8 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
     files: sum("files"),
     bytes: sum("bytes"),
     rewritten: sum("rewritten"),
-    opaqueReferences: paths.flatMap((r) => r.opaqueReferences).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    opaqueReferences: paths.flatMap((r) => r.opaqueReferences).sort(comparePaths),
+    relocatedContainers: paths.flatMap((r) => r.relocatedContainers).sort(comparePaths),
     links: farm.links,
     shadowed: farm.shadowed,
     symlinks: sum("symlinks"),

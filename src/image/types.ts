@@ -54,6 +54,7 @@ export interface StagedPath {
   /** Store inodes ("dev:ino") its files are hard links to: no other file of a stage may link them. */
   linkedInodes: string[];
   opaqueReferences: OpaqueReference[];
+  relocatedContainers: RelocatedContainer[];
 }
 
 export interface StageReport {
@@ -62,8 +63,10 @@ export interface StageReport {
   bytes: number;
   /** Files whose content was rewritten /nix/store → /usr/store. */
   rewritten: number;
-  /** Files that may hide a store reference in compressed or archived content (path inside image, kind). */
+  /** Compressed files and archives left byte-identical that name, or may name, the store inside. */
   opaqueReferences: OpaqueReference[];
+  /** Compressed files and archives whose content named the store and was relocated (recompressed). */
+  relocatedContainers: RelocatedContainer[];
   /** Links created in the farm, relative to the stage root (e.g. usr/bin/rg). */
   links: string[];
   /** Files of the host's /usr that the farm would shadow, allowed by allowShadow. */
@@ -78,6 +81,14 @@ export interface StageReport {
   paths: StagedPath[];
   /** How many of them came from the stage cache instead of being staged again. */
   fromCache: number;
+}
+
+export interface RelocatedContainer {
+  /** Path inside the image. */
+  path: string;
+  kind: string;
+  /** For archives: which entries. */
+  detail?: string;
 }
 
 export interface OpaqueReference {

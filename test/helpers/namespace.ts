@@ -1,6 +1,6 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { OFFLINE_NIX_CONFIG } from "./nix-env.js";
+import { OFFLINE_NIX_CONFIG, offlineNixEnv } from "./nix-env.js";
 
 // A private mount namespace kept alive by a holder process; commands enter it with nsenter.
 // Inside, /run and ext's state directories are tmpfs and / propagates to sysext's own mounts, so
@@ -31,6 +31,16 @@ export interface RunOutput {
 
 // One tmpfs for /var/lib: images are hard-linked into /var/lib/extensions, which needs one file system.
 const STATE_DIRS = ["/var/lib", "/run"];
+
+/** The `out` store path of a fixture, built on the host (as `ext add` builds it); `timeoutMs` for the
+ *  ones that may compile. */
+export function buildFixture(attr: string, timeoutMs = 600_000): string {
+  const json = execFileSync("nix", ["build", "--no-link", "--json", `${FIXTURES}#${attr}`], { env: offlineNixEnv(), encoding: "utf8", timeout: timeoutMs });
+  return (JSON.parse(json) as { outputs: { out: string } }[])[0]!.outputs.out;
+}
+
+/** /nix/store/… → /usr/store/…, where an image shows it. */
+export const relocated = (p: string) => p.replace(/^\/nix\/store\//, "/usr/store/");
 
 export function extEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {

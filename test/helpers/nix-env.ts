@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 
 // Offline Nix for tests: no substituters, no flake registry (else every call waits on the network),
 // flakes enabled on Nix 2.8.
@@ -10,7 +11,17 @@ import { execFileSync } from "node:child_process";
 // …/bin"), and bound next to Nix's own /bin/sh it has truncated /usr/bin/dash in a tree. The builder
 // /bin/sh is Nix's default sandbox shell where it has one (trixie, sid: bash-static); Debian 12's
 // Nix 2.8 has none, so there it is the host's dash.
-const SANDBOX_PATHS = ["/usr", "/lib=/usr/lib", "/lib64=/usr/lib64", "/var/cache/ext-fixtures"];
+// The JDK (the archives fixture's jar) keeps its configuration in /etc/java-<N>-openjdk, linked from
+// /usr/lib/jvm: bound too, whichever N this Debian has.
+const SANDBOX_PATHS = ["/usr", "/lib=/usr/lib", "/lib64=/usr/lib64", "/var/cache/ext-fixtures", ...jdkConfigDirs()];
+
+function jdkConfigDirs(): string[] {
+  try {
+    return readdirSync("/etc").filter((n) => /^java-\d+-openjdk$/.test(n)).map((n) => `/etc/${n}`);
+  } catch {
+    return [];
+  }
+}
 
 function defaultHasSandboxShell(): boolean {
   try {

@@ -30,7 +30,7 @@ const plat = ARCH[process.arch];
 // Every fixture that must build; `broken` is the one that must not.
 const GOOD = [
   "glibc", "libgcc", "pcre2", "oniguruma", "libjq", "ripgrep", "jq", "hello", "dash", "greet",
-  "cowsay-a", "cowsay-b", "toolbox",
+  "cowsay-a", "cowsay-b", "toolbox", "archives", "pycache", "python3",
 ] as const;
 type Good = (typeof GOOD)[number];
 

@@ -1,13 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
+import { STAGING_VERSION } from "../../src/image/version.js";
 
 // Issue 7: `ext add` keeps what it staged (src/image/stage-cache.ts) and the next transaction moves
 // it back instead of staging it again. The optimisation must not change a byte: every image made
 // with the cache is compared with `ext build` of the same packages, which stages from scratch.
 // Real CLI, real Nix on the fixtures, real mkfs.erofs and merges, in a private mount namespace.
 
-const CACHE = "/var/lib/ext/staged/v1";
+const CACHE = `/var/lib/ext/staged/v${STAGING_VERSION}`;
 
 let ns: Namespace;
 

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { STAGING_VERSION } from "../../../src/image/version.js";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -304,8 +305,8 @@ describe("ext doctor's state check on a real directory", () => {
 
     // The stage cache is reported, not judged.
     rmSync(join(l.stateDir, "journal.json"));
-    mkdirSync(join(l.stageCacheDir, "v1", "abc-hello"), { recursive: true });
-    writeFileSync(join(l.stageCacheDir, "v1", "abc-hello.json"), "{}");
+    mkdirSync(join(l.stageCacheDir, `v${STAGING_VERSION}`, "abc-hello"), { recursive: true });
+    writeFileSync(join(l.stageCacheDir, `v${STAGING_VERSION}`, "abc-hello.json"), "{}");
     const cached = byCheck(await runChecks(base, CHECKS.filter((c) => c.name === "state")), "state");
     expect(cached.find((f) => f.status === "info")?.message).toMatch(/^1 store path\(s\) of the last stage are kept in \S+\/var\/lib\/ext\/staged/);
     expect(cached.some((f) => f.status === "ok")).toBe(true);

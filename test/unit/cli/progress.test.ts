@@ -58,7 +58,7 @@ describe("classifyCommand / commandActivity", () => {
     [["nix", [...flags, "path-info", "--json", "--recursive", "/nix/store/x"]], "nix-other", "nix path-info"],
     [["nix", ["--version"]], "nix-other", "nix --version"],
     [["nix", ["--option", "substituters", "", "build", "x"]], "nix-build", "nix build"],
-    [["mkfs.erofs", ["--quiet", "-T0", "-zlz4hc", "/var/lib/ext/tmp/pack.raw", "/var/lib/ext/tmp/stage-1"]], "mkfs", "mkfs.erofs"],
+    [["mkfs.erofs", ["--quiet", "-T1", "-zlz4hc", "/var/lib/ext/tmp/pack.raw", "/var/lib/ext/tmp/stage-1"]], "mkfs", "mkfs.erofs"],
     [["systemd-sysext", ["refresh", "--root=/x"]], "other", "systemd-sysext refresh"],
   ] as const)("%j → %s", ([file, args], kind, activity) => {
     expect(classifyCommand(file, args).kind).toBe(kind);

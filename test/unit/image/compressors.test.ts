@@ -67,8 +67,8 @@ describe("compression", () => {
 
   it("makes images a function of the tree: fixed time, UUID, owner, no xattrs", () => {
     const args = mkfsArguments("lz4hc,9", "/out.tmp", "/stage");
-    expect(args).toEqual(["--quiet", "-T0", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4hc,9", "/out.tmp", "/stage"]);
-    expect(mkfsArguments("lz4", "/o", "/s", ["--workers=2"])).toEqual(["--quiet", "--workers=2", "-T0", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4", "/o", "/s"]);
+    expect(args).toEqual(["--quiet", "-T1", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4hc,9", "/out.tmp", "/stage"]);
+    expect(mkfsArguments("lz4", "/o", "/s", ["--workers=2"])).toEqual(["--quiet", "--workers=2", "-T1", `-U${IMAGE_UUID}`, "--all-root", "-x-1", "-zlz4", "/o", "/s"]);
     expect(mkfsArguments(undefined, "/o", "/s")).not.toContain(expect.stringMatching(/^-z/));
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { existsSync, lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { wrapperScript, wrapperTarget } from "../../../src/image/wrapper.js";
 import { join } from "node:path";
 import { stage } from "../../../src/image/stage.js";
 import { CollisionError, UnsafeImageError } from "../../../src/errors.js";
@@ -183,4 +184,37 @@ describe("symlink farm", () => {
     const t = setup(DEBIAN_HOST, { tool: { "bin/tool": "x" } });
     await expect(t.run([{ name: "ghost", outPaths: [storePath("ghost")] }])).rejects.toThrow(/not in the closure/);
   });
+
+  it("writes a wrapper, not a link, for a python whose standard library is beside it (venv home)", async () => {
+    const py = storePath("python");
+    const t = setup(DEBIAN_HOST, {
+      python: { "bin/python3.12": { exec: "ELF" }, "bin/python3": { link: "python3.12" }, "bin/pydoc3": { exec: "#!x" }, "lib/python3.12/os.py": "" },
+      // A buildEnv-like package linking the interpreter, and a python without its library beside it.
+      env: { "bin/python": { link: `${py}/bin/python3` } },
+      bare: { "bin/python2": { exec: "ELF" } },
+    });
+    const report = await t.run([pkg("python"), pkg("env"), pkg("bare")]);
+    const exec = `/usr/store/${hashFor("python")}-python/bin/python3.12`;
+    expect(report.links).toEqual(["usr/bin/pydoc3", "usr/bin/python", "usr/bin/python2", "usr/bin/python3", "usr/bin/python3.12"]);
+    for (const w of ["python", "python3", "python3.12"]) {
+      const file = join(t.stageDir, "usr/bin", w);
+      expect(lstatSync(file).isFile()).toBe(true);
+      expect(lstatSync(file).mode & 0o7777).toBe(0o555);
+      expect(readFileSync(file, "utf8")).toBe(wrapperScript(exec));
+      expect(wrapperTarget(readFileSync(file, "utf8"))).toBe(exec);
+    }
+    expect(readlinkSync(join(t.stageDir, "usr/bin/pydoc3"))).toBe(`/usr/store/${hashFor("python")}-python/bin/pydoc3`);
+    expect(readlinkSync(join(t.stageDir, "usr/bin/python2"))).toBe(`/usr/store/${hashFor("bare")}-bare/bin/python2`);
+  });
+
+  it("takes a wrapper the host's /usr shows for ext's own; any other file there is the host's", async () => {
+    const exec = `/usr/store/${hashFor("python")}-python/bin/python3.12`;
+    const t = setup(DEBIAN_HOST, { python: { "bin/python3.12": { exec: "ELF" }, "lib/python3.12/os.py": "" } });
+    writeFileSync(join(t.hostRoot, "usr/bin/python3.12"), wrapperScript(exec));
+    await expect(t.run([pkg("python")])).resolves.toMatchObject({ shadowed: [] });
+    writeFileSync(join(t.hostRoot, "usr/bin/python3.12"), wrapperScript(exec) + "rm -rf /\n");
+    rmSync(t.stageDir, { recursive: true, force: true });
+    await expect(t.run([pkg("python")])).rejects.toThrow(/would shadow the host's \/usr\/bin\/python3.12/);
+  });
 });
+

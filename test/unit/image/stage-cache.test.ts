@@ -9,6 +9,7 @@ import { HostView } from "../../../src/image/host.js";
 import { UnsafeImageError } from "../../../src/errors.js";
 import type { ClosureEntry } from "../../../src/nix/types.js";
 import type { StagedPath, StageOptions } from "../../../src/image/types.js";
+import { STAGING_VERSION } from "../../../src/image/version.js";
 import { storePath, tempDirs, writeHost, writeStore } from "./helpers.js";
 
 // The stage cache must never change what is staged. These tests compare a tree assembled with the
@@ -98,23 +99,23 @@ describe("stage cache", () => {
     const a = await run(byName("tool", "liba"), { cacheDir });
     const inode = lstatSync(join(a.stageDir, "usr/store", BASE("tool"), "lib/data")).ino;
     await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
-    expect(readdirSync(cacheDir)).toEqual(["v1"]);
-    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([".boot-id", BASE("liba"), `${BASE("liba")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+    expect(readdirSync(cacheDir)).toEqual([`v${STAGING_VERSION}`]);
+    expect(readdirSync(join(cacheDir, `v${STAGING_VERSION}`)).sort()).toEqual([".boot-id", BASE("liba"), `${BASE("liba")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
     expect(readdirSync(join(a.stageDir, "usr/store"))).toEqual([]);
 
     const b = await run(byName("tool", "other"), { cacheDir });
     expect(b.report.fromCache).toBe(1);
     expect(lstatSync(join(b.stageDir, "usr/store", BASE("tool"), "lib/data")).ino).toBe(inode);
     await keepStaged(cacheDir, join(b.stageDir, "usr/store"), b.report.paths);
-    expect(readdirSync(join(cacheDir, "v1")).sort()).toEqual([".boot-id", BASE("other"), `${BASE("other")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
+    expect(readdirSync(join(cacheDir, `v${STAGING_VERSION}`)).sort()).toEqual([".boot-id", BASE("other"), `${BASE("other")}.json`, BASE("tool"), `${BASE("tool")}.json`].sort());
   });
 
   it("takes nothing that is damaged or that links an inode another taken tree links", async () => {
     const { host } = setup();
     const cacheDir = dirs.make("cache");
-    const v1 = join(cacheDir, "v1");
+    const v1 = join(cacheDir, `v${STAGING_VERSION}`);
     const record = (name: string, linkedInodes: string[]): StagedPath => ({
-      path: storePath(name), files: 1, bytes: 1, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 1, linkedInodes, opaqueReferences: [],
+      path: storePath(name), files: 1, bytes: 1, rewritten: 0, symlinks: 0, rewrittenLinks: 0, directories: 1, linkedInodes, opaqueReferences: [], relocatedContainers: [],
     });
     const entry = (name: string, rec: unknown, tree = true) => {
       if (tree) mkdirSync(join(v1, BASE(name), "bin"), { recursive: true });

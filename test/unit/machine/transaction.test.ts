@@ -8,7 +8,7 @@ import { ensureStateDirs, readCurrent, writeCurrent } from "../../../src/generat
 import { linkActiveImage } from "../../../src/sysext/link.js";
 import { imagePath } from "../../../src/base/layout.js";
 import { silentReporter } from "../../../src/base/reporter.js";
-import { systemdArchitecture } from "../../../src/image/index.js";
+import { systemdArchitecture, STAGING_VERSION } from "../../../src/image/index.js";
 import { nixSystem } from "../../../src/nix/index.js";
 import type { TxEnv, TxRequest } from "../../../src/machine/types.js";
 import type { GenerationRecord } from "../../../src/generations/record.js";
@@ -75,7 +75,7 @@ async function snapshotState(): Promise<Record<string, string>> {
 /** A record without its tree or a tree without its record in the stage cache (.boot-id says which
  *  boot kept them; it is neither). */
 async function cacheProblems(): Promise<string[]> {
-  const dir = join(l.stageCacheDir, "v1");
+  const dir = join(l.stageCacheDir, `v${STAGING_VERSION}`);
   const names = new Set((await readdir(dir).catch(() => [] as string[])).filter((n) => n !== ".boot-id"));
   const problems: string[] = [];
   for (const n of names) {
@@ -113,7 +113,7 @@ describe("transaction machine", () => {
     await expect(stat(l.journalFile)).rejects.toThrow();
     expect(await readdir(l.tmpDir)).toEqual([]);
     // What was staged is kept for the next transaction, one tree and one record per store path.
-    const kept = await readdir(join(l.stageCacheDir, "v1"));
+    const kept = await readdir(join(l.stageCacheDir, `v${STAGING_VERSION}`));
     expect(kept).toContain(".boot-id");
     expect(kept.length).toBe(2 * record.closure.paths.length + 1);
     expect(await cacheProblems()).toEqual([]);
