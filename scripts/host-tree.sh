@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # host-tree.sh SUITE: makes (or reuses) a Debian SUITE tree for the host matrix, from Debian's packages
-# with mmdebstrap, cached in /var/cache/ext-hosts/SUITE. The tree is made again when its package list
-# (.ci/host-packages.txt + .ci/fixture-deps.txt) or this script changes. Prints the tree's path.
+# with mmdebstrap, cached in /var/cache/ext-hosts/SUITE-STAMP, STAMP a hash of its package list
+# (.ci/host-packages.txt + .ci/fixture-deps.txt) and this script: a branch that changes the list gets a
+# tree of its own instead of rebuilding the one another branch's test is running in. Trees of other
+# stamps not used for 3 days are removed. Prints the tree's path.
 # Nix in the tree keeps Debian's defaults (no nix.conf: sandbox = true, build users of group nixbld).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:?usage: host-tree.sh SUITE}
 cache=/var/cache/ext-hosts
-tree=$cache/$suite
 packages=$(grep -hv '^#' .ci/host-packages.txt .ci/fixture-deps.txt | grep . | sort -u | paste -sd, -)
 stamp=$(printf '%s\n%s\n' "$packages" "$(sha256sum scripts/host-tree.sh)" | sha256sum | cut -c1-16)
-if [ -f "$tree/.ext-stamp" ] && [ "$(cat "$tree/.ext-stamp")" = "$stamp" ]; then echo "$tree"; exit 0; fi
+tree=$cache/$suite-$stamp
+if [ -f "$tree/.ext-stamp" ] && [ "$(cat "$tree/.ext-stamp")" = "$stamp" ]; then touch "$tree/.ext-stamp"; echo "$tree"; exit 0; fi
 mkdir -p "$cache"
+# Trees of other lists that nobody entered for 3 days (each use touches the stamp).
+find "$cache" -mindepth 2 -maxdepth 2 -name .ext-stamp -mtime +3 -path "$cache/$suite-*/.ext-stamp" -printf '%h\n' | while read -r old; do rm -rf "$old"; done
 rm -rf "$tree.new"
 # sid's Release file may be past its Valid-Until; no recommends, as on a minimal host.
 mmdebstrap --quiet --variant=minbase --include="$packages" \

@@ -16,6 +16,9 @@ const INSTALL_HINTS: Record<string, string> = {
   "fsck.erofs": "install erofs-utils (apt install erofs-utils / dnf install erofs-utils)",
   "systemd-sysext": "systemd-sysext ships with systemd ≥ 248; this host's systemd is too old or missing",
   patchelf: "install patchelf",
+  gpg: "install GnuPG (apt install gpg gpg-agent / dnf install gnupg2)",
+  gpgv: "install gpgv (apt install gpgv / dnf install gnupg2)",
+  "systemd-repart": "install systemd-repart (Debian ≥ 13: apt install systemd-repart; it ships with systemd ≥ 254 elsewhere)",
 };
 
 export interface RunOptions {

@@ -78,25 +78,35 @@ export async function installUnits(l: Layout, extCommand: string): Promise<UnitC
   const out: UnitChange[] = [];
   for (const unit of UNIT_NAMES) {
     const path = join(dir, unit);
-    const content = await renderUnit(unit, extCommand);
-    const before = await readFile(path, "utf8").catch(() => undefined);
-    const written = before !== content;
-    if (written) await writeFileAtomic(path, content);
-    const wantsDir = join(dir, `${WANTED_BY[unit]}.wants`);
-    const wantsLink = join(wantsDir, unit);
-    const target = `/etc/systemd/system/${unit}`;
-    const existing = await readlink(wantsLink).catch(() => undefined);
-    const linked = existing !== target;
-    if (linked) {
-      await mkdir(wantsDir, { recursive: true });
-      const tmp = tempName(wantsLink);
-      await symlink(target, tmp);
-      await rename(tmp, wantsLink);
-      await fsyncDir(wantsDir);
-    }
-    out.push({ unit, path, written, wantsLink, linked });
+    const written = await writeUnitFile(path, await renderUnit(unit, extCommand));
+    out.push({ unit, path, written, ...(await enableUnit(dir, unit, WANTED_BY[unit])) });
   }
   return out;
+}
+
+/** Writes a unit file unless it already has this content; true when it was written. */
+export async function writeUnitFile(path: string, content: string): Promise<boolean> {
+  const before = await readFile(path, "utf8").catch(() => undefined);
+  if (before === content) return false;
+  await writeFileAtomic(path, content);
+  return true;
+}
+
+/** What `systemctl enable` does for a unit with WantedBy=target: a symlink in target.wants/. */
+export async function enableUnit(dir: string, unit: string, wantedBy: string): Promise<{ wantsLink: string; linked: boolean }> {
+  const wantsDir = join(dir, `${wantedBy}.wants`);
+  const wantsLink = join(wantsDir, unit);
+  const target = `/etc/systemd/system/${unit}`;
+  const existing = await readlink(wantsLink).catch(() => undefined);
+  const linked = existing !== target;
+  if (linked) {
+    await mkdir(wantsDir, { recursive: true });
+    const tmp = tempName(wantsLink);
+    await symlink(target, tmp);
+    await rename(tmp, wantsLink);
+    await fsyncDir(wantsDir);
+  }
+  return { wantsLink, linked };
 }
 
 /** Removes the units and their enabling links; returns what was removed. */

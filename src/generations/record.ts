@@ -39,6 +39,8 @@ export interface GenerationRecord {
   /** Identifies the image's inputs (store paths, name, compression, arch); equal keys reuse the image. */
   imageKey: string | null;
   parent: number | null;
+  /** Where an imported generation came from (ext update; docs/fleet.md): none for local builds. */
+  origin?: { url: string; version: string };
 }
 
 /** Every store path a generation needs to be rebuilt or rolled back to: its closure and its packages'
@@ -73,17 +75,21 @@ export function generationRecordShape(value: unknown): GenerationRecord {
     image,
     imageKey: field(o, "", "imageKey", nullable(str)),
     parent: field(o, "", "parent", nullable(id)),
+    ...optional(o, "", "origin", (v, at) => {
+      const i = object(v, at);
+      return { url: field(i, at, "url", str), version: field(i, at, "version", str) };
+    }),
   };
 }
 
 /** Store paths become GC roots and Nix arguments: only the plain /nix/store/<hash>-<name> form. */
-function storePath(value: unknown, at: string): string {
+export function storePath(value: unknown, at: string): string {
   const s = str(value, at);
   if (!isStorePath(s)) throw new ShapeError(`'${at}' is ${JSON.stringify(s).slice(0, 60)}, not a store path`);
   return s;
 }
 
-function packageShape(value: unknown, at: string): InstalledPackage {
+export function packageShape(value: unknown, at: string): InstalledPackage {
   const p = object(value, at);
   return {
     ...p,

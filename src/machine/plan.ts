@@ -11,6 +11,8 @@ export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
   const withDefaults = (spec: PackageSpec): PackageSpec => ({ ...spec, attr: spec.attr ?? spec.name, source: spec.source ?? env.source });
   const installed = current?.packages ?? [];
   switch (request.kind) {
+    case "import":
+      return (await import("./steps/import.js")).planImport(env, request, current);
     case "switch": {
       const target = await readGeneration(env.layout, request.generation);
       if (current?.id === target.id) return { kind: "noop", reason: `generation ${target.id} is already current`, current };

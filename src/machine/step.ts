@@ -16,7 +16,9 @@ export type Decision =
   /** A new generation is made (not a switch to an existing one). */
   | "building"
   /** … and it needs a new image: packages left, and no earlier image with the same key to reuse. */
-  | "packing";
+  | "packing"
+  /** A published image becomes the new generation (ext pull: steps/import.ts). */
+  | "importing";
 
 /** What the steps make, each step adding its part. */
 export interface Made {
@@ -91,6 +93,8 @@ export function decided(decision: Decision | undefined, made: Readonly<Partial<M
       return true;
     case "changing":
       return plan !== undefined && plan.kind !== "noop";
+    case "importing":
+      return plan?.kind === "import";
     case "building":
       return plan?.kind === "build";
     case "packing":

@@ -5,6 +5,7 @@ import type { LockedSource, NixContext } from "../nix/types.js";
 import type { PackageSpec } from "../pipeline/packages.js";
 import type { Compression } from "../image/types.js";
 import type { Reporter } from "../base/reporter.js";
+import type { ImportedImage } from "./steps/import.js";
 
 export type { PackageSpec } from "../pipeline/packages.js";
 
@@ -14,7 +15,9 @@ export type TxRequest =
   /** Make the set exactly this (ext apply). `locked` holds packages already resolved by a lock. */
   | { kind: "set"; packages: PackageSpec[]; locked?: InstalledPackage[] }
   /** Switch to an existing generation (ext rollback). */
-  | { kind: "switch"; generation: number };
+  | { kind: "switch"; generation: number }
+  /** Make a verified published image a generation (ext pull; src/machine/steps/import.ts). */
+  | { kind: "import"; image: string; version: string; url: string };
 
 /** Everything a transaction needs from outside; steps receive it, the machine never touches it. */
 export interface TxEnv {
@@ -49,6 +52,7 @@ export interface TxHooks {
 
 export type Plan =
   | { kind: "noop"; reason: string; current: GenerationRecord | null }
+  | { kind: "import"; current: GenerationRecord | null; image: ImportedImage }
   | { kind: "switch"; target: GenerationRecord; current: GenerationRecord | null }
   | {
       kind: "build";

@@ -23,7 +23,17 @@ export interface ManifestData {
   source?: string;
   name?: string;
   compression?: string;
+  /** Where machines follow this set's published images (ext subscribe; docs/fleet.md). */
+  subscription?: ManifestSubscription;
   packages: Record<string, ManifestPackage>;
+}
+
+export interface ManifestSubscription {
+  url: string;
+  /** The public key that signs SHA256SUMS, relative to the tools.json. */
+  key?: string;
+  /** OnCalendar= of ext-update.timer (default daily). */
+  schedule?: string;
 }
 
 export interface LockSourceEntry {

@@ -10,9 +10,23 @@ import { stageClosure } from "./stage.js";
 import { packStage } from "./pack.js";
 import { verifyPacked } from "./verify.js";
 import type { ImageTarget } from "./target.js";
+import { addFilesToStage } from "./publication.js";
+
+/** What is known when the stage is made, for files that describe the image (ext publish). */
+export interface StagedSet {
+  extensionName: string;
+  compression: string;
+  packages: InstalledPackage[];
+  narSize: number;
+}
 
 export interface BuildRequest {
+  /** What to resolve; or, with `packages`, nothing (none is resolved again). */
   specs: readonly PackageSpec[];
+  /** Packages already resolved (a tools.json's lock: `ext build --manifest`, `ext publish`). */
+  packages?: readonly InstalledPackage[];
+  /** Files put into the stage besides the closure, path relative to the image's root → text. */
+  extraFiles?: (staged: StagedSet) => Record<string, string>;
   /** Source of specs that name none. */
   source: string;
   /** The image file to write (`<name>.raw`). */
@@ -33,11 +47,16 @@ export interface BuiltImage {
  *  that fails verification is removed. */
 export async function buildImage(target: ImageTarget, request: BuildRequest, reporter: Reporter): Promise<BuiltImage> {
   // In name order, as a transaction records them: the farm is made from the same list either way.
-  const packages = (await resolvePackages(request.nix, request.specs, request.source, reporter)).sort((a, b) => a.name.localeCompare(b.name));
+  const resolved = request.packages ? [...request.packages] : await resolvePackages(request.nix, request.specs, request.source, reporter);
+  const packages = resolved.sort((a, b) => a.name.localeCompare(b.name));
   const closure = await closureOf(request.nix, packages, reporter);
   const stageDir = await mkdtemp(join(dirname(request.output), ".ext-stage-"));
   try {
     const report = await stageClosure(target, { stageDir, packages, closure, store: request.nix.store, hostRoot: request.hostRoot }, reporter);
+    if (request.extraFiles) {
+      const narSize = closure.reduce((n, c) => n + c.narSize, 0);
+      await addFilesToStage(stageDir, request.extraFiles({ extensionName: target.extensionName, compression: String(target.compression), packages, narSize }));
+    }
     const packed = await packStage(target, stageDir, request.output, reporter, { forAnotherMachine: true });
     try {
       await verifyPacked(target, packed.path, reporter);

@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from "node:path";
 // The folders of src/ are floors (docs/design.md, "Floors"): a module imports from its own folder
 // and from floors below it, never above. base/ and the files at the top of src/ are the ground
 // floor, which imports no folder; cli/ is the top floor, which nothing imports.
-const FLOORS = ["base", "nix", "store", "image", "generations", "pipeline", "sysext", "boot", "machine", "manifest", "repair", "elevate", "doctor", "cli"];
+const FLOORS = ["base", "nix", "store", "image", "generations", "pipeline", "sysext", "boot", "machine", "manifest", "repair", "fleet", "elevate", "doctor", "cli"];
 
 const SRC = resolve(import.meta.dirname, "../../src");
 

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, resolve, basename } from "node:path";
 import type { CommandContext } from "../context.js";
-import { buildImage } from "../../pipeline/index.js";
+import { buildImage, type StagedSet } from "../../pipeline/index.js";
 import { UsageError, errnoCode } from "../../errors.js";
 import { parsePackageArg } from "../package-arg.js";
 import { formatBytes, table } from "../output.js";
@@ -13,6 +13,10 @@ export interface BuildOptions {
   packages: string[];
   output: string;
   allowUnfree?: boolean;
+  /** Build what a tools.json and its lock say instead of `packages` (cli/manifest-input.ts). */
+  manifest?: string;
+  /** Files to add to the image besides the closure, from what was staged (ext publish's description). */
+  extraFiles?: (staged: StagedSet) => Record<string, string>;
 }
 
 export interface BuildResult {
@@ -27,7 +31,14 @@ export interface BuildResult {
   opaqueReferences: { path: string; kind: string; confirmed: boolean }[];
 }
 
-export async function build(ctx: CommandContext, opts: BuildOptions): Promise<BuildResult> {
+const BUILD_FORMS = "ext build PACKAGE… -o NAME.raw, or ext build --manifest tools.json -o NAME.raw";
+
+export async function build(given: CommandContext, opts: BuildOptions): Promise<BuildResult> {
+  if (opts.packages.length === 0 && opts.manifest === undefined) throw new UsageError("'ext build' needs packages or --manifest tools.json", { hint: BUILD_FORMS });
+  if (opts.packages.length > 0 && opts.manifest !== undefined) throw new UsageError("'ext build' takes packages or --manifest, not both", { hint: BUILD_FORMS });
+  const fromManifest = opts.manifest === undefined ? undefined : await (await import("../manifest-input.js")).manifestInput(given, opts.manifest);
+  // A tools.json names the extension and its compression: the image is made for those.
+  const ctx = fromManifest?.ctx ?? given;
   const output = resolve(opts.output);
   if (!output.endsWith(".raw")) throw new UsageError(`the output must end in .raw (got '${opts.output}')`, { hint: "systemd-sysext only picks up *.raw images" });
   // systemd-sysext refuses every extension when a file name differs from its release name.
@@ -43,6 +54,8 @@ export async function build(ctx: CommandContext, opts: BuildOptions): Promise<Bu
   }
   const built = await buildImage(ctx, {
     specs: opts.packages.map(parsePackageArg).map((s) => (opts.allowUnfree ? { ...s, allowUnfree: true } : s)),
+    ...(fromManifest ? { packages: fromManifest.packages } : {}),
+    ...(opts.extraFiles ? { extraFiles: opts.extraFiles } : {}),
     source: ctx.source,
     output,
     nix: ctx.nix,

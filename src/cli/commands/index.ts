@@ -20,10 +20,15 @@ import completion from "./completion.command.js";
 import complete from "./complete.command.js";
 import setup from "./setup.command.js";
 import boot from "./boot.command.js";
+import publish from "./publish.command.js";
+import subscribe from "./subscribe.command.js";
+import unsubscribe from "./unsubscribe.command.js";
+import pull from "./pull.command.js";
 
 // Every command ext has, in the order `ext --help` and the man page list them. A descriptor
 // (src/cli/command.ts) imports its module only when it runs, so this list costs nothing at start-up.
 export const COMMANDS: readonly Command[] = [
   build, add, remove, list, search, show, generations, rollback, gc, status,
   apply, diff, exportCommand, upgrade, untrack, doctor, repair, completion, complete, setup, boot,
+  publish, subscribe, unsubscribe, pull,
 ];

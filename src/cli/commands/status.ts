@@ -6,6 +6,7 @@ import { isMerged } from "../../sysext/sysext.js";
 import { formatBytes } from "../output.js";
 import { bootSummary, formatBootSummary, type BootSummary } from "../../boot/report.js";
 import { describeStore, formatStore, type StoreDescription } from "../../store/index.js";
+import { subscriptionStatus, formatSubscriptionStatus, type SubscriptionStatus } from "../../fleet/status.js";
 
 export interface StatusResult {
   root: string;
@@ -23,6 +24,8 @@ export interface StatusResult {
   boot: BootSummary | null;
   /** The Nix store ext uses (system or private) and why. */
   store: StoreDescription;
+  /** The subscription (ext subscribe), the version installed and the last check; null without one. */
+  subscription: SubscriptionStatus | null;
 }
 
 export async function status(ctx: CommandContext): Promise<StatusResult> {
@@ -41,6 +44,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     interrupted: journal ? { command: journal.command, phase: journal.phase } : null,
     boot: await bootSummary(ctx.layout, ctx.boot?.id),
     store: describeStore(ctx.nix.store),
+    subscription: await subscriptionStatus(ctx.layout, current),
   };
 }
 
@@ -55,5 +59,6 @@ export function formatStatus(s: StatusResult): string[] {
   ];
   if (s.interrupted) lines.push(`interrupted: '${s.interrupted.command}' during ${s.interrupted.phase}; the next ext command recovers it`);
   lines.push(...formatBootSummary(s.boot));
+  lines.push(...formatSubscriptionStatus(s.subscription));
   return lines;
 }

@@ -13,7 +13,9 @@ export const commitStep: Step = {
   when: "changing",
   async run({ env, made, journal }) {
     const record = need(made, "record");
-    const created = need(made, "plan").kind === "build";
+    // A switch writes no record; a build and an import each write a new one.
+    const kind = need(made, "plan").kind;
+    const created = kind === "build" || kind === "import";
     await journal.note({ nextGeneration: record.id, createdGeneration: created, nextImage: record.image?.sha256 ?? null });
     if (created) await writeGeneration(env.layout, record);
     await rootGenerations(env);

@@ -1,6 +1,7 @@
 import { listGenerations, nextGenerationId } from "../../generations/store.js";
 import type { GenerationRecord } from "../../generations/record.js";
 import { need, type Step } from "../step.js";
+import type { TxEnv } from "../types.js";
 
 // The record of the generation being made, from what the earlier steps made. Nothing is written:
 // commit writes it.
@@ -21,11 +22,7 @@ export const describeStep: Step = {
       // A reused image was described by an earlier generation with the same key.
       : packages.length > 0 ? (await listGenerations(env.layout)).find((g) => g.imageKey === made.imageKey)?.links ?? [] : [];
     const record: GenerationRecord = {
-      recordVersion: 1,
-      id: await nextGenerationId(env.layout),
-      createdAt: new Date().toISOString(),
-      command: env.command,
-      extensionName: env.extensionName,
+      ...await recordHeader(env),
       source: plan.lockedSource ?? { original: env.source },
       packages,
       closure: { paths: closure.map((c) => c.path).sort(), narSize: closure.reduce((n, c) => n + c.narSize, 0) },
@@ -37,3 +34,14 @@ export const describeStep: Step = {
     return { record };
   },
 };
+
+/** The fields every new generation's record starts with (describe, and import: steps/import.ts). */
+export async function recordHeader(env: TxEnv): Promise<Pick<GenerationRecord, "recordVersion" | "id" | "createdAt" | "command" | "extensionName">> {
+  return {
+    recordVersion: 1,
+    id: await nextGenerationId(env.layout),
+    createdAt: new Date().toISOString(),
+    command: env.command,
+    extensionName: env.extensionName,
+  };
+}

@@ -1,5 +1,6 @@
 import type { Step } from "../step.js";
 import { planStep } from "./plan.js";
+import { importStep } from "./import.js";
 import { realiseStep } from "./realise.js";
 import { closeStep } from "./close.js";
 import { reuseStep } from "./reuse.js";
@@ -18,12 +19,14 @@ import { finalizeStep } from "./finalize.js";
 //   add / remove / apply:  plan → realise → close → reuse → stage → pack → describe → verify → commit → activate → check → finalize
 //   image reused:          plan → realise → close → reuse → describe → verify → commit → activate → check → finalize
 //   rollback (switch):     plan → verify → commit → activate → check → finalize
+//   import (ext pull):     plan → import → verify → commit → activate → check → finalize
 //   nothing to do:         plan → finalize
 //
 // Before a step runs the journal names it, so a process killed inside any step is finished or
 // undone by the next ext run; undo runs the started steps' undo, last first (undo.ts).
 export const STEPS: readonly Step[] = [
   planStep,
+  importStep,
   realiseStep,
   closeStep,
   reuseStep,

@@ -4,9 +4,9 @@ import { imagePath } from "../../base/layout.js";
 import { errnoCode, StateError } from "../../errors.js";
 import { imageProblem } from "../../generations/image-integrity.js";
 import { listGenerations } from "../../generations/store.js";
-import type { StageReport } from "../../image/types.js";
+import type { PackResult, StageReport } from "../../image/types.js";
 import type { TxEnv } from "../types.js";
-import { need, type Made, type Step, type Tx } from "../step.js";
+import { need, type Made, type Step, type Tx, type TxJournal } from "../step.js";
 import { pipeline } from "./lazy.js";
 
 // mkfs.erofs into tmp/, then the image moves to images/<sha256>.raw: content-addressed, so an
@@ -25,20 +25,7 @@ export const packStep: Step = {
     await journal.addTemp(scratch);
     const [{ packStage }, image] = await Promise.all([pipeline(), import("../../image/index.js")]);
     const packed = (await appendOntoCurrent(tx, scratch)) ?? (await packStage(env, stageDir, scratch, env.reporter));
-    const final = imagePath(env.layout, packed.sha256);
-    const problem = await imageProblem(final, packed);
-    if (problem?.startsWith("not a regular file")) {
-      throw new StateError(`${final} is ${problem}, where ext keeps an image`, { hint: `move it away (sudo mv ${final} ${final}.bad) and run the command again` });
-    }
-    // Record that the image may be ours before it appears, so an undo knows to look for it.
-    await journal.note({ nextImage: packed.sha256, createdImage: problem === "missing" });
-    if (problem === null) {
-      // Content-addressed: the same bytes are already there.
-      await unlink(packed.path);
-    } else {
-      // New, or a file of that name whose bytes were damaged: the fresh image takes its place.
-      await rename(packed.path, final);
-    }
+    const final = await placeImage(env, journal, packed);
     await keepForNextStage(env, stageDir, need(made, "stageReport"), image);
     await rm(stageDir, { recursive: true, force: true });
     return { packed: { ...packed, path: final } };
@@ -52,6 +39,27 @@ export const packStep: Step = {
     });
   },
 };
+
+/** Moves a finished image from tmp/ to images/<sha256>.raw (pack, and import: steps/import.ts).
+ *  Content-addressed: an intact image already there with those bytes is kept and the new file
+ *  dropped. The journal says whether the image is this transaction's before it appears there. */
+export async function placeImage(env: TxEnv, journal: TxJournal, image: PackResult): Promise<string> {
+  const final = imagePath(env.layout, image.sha256);
+  const problem = await imageProblem(final, image);
+  if (problem?.startsWith("not a regular file")) {
+    throw new StateError(`${final} is ${problem}, where ext keeps an image`, { hint: `move it away (sudo mv ${final} ${final}.bad) and run the command again` });
+  }
+  // Record that the image may be ours before it appears, so an undo knows to look for it.
+  await journal.note({ nextImage: image.sha256, createdImage: problem === "missing" });
+  if (problem === null) {
+    // Content-addressed: the same bytes are already there.
+    await unlink(image.path);
+  } else {
+    // New, or a file of that name whose bytes were damaged: the fresh image takes its place.
+    await rename(image.path, final);
+  }
+  return final;
+}
 
 type ImageCode = typeof import("../../image/index.js");
 

@@ -5,7 +5,7 @@ import type { Step } from "../step.js";
 // request that changes nothing ends here, a rollback goes straight to verify.
 export const planStep: Step = {
   name: "plan",
-  description: "decide from the request and the current generation: nothing to do, switch, or build",
+  description: "decide from the request and the current generation: nothing to do, switch, import, or build",
   async run({ env, request }) {
     const p = await plan(env, request);
     return p.kind === "switch" ? { plan: p, record: p.target } : { plan: p };

@@ -13,6 +13,8 @@ import { nixSystem } from "../../../src/nix/index.js";
 import type { TxEnv, TxRequest } from "../../../src/machine/types.js";
 import type { GenerationRecord } from "../../../src/generations/record.js";
 import { OFFLINE_NIX_CONFIG } from "../../helpers/nix-env.js";
+import { buildImage } from "../../../src/pipeline/index.js";
+import { publicationFiles } from "../../../src/pipeline/publication.js";
 
 // Fault injection through the machine: real Nix, real staging and packing under a temporary --root;
 // systemd-sysext is replaced by a recorder (merging is tested for real in test/integration), and the
@@ -173,4 +175,41 @@ describe("transaction machine", () => {
     expect(await readCurrent(l)).toBe(1);
     expect((await readdir(l.generationsDir)).sort()).toEqual(["1.json", "2.json"]);
   });
+
+  /** An image as `ext publish` makes it: the one pipeline, with its description in the stage. */
+  async function published(version: string): Promise<string> {
+    const dir = await mkdtemp(join(root, "published-"));
+    const e = env();
+    const built = await buildImage(e, {
+      specs: [{ name: "hello" }], source: FIXTURES, output: join(dir, "ext.raw"), nix: e.nix, hostRoot: root,
+      extraFiles: (s) => publicationFiles({ format: 1, name: s.extensionName, version, compression: s.compression, packages: s.packages, narSize: s.narSize }),
+    }, silentReporter);
+    return built.packed.path;
+  }
+
+  it("an import goes plan → import → verify → commit → activate → check → finalize and records its origin", async () => {
+    const image = await published("7");
+    const entered: string[] = [];
+    const outcome = await runTransaction({ ...env(), hooks: { beforeStep: (s) => void entered.push(s) } },
+      { kind: "import", image, version: "7", url: "http://fleet.test/ext" }, { overrides: { check: passingCheck } });
+    expect(outcome.status).toBe("done");
+    expect(entered).toEqual(["plan", "import", "verify", "commit", "activate", "check", "finalize"]);
+    const record = (outcome as { record: GenerationRecord }).record;
+    expect(record.origin).toEqual({ url: "http://fleet.test/ext", version: "7" });
+    expect(record.packages.map((p) => p.name)).toEqual(["hello"]);
+    expect(JSON.parse(await readFile(join(l.generationsDir, "1.json"), "utf8")).origin.version).toBe("7");
+    expect(await readCurrent(l)).toBe(1);
+    expect((await stat(join(l.extensionsDir, "ext.raw"))).ino).toBe((await stat(imagePath(l, record.image!.sha256))).ino);
+  });
+
+  for (const phase of ["import", "verify", "commit", "activate"] as const) {
+    it(`an import that fails at ${phase} leaves the state on disk as it was (the image it brought in goes)`, async () => {
+      await run({ kind: "add", packages: [{ name: "greet" }] });
+      const image = await published("8");
+      const before = await snapshotState();
+      const outcome = await run({ kind: "import", image, version: "8", url: "http://fleet.test/ext" }, { [phase]: boom(phase) });
+      expect(outcome.status).toBe("failed");
+      expect(await snapshotState()).toEqual(before);
+    });
+  }
 });

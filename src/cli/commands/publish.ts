@@ -1,0 +1,30 @@
+import type { CommandContext } from "../context.js";
+import { formatBytes } from "../output.js";
+import { manifestContext } from "../manifest-sync.js";
+import { readManifest } from "../../manifest/index.js";
+import { publish as publishSet, type PublishOptions, type PublishResult } from "../../fleet/publish.js";
+import { build } from "./build.js";
+
+// `ext publish tools.json RELEASE -o DIR [--sign-key KEY]` (src/fleet/publish.ts, docs/fleet.md).
+// The image is `ext build --manifest`'s, with the description added to its stage: the same
+// pipeline as every other image (src/pipeline/build.ts).
+
+export async function publish(ctx: CommandContext, opts: PublishOptions): Promise<PublishResult> {
+  // The manifest names the extension, and so the image file, before the build starts.
+  const extensionName = manifestContext(ctx, await readManifest(opts.manifest)).extensionName;
+  return publishSet({
+    reporter: ctx.reporter,
+    nix: ctx.nix,
+    extensionName,
+    build: (output, extraFiles) => build(ctx, { packages: [], manifest: opts.manifest, output, extraFiles }),
+  }, opts);
+}
+
+export function formatPublish(r: PublishResult): string[] {
+  return [
+    `${r.written ? "published" : "already published (same bytes)"}: ${r.file} (${formatBytes(r.size)}, sha256 ${r.sha256})`,
+    `SHA256SUMS lists ${r.sums.length} image${r.sums.length === 1 ? "" : "s"}${r.signed ? ", signed (SHA256SUMS.gpg)" : ", NOT signed"}`,
+    ...(r.cache ? [`binary cache ${r.cache.url}: ${r.cache.paths} store paths${r.cache.signed ? ", signed" : ", NOT signed"}`] : []),
+    `serve ${r.dir} over HTTP; machines follow it with: sudo ext subscribe URL --key KEY.asc`,
+  ];
+}

@@ -1,0 +1,124 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Layout } from "../base/layout.js";
+import type { Reporter } from "../base/reporter.js";
+import type { TxRequest } from "../machine/types.js";
+import { listGenerations } from "../generations/store.js";
+import { ExitCode, ExtError, isExtError } from "../errors.js";
+import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
+import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
+import { compareVersions } from "./versions.js";
+import { incomingDir, keyringFile, requireSubscription, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
+
+// `ext pull`: one check of the subscription, as ext-pull.timer runs it. Fetch and verify the
+// newest published version (systemd-sysupdate where the host has it, else ext's own pull of the same
+// files with the same checks), then make it a generation. A version is imported once: after
+// `ext rollback` the next check does not bring it back; only a newer version does. Every outcome,
+// failures included, is written to subscription-status.json for `ext status`.
+
+export type Via = "auto" | "sysupdate" | "ext";
+
+export interface PullOptions {
+  via?: Via;
+}
+
+/** What a transaction reports, as pull reads it (src/cli/transact.ts has the whole result). */
+export interface ImportOutcome {
+  status: "done" | "noop";
+  generation: number | null;
+  reason?: string;
+}
+
+/** What pull is given by its command (src/cli/commands/subscribe.ts): the transaction runs there,
+ *  so this module needs nothing from cli/. */
+export interface PullEnv<T extends ImportOutcome> {
+  layout: Layout;
+  reporter: Reporter;
+  /** Runs the import request as a transaction for the extension the subscription names. */
+  transact(extensionName: string, request: Extract<TxRequest, { kind: "import" }>): Promise<T>;
+}
+
+export interface PullResult<T extends ImportOutcome = ImportOutcome> {
+  via: "sysupdate" | "ext";
+  newest: string | null;
+  /** The transaction, when one ran. */
+  transaction: T | null;
+  /** Why nothing was installed, when nothing was. */
+  reason?: string;
+}
+
+export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullOptions = {}): Promise<PullResult<T>> {
+  const sub = await requireSubscription(ctx.layout);
+  const via = await chooseVia(ctx, opts.via ?? "auto");
+  const started = new Date().toISOString();
+  let newest: string | null = null;
+  try {
+    const incoming = incomingDir(ctx.layout);
+    await mkdir(incoming, { recursive: true, mode: 0o755 });
+    if (via === "sysupdate") {
+      ctx.reporter.phase("checking", `${sub.url} (systemd-sysupdate)`);
+      await sysupdateUpdate(ctx.layout);
+    } else {
+      ctx.reporter.phase("checking", sub.url);
+      await ownPull(ctx, sub, incoming);
+    }
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    newest = have?.version ?? null;
+    if (!have) {
+      const reason = `${sub.url} lists no ${sub.name}_<version>.raw yet`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: null, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const imported = (await listGenerations(ctx.layout)).filter((g) => g.origin?.url === sub.url);
+    const already = imported.find((g) => g.origin && compareVersions(g.origin.version, have.version) >= 0);
+    if (already) {
+      const reason = `version ${already.origin!.version} was installed as generation ${already.id}; nothing newer is published`;
+      await record(ctx, { at: started, result: "up-to-date", via, newest, generation: already.id, message: reason });
+      return { via, newest, transaction: null, reason };
+    }
+    const transaction = await ctx.transact(sub.name, { kind: "import", image: have.file, version: have.version, url: sub.url });
+    await record(ctx, {
+      at: started, result: "installed", via, newest, generation: transaction.generation,
+      message: transaction.status === "noop" ? transaction.reason ?? "" : `version ${have.version} is generation ${transaction.generation}`,
+    });
+    return { via, newest, transaction };
+  } catch (e) {
+    const message = isExtError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    await record(ctx, { at: started, result: "failed", via, newest, generation: null, message }).catch(() => {});
+    throw e;
+  }
+}
+
+async function chooseVia(ctx: { reporter: Reporter }, via: Via): Promise<"sysupdate" | "ext"> {
+  const present = await hasSysupdate();
+  if (via === "sysupdate" && !present) {
+    throw new ExtError("systemd-sysupdate is not on this host", {
+      exitCode: ExitCode.missingTool,
+      hint: "it ships with systemd ≥ 251 (Debian 13 and later: apt install systemd-container); 'ext pull --via ext' fetches the same files with ext's own verification (gpgv + sha256)",
+    });
+  }
+  if (via !== "auto") return via;
+  if (present) return "sysupdate";
+  ctx.reporter.info("systemd-sysupdate is not on this host (Debian 12 has none): fetching with ext's own verification of the same files (gpgv signature of SHA256SUMS, sha256 of the image)");
+  return "ext";
+}
+
+async function ownPull(ctx: { layout: Layout; reporter: Reporter }, sub: Subscription, incoming: string): Promise<void> {
+  await pruneIncoming(incoming, sub.name, 2);
+  const scratch = await mkdtemp(join(tmpdir(), "ext-pull-"));
+  try {
+    const listed = await fetchList(sub.url, sub.name, keyringFile(ctx.layout), scratch);
+    if (!listed.newest) return;
+    const have = (await incomingVersions(incoming, sub.name))[0];
+    if (have && compareVersions(have.version, listed.newest.version) >= 0) return;
+    await download(sub.url, listed.newest.entry, incoming, ctx.reporter);
+    await pruneIncoming(incoming, sub.name, 2);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function record(ctx: { layout: Layout }, status: CheckStatus): Promise<void> {
+  await writeCheckStatus(ctx.layout, status);
+}

@@ -1,0 +1,127 @@
+import { mkdir, readFile, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { Layout } from "../base/layout.js";
+import { UsageError, errnoCode } from "../errors.js";
+import { writeFileAtomic } from "../fsutil.js";
+import { enableUnit, quoteExecArg, templatesDir, unitDir, writeUnitFile } from "../boot/units.js";
+import { addToKeyring, keyFingerprints, writeKeyring } from "./keys.js";
+import { hasSysupdate, renderTransfer, transferFile } from "./sysupdate.js";
+import { importKeyring, incomingDir, keyringFile, readSubscription, subscriptionFile, writeSubscription, type Subscription } from "./subscription.js";
+import { readManifest } from "../manifest/index.js";
+
+// `ext subscribe URL --key KEY`: everything a machine needs to follow a publication, idempotent:
+//   /var/lib/ext/subscription.json           the URL, the extension name, the keys' fingerprints
+//   /var/lib/ext/subscription/keyring.gpg     the key, for ext's own pull (gpgv)
+//   /etc/systemd/import-pubring.gpg           the key added for systemd-sysupdate (systemd-pull reads it)
+//   /var/lib/ext/sysupdate.d/ext-NAME.transfer  from templates/ext-pull.transfer
+//   /etc/systemd/system/ext-pull.{service,timer}, the timer enabled (timers.target.wants)
+//   /var/lib/ext/incoming/                     where verified downloads land
+// Nothing is downloaded: the first `ext pull` (or the timer) does that.
+
+export const UPDATE_UNITS = ["ext-pull.service", "ext-pull.timer"] as const;
+
+export interface SubscribeOptions {
+  url?: string;
+  key?: string;
+  /** Take url, key and schedule from this tools.json's "subscription" entry. */
+  manifest?: string;
+  schedule?: string;
+  extCommand: string;
+  extensionName: string;
+}
+
+export interface SubscribeResult {
+  subscription: Subscription;
+  files: string[];
+  sysupdate: boolean;
+}
+
+const DEFAULT_SCHEDULE = "daily";
+
+export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<SubscribeResult> {
+  const wanted = await fromManifest(opts);
+  const url = checkUrl(wanted.url);
+  if (wanted.key === undefined) throw new UsageError("a subscription needs the key that signs SHA256SUMS", { hint: "ext subscribe URL --key fleet.asc (gpg --export --armor KEYID on the publishing side)" });
+  const schedule = wanted.schedule ?? DEFAULT_SCHEDULE;
+  if (!/^[A-Za-z0-9 *:,./~-]{1,100}$/.test(schedule)) throw new UsageError(`'${schedule}' is not an OnCalendar= schedule ext accepts`, { hint: "e.g. daily, hourly, 'Mon *-*-* 03:00'" });
+  const fingerprints = await keyFingerprints(wanted.key);
+  const previous = await readSubscription(l);
+  const files: string[] = [];
+  await writeKeyring(wanted.key, keyringFile(l));
+  files.push(keyringFile(l));
+  const sysupdate = await hasSysupdate();
+  let createdImportKeyring = previous?.createdImportKeyring ?? false;
+  if (sysupdate) {
+    await mkdir(dirname(importKeyring(l)), { recursive: true });
+    createdImportKeyring = (await addToKeyring(keyringFile(l), importKeyring(l))) || createdImportKeyring;
+    files.push(importKeyring(l));
+  }
+  await writeFileAtomic(transferFile(l, opts.extensionName), await renderTransfer(url, opts.extensionName));
+  files.push(transferFile(l, opts.extensionName));
+  for (const unit of UPDATE_UNITS) {
+    const path = join(unitDir(l), unit);
+    const template = await readFile(join(templatesDir(), unit), "utf8");
+    const command = opts.extensionName === "ext" ? opts.extCommand : `${opts.extCommand} --name ${quoteExecArg(opts.extensionName)}`;
+    await writeUnitFile(path, template.replace(/@EXT@/g, command).replace(/@SCHEDULE@/g, schedule));
+    files.push(path);
+  }
+  files.push((await enableUnit(unitDir(l), "ext-pull.timer", "timers.target")).wantsLink);
+  await mkdir(incomingDir(l), { recursive: true, mode: 0o755 });
+  const subscription: Subscription = {
+    url, name: opts.extensionName, fingerprints, schedule, createdImportKeyring,
+    subscribedAt: previous?.url === url ? previous.subscribedAt : new Date().toISOString(),
+  };
+  await writeSubscription(l, subscription);
+  files.push(subscriptionFile(l));
+  return { subscription, files, sysupdate };
+}
+
+/** Removes what subscribe installed; the generations it made stay (they are history). */
+export async function unsubscribe(l: Layout): Promise<string[]> {
+  const sub = await readSubscription(l);
+  const paths = [
+    join(unitDir(l), "timers.target.wants", "ext-pull.timer"),
+    ...UPDATE_UNITS.map((u) => join(unitDir(l), u)),
+    ...(sub ? [transferFile(l, sub.name)] : []),
+    keyringFile(l),
+    ...(sub?.createdImportKeyring ? [importKeyring(l)] : []),
+    subscriptionFile(l),
+  ];
+  const removed: string[] = [];
+  for (const p of paths) {
+    try {
+      await unlink(p);
+      removed.push(p);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    }
+  }
+  return removed;
+}
+
+function checkUrl(url: string | undefined): string {
+  if (url === undefined) throw new UsageError("name the URL the images are published at", { hint: "ext subscribe https://updates.example/ext --key fleet.asc, or a tools.json with a \"subscription\" entry" });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`'${url}' is not a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new UsageError(`'${url}' is not an http or https URL`, { hint: "systemd-sysupdate's url-file transfers fetch over HTTP(S); serve the published directory with any web server" });
+  }
+  if (parsed.search || parsed.hash || parsed.username) throw new UsageError(`'${url}' has a query, fragment or credentials; give the directory's plain URL`);
+  return url.replace(/\/+$/, "");
+}
+
+async function fromManifest(opts: SubscribeOptions): Promise<{ url?: string; key?: string; schedule?: string }> {
+  if (opts.manifest === undefined) return { ...(opts.url ? { url: opts.url } : {}), ...(opts.key ? { key: resolve(opts.key) } : {}), ...(opts.schedule ? { schedule: opts.schedule } : {}) };
+  const m = await readManifest(opts.manifest);
+  const s = m.data.subscription;
+  if (!s) throw new UsageError(`${m.shown} has no "subscription" entry`, { hint: 'add "subscription": { "url": "https://…", "key": "fleet.asc" } (docs/fleet.md)' });
+  return {
+    url: opts.url ?? s.url,
+    ...(opts.key ? { key: resolve(opts.key) } : s.key ? { key: resolve(dirname(m.file), s.key) } : {}),
+    ...(opts.schedule ?? s.schedule ? { schedule: opts.schedule ?? s.schedule } : {}),
+  };
+}

@@ -1,0 +1,388 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { extEnv, openNamespace, EXT, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { ensureBuilt } from "../helpers/build.js";
+import { expectValid } from "../unit/cli/schemas.js";
+
+// Issue 18, end to end with real tools: `ext publish` (real Nix, mkfs.erofs, gpg) into a directory
+// that Python's http.server serves on loopback; a client namespace subscribes and `ext pull` makes
+// each published version a generation — through systemd-sysupdate where the host has it (the trixie
+// and sid trees), through ext's own gpgv + sha256 pull where it has none (Debian 12). Then the
+// failure stories: server down, wrong signature, tampered image, tampered SHA256SUMS, truncated file,
+// disk full — each refused with its message, and nothing reaches /var/lib/extensions.
+
+const SYSUPDATE = existsSync("/usr/lib/systemd/systemd-sysupdate");
+const VIA = SYSUPDATE ? "sysupdate" : "ext";
+
+let dir: string;
+let srv: string;
+let gnupg: string;
+let http: ChildProcess;
+let base: string;
+let ns: Namespace;
+let fixtures: string;
+
+function sh(argv: string[], env: Record<string, string> = {}): RunOutput {
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: "utf8" });
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+function must(r: RunOutput, what: string): RunOutput {
+  if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+const gpg = (args: string[]) => must(sh(["gpg", "--batch", "--no-tty", ...args], { GNUPGHOME: gnupg }), `gpg ${args.join(" ")}`);
+
+/** `ext` on the publishing side: no namespace, no root needed (CI). */
+function hostExt(args: string[]): RunOutput {
+  const r = spawnSync("node", [EXT, ...args], { env: { ...extEnv(), GNUPGHOME: gnupg }, encoding: "utf8" });
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+function toolsJson(packages: string[]): string {
+  return JSON.stringify({ version: 1, source: fixtures, packages: Object.fromEntries(packages.map((p) => [p, {}])) }, null, 2) + "\n";
+}
+
+/** Publishes `packages` as VERSION into srv/CHANNEL, signed by KEY. */
+function publish(channel: string, version: string, packages: string[], key = "fleet@example.org"): RunOutput {
+  const manifestDir = join(dir, `manifest-${channel}-${version}`);
+  mkdirSync(manifestDir, { recursive: true });
+  writeFileSync(join(manifestDir, "tools.json"), toolsJson(packages));
+  return must(hostExt(["publish", join(manifestDir, "tools.json"), version, "--output", join(srv, channel), "--sign-key", key]), `publish ${channel} ${version}`);
+}
+
+function ok(args: string[]): RunOutput {
+  return must(ns.ext(args), `ext ${args.join(" ")}`);
+}
+
+function json<T>(args: string[]): T {
+  return JSON.parse(ok([...args, "--json"]).stdout) as T;
+}
+
+function subscribe(channel: string): void {
+  expectValid("subscribe", json(["subscribe", `${base}/${channel}`, "--key", join(dir, "fleet.asc")]));
+}
+
+/** What a machine's administrator could see change. */
+function snapshot() {
+  return {
+    generations: json<{ id: number }[]>(["generations"]).map((g) => g.id),
+    current: json<{ generation: number | null }>(["status"]).generation,
+    extensions: ns.run(["sh", "-c", "ls -la --time-style=+ /var/lib/extensions | tail -n +2; sha256sum /var/lib/extensions/*"]).stdout,
+    images: ns.run(["ls", "/var/lib/ext/images"]).stdout,
+    bins: ns.run(["sh", "-c", "ls /usr/bin | sort"]).stdout,
+  };
+}
+
+/** One byte near the end of the file changed: its sha256 no longer matches the signed list. */
+function flipByte(file: string): void {
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+  writeFileSync(file, bytes);
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+  dir = mkdtempSync("/tmp/ext-fleet-");
+  // nobody publishes in one test: it reads the tools.json and the fixtures.
+  chmodSync(dir, 0o755);
+  // A private copy of the fixtures: the lock pins it, and other tests' edits cannot move it.
+  cpSync(join(REPO, "test/fixtures"), join(dir, "fixtures"), { recursive: true });
+  fixtures = `path:${dir}/fixtures`;
+  srv = join(dir, "srv");
+  mkdirSync(srv);
+  gnupg = join(dir, "gnupg");
+  mkdirSync(gnupg, { mode: 0o700 });
+  gpg(["--passphrase", "", "--quick-gen-key", "fleet <fleet@example.org>", "ed25519", "sign", "never"]);
+  gpg(["--passphrase", "", "--quick-gen-key", "intruder <intruder@example.org>", "ed25519", "sign", "never"]);
+  writeFileSync(join(dir, "fleet.asc"), gpg(["--armor", "--export", "fleet@example.org"]).stdout);
+  // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
+  http = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv], { stdio: ["ignore", "pipe", "pipe"] });
+  base = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    http.stdout!.on("data", (c: Buffer) => {
+      seen += c.toString();
+      const m = /port (\d+)/.exec(seen);
+      if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    });
+    http.on("exit", (code) => reject(new Error(`http.server exited (${code})`)));
+  });
+  ns = openNamespace();
+  // systemd-pull's keyring is /etc/systemd/import-pubring.gpg: this namespace's own.
+  must(ns.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
+}, 120_000);
+
+afterAll(() => {
+  ns?.close();
+  http?.kill();
+  if (gnupg) sh(["gpgconf", "--kill", "all"], { GNUPGHOME: gnupg });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("ext publish", () => {
+  it("writes NAME_VERSION.raw, SHA256SUMS and a signature; the same manifest and lock give the same bytes, without root", () => {
+    // The lock: `ext apply` writes it beside the tools.json (in a namespace of its own).
+    const lockDir = join(dir, "locked");
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, "tools.json"), toolsJson(["hello"]));
+    const scratch = openNamespace();
+    try {
+      must(scratch.ext(["apply", join(lockDir, "tools.json")]), "apply");
+    } finally {
+      scratch.close();
+    }
+    expect(existsSync(join(lockDir, "tools.lock.json"))).toBe(true);
+    // As nobody, twice: publishing needs no root and no state. Its private Nix store must not be below
+    // a world-writable directory (/tmp), so its home is in a namespace's /var/lib (a tmpfs).
+    const builder = openNamespace();
+    let a: { doc: { file: string; sha256: string; signed: boolean }; out: string } | undefined;
+    let b: typeof a;
+    try {
+      must(builder.run(["sh", "-c", "mkdir -p /var/lib/nobody /var/lib/out-a /var/lib/out-b && chown 65534:65534 /var/lib/nobody /var/lib/out-a /var/lib/out-b"]), "homes");
+      [a, b] = ["a", "b"].map((d) => {
+        const out = `/var/lib/out-${d}`;
+        const r = builder.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/var/lib/nobody", "node", EXT, "publish", join(lockDir, "tools.json"), "7", "--output", out, "--json"], { env: extEnv() });
+        must(r, "publish as nobody");
+        // The lock pins every package: nothing is resolved anew.
+        expect(r.stderr).not.toMatch(/does not pin/);
+        const doc = JSON.parse(r.stdout) as { file: string; sha256: string; signed: boolean };
+        expectValid("publish", doc);
+        return { doc, out: `/proc/${builder.pid}/root${out}` };
+      });
+      expect(a!.doc.file).toBe("/var/lib/out-a/ext_7.raw");
+      expect(a!.doc.sha256).toBe(b!.doc.sha256);
+      expect(sha256(join(a!.out, "ext_7.raw"))).toBe(sha256(join(b!.out, "ext_7.raw")));
+      expect(readFileSync(join(a!.out, "SHA256SUMS"), "utf8")).toBe(`${a!.doc.sha256}  ext_7.raw\n`);
+      expect(a!.doc.signed).toBe(false);
+      expect(existsSync(join(a!.out, "SHA256SUMS.gpg"))).toBe(false);
+    } finally {
+      builder.close();
+    }
+  }, 600_000);
+
+  it("signs SHA256SUMS with the given key (gpgv verifies it), and refuses to publish other bytes under a published version", () => {
+    const r = publish("main", "1", ["hello"]);
+    expect(r.stdout).toMatch(/published: .*ext_1\.raw/);
+    const keyring = join(dir, "fleet.gpg");
+    must(sh(["gpg", "--batch", "--dearmor", "--output", keyring, join(dir, "fleet.asc")], { GNUPGHOME: gnupg }), "dearmor");
+    must(sh(["gpgv", "--keyring", keyring, join(srv, "main/SHA256SUMS.gpg"), join(srv, "main/SHA256SUMS")], { GNUPGHOME: gnupg }), "gpgv");
+    // The same version again with other packages: machines that have it would never see the change.
+    writeFileSync(join(dir, "other.json"), toolsJson(["jq"]));
+    const again = hostExt(["publish", join(dir, "other.json"), "1", "--output", join(srv, "main"), "--sign-key", "fleet@example.org"]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/version 1 is already published in .*ext_1\.raw, with other bytes/);
+    expect(again.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("ext subscribe and ext pull", () => {
+  it(`installs the first version as a generation whose tools run from /usr/bin (via ${VIA})`, () => {
+    subscribe("main");
+    expect(ns.read("/var/lib/ext/sysupdate.d/ext-ext.transfer")).toContain(`Path=${base}/main`);
+    expect(ns.read("/etc/systemd/system/ext-pull.timer")).toContain("OnCalendar=daily");
+    expect(ns.run(["readlink", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).stdout.trim()).toBe("/etc/systemd/system/ext-pull.timer");
+    const before = json<{ subscription: { lastCheck: unknown; installedVersion: unknown } }>(["status"]).subscription;
+    expect(before).toMatchObject({ lastCheck: null, installedVersion: null });
+
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(/generation 1 is active \(\+hello 2\.10\)/);
+    expectValid("status", json(["status"]));
+    if (!SYSUPDATE) expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
+    // From the merged /usr, with /nix hidden: the relocated closure alone.
+    expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toBe("Hello, world!\n");
+    const s = json<{ generation: number; subscription: { installedVersion: string; lastCheck: { result: string; via: string; newest: string; generation: number } } }>(["status"]);
+    expect(s.generation).toBe(1);
+    expect(s.subscription.installedVersion).toBe("1");
+    expect(s.subscription.lastCheck).toMatchObject({ result: "installed", via: VIA, newest: "1", generation: 1 });
+    expect(ns.run(["ls", "/var/lib/ext/incoming"]).stdout).toBe("ext_1.raw\n");
+  });
+
+  it("a check with nothing new changes nothing", () => {
+    const before = snapshot();
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(/nothing to do: version 1 was installed as generation 1/);
+    const doc = json<{ transaction: unknown; via: string }>(["pull"]);
+    expectValid("pull", doc);
+    expect(doc).toMatchObject({ transaction: null, via: VIA });
+    expect(snapshot()).toEqual(before);
+    expect(json<{ subscription: { lastCheck: { result: string } } }>(["status"]).subscription.lastCheck.result).toBe("up-to-date");
+  });
+
+  it("a second published version is picked up; rollback returns to the first, and the next check does not undo it", () => {
+    publish("main", "2", ["hello", "jq"]);
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(/generation 2 is active \(\+jq 1\.6\)/);
+    expect(ns.run(["sh", "-c", "echo '{\"a\":1}' | /usr/bin/jq -c .a"], { hideNix: true }).stdout).toBe("1\n");
+    const gens = json<{ id: number; command: string }[]>(["generations"]);
+    expect(gens.map((g) => g.id)).toEqual([1, 2]);
+
+    ok(["rollback"]);
+    expect(ns.run(["test", "-e", "/usr/bin/jq"]).status).not.toBe(0);
+    expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toBe("Hello, world!\n");
+    const again = ok(["pull"]);
+    expect(again.stdout).toMatch(/nothing to do: version 2 was installed as generation 2/);
+    const s = json<{ generation: number; subscription: { installedVersion: string; newestImported: { version: string; generation: number } } }>(["status"]);
+    expect(s.generation).toBe(1);
+    expect(s.subscription).toMatchObject({ installedVersion: "1", newestImported: { version: "2", generation: 2 } });
+    expect(ok(["status"]).stdout).toMatch(/rollback --to 2' returns to it/);
+    ok(["rollback", "--to", "2"]);
+  });
+
+  it("an imported version that never reaches a good boot is reverted at boot, and the next check leaves it so", () => {
+    ok(["setup", "--boot-tries", "1"]);
+    publish("main", "3", ["hello", "jq", "ripgrep"]);
+    expect(ok(["pull"]).stdout).toMatch(/generation 3 is active \(\+ripgrep 13\.0\.0\)/);
+    const pending = json<{ id: number; boot: unknown }[]>(["generations"]).map((g) => g.boot);
+    expect(pending.at(-1)).toEqual({ state: "pending", triesLeft: 1 });
+    // Two boots of this namespace's "machine" with no bless between them (the boot units' commands).
+    expect(ok(["boot", "select", "--boot-id", "fleet-b1", "--cmdline", ""]).stdout).toMatch(/this boot: generation 3/);
+    expect(ok(["boot", "select", "--boot-id", "fleet-b2", "--cmdline", ""]).stdout).toMatch(/generation 3 did not reach a good boot in 1 try: went back to generation 2/);
+    const s = json<{ generation: number; subscription: { installedVersion: string; newestImported: { version: string } } }>(["status"]);
+    expect(s.generation).toBe(2);
+    expect(s.subscription).toMatchObject({ installedVersion: "2", newestImported: { version: "3" } });
+    expect(ok(["pull"]).stdout).toMatch(/nothing to do: version 3 was installed as generation 3/);
+    expect(json<{ generation: number }>(["status"]).generation).toBe(2);
+  });
+});
+
+describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
+  /** A channel holding version 9 of hello + jq + ripgrep, as published; `damage` then changes it. */
+  function channel(name: string, damage: (d: string) => void): void {
+    publish(name, "9", ["hello", "jq", "ripgrep"]);
+    damage(join(srv, name));
+  }
+
+  function refused(name: string, message: RegExp): RunOutput {
+    subscribe(name);
+    const before = snapshot();
+    const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
+    const incomingBefore = incoming();
+    const r = ns.ext(["pull"]);
+    expect(r.status, r.stderr).not.toBe(0);
+    expect(r.status).not.toBe(70);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(snapshot()).toEqual(before);
+    // Nothing refused is kept, not even in incoming/. (systemd-sysupdate makes room for the new
+    // version before it downloads: with InstancesMax=2 it may delete the oldest download, which was
+    // imported into images/ long ago. ext's own pull deletes nothing before a download is verified.)
+    expect(incoming()).not.toMatch(/ext_9/);
+    if (!SYSUPDATE) expect(incoming()).toBe(incomingBefore);
+    const last = json<{ subscription: { lastCheck: { result: string; message: string } } }>(["status"]).subscription.lastCheck;
+    expect(last.result).toBe("failed");
+    return r;
+  }
+
+  it("server down", () => {
+    // A port nothing listens on: the server's, after it is gone.
+    const probe = spawnSync("python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"], { encoding: "utf8" });
+    const port = probe.stdout.trim();
+    ok(["subscribe", `http://127.0.0.1:${port}/gone`, "--key", join(dir, "fleet.asc")]);
+    const before = snapshot();
+    const r = ns.ext(["pull"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(SYSUPDATE ? /systemd-sysupdate refused the update: the server cannot be reached/ : /cannot fetch http:\/\/127\.0\.0\.1:\d+\/gone\/SHA256SUMS: ECONNREFUSED/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it("a signature by another key", () => {
+    channel("badsig", (d) => gpg(["--yes", "--local-user", "intruder@example.org", "--detach-sign", "--output", join(d, "SHA256SUMS.gpg"), join(d, "SHA256SUMS")]));
+    refused("badsig", SYSUPDATE ? /systemd-sysupdate refused the update: the signature of SHA256SUMS does not verify/ : /the signature of .*SHA256SUMS does not verify with the subscription's key: refused/);
+  });
+
+  it("a tampered image", () => {
+    channel("tampered", (d) => flipByte(join(d, "ext_9.raw")));
+    refused("tampered", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_9\.raw from .* does not match its signed SHA256SUMS/);
+  });
+
+  it("a tampered SHA256SUMS (the image's hash changed to match a changed image)", () => {
+    channel("sums", (d) => {
+      flipByte(join(d, "ext_9.raw"));
+      writeFileSync(join(d, "SHA256SUMS"), `${sha256(join(d, "ext_9.raw"))}  ext_9.raw\n`);
+    });
+    refused("sums", SYSUPDATE ? /the signature of SHA256SUMS does not verify/ : /the signature of .*SHA256SUMS does not verify/);
+  });
+
+  it("a truncated image", () => {
+    channel("truncated", (d) => truncateSync(join(d, "ext_9.raw"), 4096));
+    refused("truncated", SYSUPDATE ? /systemd-sysupdate refused the update: the downloaded image does not match its signed SHA256SUMS/ : /ext_9\.raw from .* does not match its signed SHA256SUMS \(4096 bytes/);
+  });
+
+  it("a full disk", () => {
+    publish("full", "9", ["hello", "jq", "ripgrep"]);
+    // incoming/ on a file system too small for the image.
+    must(ns.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", "/var/lib/ext/incoming"]), "small tmpfs");
+    try {
+      refused("full", SYSUPDATE ? /systemd-sysupdate refused the update: the download could not be written \(is the disk full\?\)/ : /no space left to download ext_9\.raw/);
+    } finally {
+      must(ns.run(["umount", "/var/lib/ext/incoming"]), "umount");
+    }
+  });
+
+  it("--via sysupdate where the host has none says so", () => {
+    if (SYSUPDATE) {
+      subscribe("main");
+      expect(ok(["pull", "--via", "ext"]).stdout).toMatch(/nothing to do/);
+      return;
+    }
+    const r = ns.ext(["pull", "--via", "sysupdate"]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
+    expect(r.stderr).toMatch(/--via ext/);
+  });
+});
+
+describe("ext unsubscribe", () => {
+  it("removes the transfer, the key and the timer; the generations stay; ext pull then says there is no subscription", () => {
+    const gens = json<{ id: number }[]>(["generations"]).map((g) => g.id);
+    const doc = json<{ removed: string[] }>(["unsubscribe"]);
+    expectValid("unsubscribe", doc);
+    expect(doc.removed).toEqual(expect.arrayContaining(["/var/lib/ext/sysupdate.d/ext-ext.transfer", "/etc/systemd/system/ext-pull.timer", "/var/lib/ext/subscription.json"]));
+    expect(ns.run(["test", "-e", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).status).not.toBe(0);
+    expect(json<{ id: number }[]>(["generations"]).map((g) => g.id)).toEqual(gens);
+    expect(json<{ subscription: unknown }>(["status"]).subscription).toBeNull();
+    const r = ns.ext(["pull"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/this machine has no subscription/);
+  });
+});
+
+describe("a Nix binary cache (ext publish --cache)", () => {
+  it("machines that build locally substitute every path of the published set: with max-jobs = 0 an add succeeds only from the cache", () => {
+    const key = join(dir, "cache.sec");
+    writeFileSync(key, must(sh(["nix", "--extra-experimental-features", "nix-command", "key", "generate-secret", "--key-name", "fleet-cache-1"]), "nix key").stdout);
+    const publicKey = spawnSync("nix", ["--extra-experimental-features", "nix-command", "key", "convert-secret-to-public"], { input: readFileSync(key), encoding: "utf8" }).stdout.trim();
+    expect(publicKey).toMatch(/^fleet-cache-1:/);
+    const manifest = join(dir, "cached.json");
+    writeFileSync(manifest, toolsJson(["hello", "jq"]));
+    const cache = `file://${dir}/nix-cache`;
+    const doc = JSON.parse(must(hostExt(["publish", manifest, "1", "--output", join(srv, "cached"), "--cache", cache, "--cache-key", key, "--json"]), "publish --cache").stdout) as { cache: { paths: number; signed: boolean } };
+    expectValid("publish", doc);
+    expect(doc.cache).toMatchObject({ signed: true });
+    expect(doc.cache.paths).toBeGreaterThan(2);
+
+    // A machine with a store of its own that holds none of it, and no local builds at all.
+    const machine = openNamespace();
+    try {
+      const noBuilds = (substituters: string) => ({
+        NIX_CONFIG: [extEnv()["NIX_CONFIG"], `substituters = ${substituters}`, `trusted-public-keys = ${publicKey}`, "max-jobs = 0"].join("\n"),
+      });
+      const without = machine.ext(["--store", "/var/lib/machine-store", "add", "hello", "jq", "--source", fixtures], { env: noBuilds("") });
+      expect(without.status, "without the cache nothing can be built").toBe(6);
+      expect(without.stderr).toMatch(/local builds are disabled|max-jobs|cannot build/i);
+      const withCache = machine.ext(["--store", "/var/lib/machine-store", "add", "hello", "jq", "--source", fixtures], { env: noBuilds(cache) });
+      must(withCache, "add from the cache");
+      expect(machine.run(["sh", "-c", "echo '{\"a\":1}' | /usr/bin/jq -c .a"], { hideNix: true }).stdout).toBe("1\n");
+    } finally {
+      machine.close();
+    }
+  }, 600_000);
+});
