@@ -110,9 +110,11 @@ describe("results", () => {
 });
 
 describe("a package's warning is said when its store path arrives, not on every later add", () => {
-  const MAN = /warning: usr\/store\/\S+-greet-1\.0\/share\/man\/man1\/greet\.1\.gz: gzip content refers to \/nix\/store/;
+  // greet's cut.gz starts like gzip and is not: left byte-identical, with a warning (its man page,
+  // also gzip, is relocated inside and warns nothing).
+  const MAN = /warning: usr\/store\/\S+-greet-1\.0\/share\/greet\/cut\.gz: its gzip content could not be searched/;
 
-  it("greet's man page: warned once, not again by the next add, again when greet comes back", () => {
+  it("greet's cut.gz: warned once, not again by the next add, again when greet comes back", () => {
     expect(ok(["add", "greet"]).stderr).toMatch(MAN);
     ok(["remove", "hello"]);
     const next = ok(["add", "hello"]);
