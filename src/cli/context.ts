@@ -34,6 +34,8 @@ export interface CommandContext {
   hooks?: TxHooks;
   /** This boot as given instead of the kernel's ($EXT_BOOT_ID, $EXT_BOOT_CMDLINE; src/cli/seams.ts). */
   boot?: BootGiven;
+  /** $EXT_APPEND_IMAGES=1: an add that only adds appends to the previous image (src/cli/seams.ts). */
+  appendImages?: boolean;
   /** The global options resolved for a root part (src/elevate/request.ts); absent: ext cannot ask for root. */
   globals?: () => string[];
   /** In a root part started by ext: the elevator that started it. */

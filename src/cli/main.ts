@@ -76,6 +76,7 @@ function makeContext(args: GlobalArgs & ElevationArgs, typed: string[]): Command
     print: (line) => output().stdout.write(line + "\n"),
     hooks: hooksFromEnvironment(process.env),
     boot: bootFromEnvironment(process.env),
+    appendImages: process.env["EXT_APPEND_IMAGES"] === "1",
     globals: () => resolvedGlobals(args),
     ...(args.elevated !== undefined ? { elevatedBy: args.elevated } : {}),
   };

@@ -39,6 +39,9 @@ export interface TxEnv {
   hooks?: TxHooks;
   /** This boot, when not the kernel's (tests): the stage cache belongs to one boot. */
   bootId?: string;
+  /** Pack an add that only adds by appending to the previous image (mkfs.erofs ≥ 1.8); opt-in
+   *  ($EXT_APPEND_IMAGES=1) until `ext repair` can repair an appended image. */
+  appendImages?: boolean;
 }
 
 /** Called around every step (the machine's, never a step's own code): the CLI makes them from

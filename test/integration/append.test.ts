@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { extOk, openNamespace, REPO, shOk, type Namespace } from "../helpers/namespace.js";
+import { openNamespace, REPO, shOk, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { erofsTree } from "../helpers/erofs-tree.js";
 import { MAX_APPENDS } from "../../src/pipeline/pack.js";
@@ -21,7 +21,12 @@ beforeAll(async () => {
 });
 afterAll(() => ns?.close());
 
-const ok = (args: string[]) => extOk(ns, args);
+// Appending is opt-in (EXT_APPEND_IMAGES=1) until ext repair can repair an appended image.
+const ok = (args: string[]) => {
+  const r = ns.ext(args, { env: { EXT_APPEND_IMAGES: "1" } });
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  return r;
+};
 const sh = (script: string) => shOk(ns, script);
 
 interface Image { sha256: string; size: number; appended?: number }
