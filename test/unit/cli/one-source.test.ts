@@ -77,7 +77,8 @@ describe("one source for --help, completion and the man page", () => {
     expect(scripts.bash).toContain(`--${forms.long}`);
     expect(scripts.zsh).toContain(`--${forms.long}`);
     expect(scripts.fish).toContain(`-l ${forms.long}`);
-    expect(manSections.get(command)).toMatch(new RegExp(`^ {7}${o.short ? `-${o.short}, ` : ""}--${forms.long}\\b`, "m"));
+    // (man-db renders a tagged paragraph 7 columns in on Debian 12 and trixie, 5 in sid: any indent.)
+    expect(manSections.get(command)).toMatch(new RegExp(`^ {3,}${o.short ? `-${o.short}, ` : ""}--${forms.long}\\b`, "m"));
   });
 
   it("--help has no option the list does not declare (nothing is added to the parser elsewhere)", () => {
