@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { FIXTURES, type Namespace, type RunOutput } from "./namespace.js";
 
 // The fault-injection suite's eyes (test/integration/faults.test.ts): what a person could see of ext's
@@ -148,7 +149,9 @@ export function toolsJson(packages: string[]): string {
 /** Pids of the process group `pgid` still running (the tools a killed ext had started). */
 export function groupMembers(pgid: number): number[] {
   try {
-    return lines(execFileSync("pgrep", ["-g", String(pgid)], { encoding: "utf8" })).map(Number);
+    // A zombie has finished: in a tree's own PID namespace the orphans' reaper may not wait for
+    // them at once (seen in sid), and what matters is that nothing still runs.
+    return lines(execFileSync("pgrep", ["-g", String(pgid)], { encoding: "utf8" })).map(Number).filter((pid) => !isZombie(pid));
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -162,7 +165,29 @@ export async function sleep(ms: number): Promise<void> {
 export async function drainGroup(pgid: number, ms = 60_000): Promise<void> {
   const start = Date.now();
   while (groupMembers(pgid).length > 0) {
-    if (Date.now() - start > ms) throw new Error(`process group ${pgid} still runs after ${ms} ms: ${groupMembers(pgid).join(" ")}`);
+    if (Date.now() - start > ms) {
+      const left = groupMembers(pgid).map((pid) => `${pid} ${commandOf(pid)}`);
+      throw new Error(`process group ${pgid} still runs after ${ms} ms: ${left.join("; ")}`);
+    }
     await sleep(50);
+  }
+}
+
+/** What a process runs, for a message ("?" once it is gone). */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/PID/stat: "pid (comm) state …"; comm may hold spaces and parentheses, so after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return true; // gone
   }
 }
