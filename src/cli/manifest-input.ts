@@ -3,6 +3,7 @@ import type { InstalledPackage } from "../generations/record.js";
 import { readManifest, readLock, resolveManifest } from "../manifest/index.js";
 import { manifestContext } from "./manifest-sync.js";
 import { realise, ensurePaths } from "../nix/index.js";
+import { inFarmOrder, withSettingsOf } from "../pipeline/packages.js";
 
 // `ext build --manifest tools.json` (and so `ext publish`; the packages go to src/pipeline/build.ts): the packages of a tools.json as its lock
 // pins them, for an image and nothing else: no root, no state, the lock is never written. Packages
@@ -38,14 +39,7 @@ export async function manifestInput(ctx: CommandContext, file: string): Promise<
     ...(s.allowUnfree ? { allowUnfree: true } : {}),
   })));
   const bySpec = new Map(resolution.specs.map((s) => [s.name, s]));
-  const packages = [...kept, ...resolved].map((p): InstalledPackage => {
-    const spec = bySpec.get(p.name);
-    return {
-      ...p,
-      ...(spec?.priority !== undefined ? { priority: spec.priority } : {}),
-      ...(spec?.allowShadow ? { allowShadow: true } : {}),
-    };
-  }).sort((a, b) => a.name.localeCompare(b.name));
+  const packages = inFarmOrder([...kept, ...resolved].map((p): InstalledPackage => withSettingsOf(p, bySpec.get(p.name))));
   const unpinned = resolution.toResolve;
   if (unpinned.length > 0) {
     ctx.reporter.warn(`${manifest.shown}'s lock does not pin ${unpinned.join(", ")}: resolved from the source's newest revision, so another build may differ ('sudo ext apply ${manifest.shown}' or 'ext upgrade' writes the lock)`);

@@ -4,7 +4,7 @@ import type { ClosureEntry, NixContext } from "../nix/types.js";
 import type { PackResult, StageReport } from "../image/types.js";
 import type { InstalledPackage } from "../generations/record.js";
 import type { Reporter } from "../base/reporter.js";
-import { resolvePackages, type PackageSpec } from "./packages.js";
+import { inFarmOrder, resolvePackages, type PackageSpec } from "./packages.js";
 import { closureOf } from "./closure.js";
 import { stageClosure } from "./stage.js";
 import { packStage } from "./pack.js";
@@ -47,8 +47,7 @@ export interface BuiltImage {
  *  that fails verification is removed. */
 export async function buildImage(target: ImageTarget, request: BuildRequest, reporter: Reporter): Promise<BuiltImage> {
   // In name order, as a transaction records them: the farm is made from the same list either way.
-  const resolved = request.packages ? [...request.packages] : await resolvePackages(request.nix, request.specs, request.source, reporter);
-  const packages = resolved.sort((a, b) => a.name.localeCompare(b.name));
+  const packages = inFarmOrder(request.packages ?? await resolvePackages(request.nix, request.specs, request.source, reporter));
   const closure = await closureOf(request.nix, packages, reporter);
   const stageDir = await mkdtemp(join(dirname(request.output), ".ext-stage-"));
   try {

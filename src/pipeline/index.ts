@@ -3,7 +3,7 @@
 // phases one by one, with a journal, the stage cache and image reuse around them; `ext show` runs
 // the first two.
 
-export { type PackageSpec, requestOf, resolvePackages } from "./packages.js";
+export { type PackageSpec, requestOf, resolvePackages, withSettingsOf, inFarmOrder } from "./packages.js";
 export { closureOf } from "./closure.js";
 export { imageKey } from "./key.js";
 export { STAGE_OPTIONS, stageClosure, type StageRequest } from "./stage.js";

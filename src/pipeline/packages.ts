@@ -35,12 +35,20 @@ export async function resolvePackages(nix: NixContext, specs: readonly PackageSp
   reporter.phase("building", requests.map((r) => r.name).join(", "));
   const resolved = await realise(nix, requests);
   const bySpec = new Map(specs.map((s) => [s.name, s]));
-  return resolved.map((r) => {
-    const spec = bySpec.get(r.name);
-    return {
-      ...r,
-      ...(spec?.priority !== undefined ? { priority: spec.priority } : {}),
-      ...(spec?.allowShadow ? { allowShadow: true } : {}),
-    };
-  });
+  return resolved.map((r) => withSettingsOf(r, bySpec.get(r.name)));
+}
+
+/** A resolved package with ext's own settings from the spec it was asked for by. */
+export function withSettingsOf<P extends object>(p: P, spec: PackageSpec | undefined): P & Pick<PackageSpec, "priority" | "allowShadow"> {
+  return {
+    ...p,
+    ...(spec?.priority !== undefined ? { priority: spec.priority } : {}),
+    ...(spec?.allowShadow ? { allowShadow: true } : {}),
+  };
+}
+
+/** The order a set's packages are recorded and its farm is made in, by `ext add` and `ext build`
+ *  alike: one order, so the same set gives the same image. */
+export function inFarmOrder<P extends { name: string }>(packages: readonly P[]): P[] {
+  return [...packages].sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -15,6 +15,6 @@ export const realiseStep: Step = {
     const fresh = await (await pipeline()).resolvePackages(env.nix, plan.resolve, env.source, env.reporter);
     const keptPaths = plan.keep.flatMap((p) => Object.values(p.outPaths));
     if (keptPaths.length > 0) await ensurePaths(env.nix, keptPaths);
-    return { packages: [...plan.keep, ...fresh].sort((a, b) => a.name.localeCompare(b.name)) };
+    return { packages: (await pipeline()).inFarmOrder([...plan.keep, ...fresh]) };
   },
 };
