@@ -13,7 +13,7 @@ import { nixSystem } from "../nix/system.js";
 import { validateFlakeRef } from "../nix/validate.js";
 import { chooseStore, readStoreSetting } from "../store/choose.js";
 import { output } from "./streams.js";
-import { bootFromEnvironment, hooksFromEnvironment } from "./seams.js";
+import { appendImagesFromEnvironment, bootFromEnvironment, hooksFromEnvironment } from "./seams.js";
 import { suggestCommand, suggestOption, unknownOption } from "./suggest-command.js";
 import { checkSwallowedWords, optionError, singleString, wholeNumber, type RawArgs } from "./options.js";
 import { argKey, type Command, type OptionDescriptor, type OptionDescriptors } from "./command.js";
@@ -76,7 +76,7 @@ function makeContext(args: GlobalArgs & ElevationArgs, typed: string[]): Command
     print: (line) => output().stdout.write(line + "\n"),
     hooks: hooksFromEnvironment(process.env),
     boot: bootFromEnvironment(process.env),
-    appendImages: process.env["EXT_APPEND_IMAGES"] === "1",
+    appendImages: appendImagesFromEnvironment(process.env),
     globals: () => resolvedGlobals(args),
     ...(args.elevated !== undefined ? { elevatedBy: args.elevated } : {}),
   };

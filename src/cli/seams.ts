@@ -9,7 +9,7 @@ import type { TxHooks } from "../machine/types.js";
 //                             started (bench/ splits `ext add` by step with it)
 // and the two that stand in for the kernel's view of this boot (the boot tests, trying `ext boot`
 // under --root): EXT_BOOT_ID (the boot selector's tries, the stage cache's boot) and EXT_BOOT_CMDLINE.
-// EXT_APPEND_IMAGES=1 (read in main.ts) turns on appending to the previous image, opt-in until
+// EXT_APPEND_IMAGES=1 turns on appending to the previous image, opt-in until
 // `ext repair` can repair an appended image (docs/design.md).
 
 export function hooksFromEnvironment(env: NodeJS.ProcessEnv): TxHooks {
@@ -39,6 +39,11 @@ export function hooksFromEnvironment(env: NodeJS.ProcessEnv): TxHooks {
 export interface BootGiven {
   id?: string;
   cmdline?: string;
+}
+
+/** EXT_APPEND_IMAGES=1: an add that only adds appends to the previous image (opt-in, see above). */
+export function appendImagesFromEnvironment(env: NodeJS.ProcessEnv): boolean {
+  return env["EXT_APPEND_IMAGES"] === "1";
 }
 
 export function bootFromEnvironment(env: NodeJS.ProcessEnv): BootGiven {
