@@ -46,18 +46,22 @@ export function runJournal(l: Layout, initial: Journal): RunJournal {
  *  The machine around it — journal, hooks, routing, undo — is the real one. */
 export type StepOverrides = Partial<Record<StepName, Step["run"]>>;
 
+/** One step as the machine runs it: the journal names it, the hooks see it, then its work.
+ *  Also how `ext repair` runs stage and pack outside a transaction (src/repair/). */
+export async function runStep(step: Step, tx: Tx & { journal: RunJournal }, run: Step["run"] = step.run): Promise<Partial<Made> | void> {
+  const start = performance.now();
+  try {
+    await tx.journal.enter(step.name);
+    await tx.env.hooks?.beforeStep?.(step.name);
+    return await run(tx);
+  } finally {
+    tx.env.hooks?.afterStep?.(step.name, start, performance.now());
+  }
+}
+
 function stepActor(step: Step, overrides: StepOverrides) {
   const run = overrides[step.name as StepName] ?? step.run;
-  return fromPromise<Partial<Made> | void, Context["tx"]>(async ({ input: tx }) => {
-    const start = performance.now();
-    try {
-      await tx.journal.enter(step.name);
-      await tx.env.hooks?.beforeStep?.(step.name);
-      return await run(tx);
-    } finally {
-      tx.env.hooks?.afterStep?.(step.name, start, performance.now());
-    }
-  });
+  return fromPromise<Partial<Made> | void, Context["tx"]>(({ input: tx }) => runStep(step, tx, run));
 }
 
 const rollbackActor = fromPromise<void, Context["tx"]>(async ({ input: { env, journal } }) => {

@@ -209,7 +209,7 @@ async function repairImages(env: RepairEnv, q: Quarantine, records: Map<number, 
  *  else why not. The damaged file is moved aside first (never overwritten) and put back when the
  *  fresh bytes differ. Journalled like a transaction, so a repair killed here is undone by the next run. */
 async function repack(env: RepairEnv, q: Quarantine, record: GenerationRecord, file: string, problem: string, current: number | null | undefined): Promise<string | null> {
-  const [{ closure }, { imageKey }, { stageStep }, { packStep }, { runJournal }] = await Promise.all([
+  const [{ closure }, { imageKey }, { stageStep }, { packStep }, { runJournal, runStep }] = await Promise.all([
     import("../nix/closure.js"), import("../pipeline/key.js"), import("../machine/steps/stage.js"), import("../machine/steps/pack.js"), import("../machine/transaction.js"),
   ]);
   const roots = record.packages.flatMap((p) => Object.values(p.outPaths));
@@ -245,10 +245,8 @@ async function repack(env: RepairEnv, q: Quarantine, record: GenerationRecord, f
     q.moved.pop();
   };
   try {
-    await journal.enter("stage");
-    Object.assign(made, await stageStep.run(tx));
-    await journal.enter("pack");
-    const packed = need(await packStep.run(tx) ?? {}, "packed");
+    Object.assign(made, await runStep(stageStep, tx));
+    const packed = need(await runStep(packStep, tx) ?? {}, "packed");
     await clearJournal(env.layout);
     if (packed.sha256 === record.image!.sha256) return null;
     // Only an image this run created goes (the same bytes may be another generation's).
