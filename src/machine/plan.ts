@@ -1,6 +1,6 @@
 import { readCurrentGeneration, readGeneration } from "../generations/store.js";
 import type { InstalledPackage } from "../generations/record.js";
-import { ExtError, UsageError } from "../errors.js";
+import { ExitCode, ExtError, UsageError } from "../errors.js";
 import type { PackageSpec, Plan, TxEnv, TxRequest } from "./types.js";
 
 // Decide what the transaction must do, from the request and the current generation only:
@@ -34,6 +34,8 @@ export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
           hint: installed.length > 0 ? `installed are: ${installed.map((p) => p.name).join(", ")}` : "nothing is installed",
         });
       }
+      const own = installed.filter((p) => names.has(p.name) && p.self);
+      if (own.length > 0) throw new SelfRemovalError(own.map((p) => p.name), installed.filter((p) => p.self).map((p) => p.name), env.extensionName);
       return { kind: "build", current, resolve: [], keep: installed.filter((p) => !names.has(p.name)) };
     }
     case "set": {
@@ -56,6 +58,18 @@ export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
       if (unchanged && !current && keep.length === 0) return { kind: "noop", reason: "nothing to install", current };
       return { kind: "build", current, resolve, keep };
     }
+  }
+}
+
+/** `ext remove ext` (or its Node.js, its Nix) where ext runs from its own image: the next generation
+ *  would have no ext to manage it, nor a Nix to build with. A typed refusal, before anything is built. */
+export class SelfRemovalError extends ExtError {
+  override readonly code = "self-package";
+  constructor(named: string[], own: string[], extensionName: string) {
+    super(`${named.join(", ")} ${named.length === 1 ? "is" : "are"} what ext itself runs from here: refused`, {
+      hint: `ext, its Node.js and its Nix (${own.join(", ")}) stay in every generation; to take ext off this machine, delete /var/lib/extensions/${extensionName}.raw and /var/lib/ext, then run 'systemd-sysext refresh'`,
+      exitCode: ExitCode.user,
+    });
   }
 }
 
