@@ -12,8 +12,7 @@ import { ensureBuilt } from "../helpers/build.js";
 // Issue 16, item 2: the bootstrap image. `ext build --bootstrap` (on this host, from the
 // test/fixtures-self source: the working tree's ext, the host's node and the host's nix-bin relinked
 // into the store) makes one .raw. A host view with no /nix (a read-only empty tmpfs), no nix and no
-// node (/dev/null over the host's /usr/bin/nix and /usr/bin/node, so PATH=/usr/bin:/bin finds
-// neither) gets it by placing the file in /var/lib/extensions and running the real
+// node gets it by placing the file in /var/lib/extensions and running the real
 // `systemd-sysext refresh`; then the image's /usr/bin/ext adds jq with the image's Nix and a private
 // store, and keeps ext, nodejs and nix in the new generation.
 
@@ -36,9 +35,24 @@ beforeAll(() => {
   if (built.status !== 0) throw new Error(`ext build --bootstrap failed (${built.status}):\n${built.stderr}\n${built.stdout}`);
   imageSize = statSync(image).size;
   ns = openNamespace();
-  // The host view: no /nix, and the host's nix and node covered (their nix-* links lead to /dev/null too).
-  const hide = ["mount -t tmpfs -o ro,mode=0755 tmpfs /nix", ...["/usr/bin/nix", "/usr/bin/node"].map((f) => `if [ -e ${f} ]; then mount --bind /dev/null ${f}; fi`)];
-  expect(ns.run(["sh", "-c", hide.join(" && ")]).status).toBe(0);
+  // The host view: no /nix, and /usr without the host's nix-bin (its commands, /usr/lib/nix, any
+  // libnix*.so) and node. Not /dev/null bound over the files as in self-host.test.ts: systemd ≥ 254
+  // carries mounts below /usr over onto the merged /usr, where the image's /usr/bin/nix is a
+  // symlink and the bind fails. Instead /usr is a read-only overlay of itself under a layer of
+  // whiteouts (character devices 0:0), which systemd-sysext then takes as the host's /usr.
+  const hide = [
+    "set -e",
+    "mount -t tmpfs -o ro,mode=0755 tmpfs /nix",
+    "w=/run/bootstrap-host-view",
+    "for f in /usr/bin/node /usr/bin/nodejs /usr/bin/nix /usr/bin/nix-* /usr/lib/nix /usr/libexec/nix /usr/lib/*/libnix*.so*; do",
+    '  [ -e "$f" ] || [ -L "$f" ] || continue',
+    '  mkdir -p "$w$(dirname "$f")" && mknod "$w$f" c 0 0',
+    "done",
+    'mkdir -p "$w/usr"',
+    'mount -t overlay -o ro,lowerdir="$w/usr:/usr" overlay /usr',
+  ];
+  const r = ns.run(["sh", "-c", hide.join("\n")]);
+  if (r.status !== 0) throw new Error(`hiding nix and node failed:\n${r.stderr}`);
 }, 600_000);
 afterAll(() => {
   ns?.close();
@@ -62,6 +76,7 @@ describe("the bootstrap image: from nothing to ext add jq on a host with no Nix 
 
   it("the host view has no nix, no node and no /nix", () => {
     expect(sh("command -v nix || command -v nix-store || command -v node || echo none").stdout.trim()).toBe("none");
+    expect(sh("ls /usr/lib/nix /usr/lib/*/libnix*.so* 2>/dev/null; ls /usr/bin | grep -E '^(nix|node)' || echo none").stdout.trim()).toBe("none");
     expect(sh("test -e /nix/store").status).not.toBe(0);
     expect(sh("test -e /usr/bin/ext").status).not.toBe(0);
   });
@@ -74,8 +89,10 @@ describe("the bootstrap image: from nothing to ext add jq on a host with no Nix 
     expect(links[0]).toMatch(/^\/usr\/store\/[0-9a-z]{32}-ext-/);
     expect(links[1]).toMatch(/^\/usr\/store\/[0-9a-z]{32}-nodejs-/);
     expect(links[2]).toMatch(/^\/usr\/store\/[0-9a-z]{32}-nix-/);
-    // The image's nix loads nothing from the host's /usr/lib (the host's nix-bin libraries are there).
-    const libs = shOk("/lib64/ld-linux-x86-64.so.2 --list /usr/bin/nix");
+    // The image's nix (a script running libexec/nix/nix, test/fixtures-self) loads nothing from the
+    // host's /usr/lib, and runs.
+    expect(shOk("nix --version").trim()).toMatch(/^nix \(Nix\) 2\.\d+/);
+    const libs = shOk(`/lib64/ld-linux-x86-64.so.2 --list ${links[2]!.replace(/\/bin\/nix$/, "/libexec/nix/nix")}`);
     expect(libs).toMatch(/libnixstore\.so => \/usr\/store\//);
     expect(libs).not.toMatch(/=> \/(usr\/)?lib\//);
 
