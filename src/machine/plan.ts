@@ -8,8 +8,15 @@ import type { PackageSpec, Plan, TxEnv, TxRequest } from "./types.js";
 
 export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
   const current = await readCurrentGeneration(env.layout);
-  const withDefaults = (spec: PackageSpec): PackageSpec => ({ ...spec, attr: spec.attr ?? spec.name, source: spec.source ?? env.source });
   const installed = current?.packages ?? [];
+  // A package that replaces one of ext's own (`ext add ext` from a source, `ext upgrade ext`) stays ext's own.
+  const own = new Set(installed.filter((p) => p.self).map((p) => p.name));
+  const withDefaults = (spec: PackageSpec): PackageSpec => ({
+    ...spec,
+    attr: spec.attr ?? spec.name,
+    source: spec.source ?? env.source,
+    ...(own.has(spec.name) ? { self: true } : {}),
+  });
   switch (request.kind) {
     case "import":
       return (await import("./steps/import.js")).planImport(env, request, current);
@@ -52,6 +59,8 @@ export async function plan(env: TxEnv, request: TxRequest): Promise<Plan> {
         if (have && sameRequest(spec, have)) keep.push({ ...have, priority: spec.priority, allowShadow: spec.allowShadow });
         else resolve.push(spec);
       }
+      // ext's own packages stay when a tools.json does not name them: it describes the tools, not ext.
+      for (const p of installed) if (p.self && !seen.has(p.name)) keep.push(p);
       const unchanged = resolve.length === 0 && keep.length === installed.length
         && keep.every((k) => installed.some((i) => i.name === k.name && samePaths(i, k) && i.priority === k.priority && !!i.allowShadow === !!k.allowShadow));
       if (unchanged && current) return { kind: "noop", reason: "the system already matches", current };
