@@ -23,9 +23,9 @@ export interface Adopted {
   version: string;
 }
 
-/** Adopts a placed bootstrap image, or does nothing (a generation exists, or no such image is placed).
- *  Runs under the state lock, before the transaction it precedes. */
-export async function adoptBootstrap(ctx: CommandContext, env: ReturnType<typeof stepEnv>): Promise<Adopted | null> {
+/** The description of a bootstrap image placed as /var/lib/extensions/<name>.raw and not adopted yet
+ *  (ext has no generation); null when there is none. */
+export async function placedBootstrap(ctx: CommandContext): Promise<{ placed: string; publication: Publication } | null> {
   if (await readCurrentGeneration(ctx.layout)) return null;
   const placed = activeLinkPath(ctx.layout, ctx.extensionName);
   try {
@@ -42,7 +42,15 @@ export async function adoptBootstrap(ctx: CommandContext, env: ReturnType<typeof
     if (e instanceof ShapeError) return null;
     throw e;
   }
-  if (!publication.packages.some((p) => p.self)) return null;
+  return publication.packages.some((p) => p.self) ? { placed, publication } : null;
+}
+
+/** Adopts a placed bootstrap image, or does nothing (a generation exists, or no such image is placed).
+ *  Runs under the state lock, before the transaction it precedes. */
+export async function adoptBootstrap(ctx: CommandContext, env: ReturnType<typeof stepEnv>): Promise<Adopted | null> {
+  const found = await placedBootstrap(ctx);
+  if (!found) return null;
+  const { placed, publication } = found;
   const cache = join(ctx.layout.root, BOOTSTRAP_CACHE);
   try {
     await lstat(join(cache, "nix-cache-info"));
