@@ -1,13 +1,12 @@
 import { lstat, mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { activeLinkPath } from "../base/layout.js";
-import { ShapeError } from "../base/state-file.js";
 import { ExtError, errnoCode } from "../errors.js";
 import { readCurrentGeneration } from "../generations/store.js";
 import { runTransaction } from "../machine/transaction.js";
 import { copyFromCache } from "../nix/index.js";
-import { BOOTSTRAP_CACHE } from "../pipeline/index.js";
-import { readPublication, type Publication } from "../pipeline/publication.js";
+import { BOOTSTRAP_CACHE, readBootstrap } from "../pipeline/index.js";
+import type { Publication } from "../pipeline/publication.js";
 import type { CommandContext } from "./context.js";
 import type { stepEnv } from "./transact.js";
 
@@ -34,15 +33,9 @@ export async function placedBootstrap(ctx: CommandContext): Promise<{ placed: st
     if (errnoCode(e) === "ENOENT") return null;
     throw e;
   }
-  let publication: Publication;
-  try {
-    publication = await readPublication(placed, ctx.extensionName);
-  } catch (e) {
-    // Not an image ext described (made by hand, or by `ext build`): it is not ext's to adopt.
-    if (e instanceof ShapeError) return null;
-    throw e;
-  }
-  return publication.packages.some((p) => p.self) ? { placed, publication } : null;
+  // Not an image ext described as its bootstrap (made by hand, or by `ext build`): not ext's to adopt.
+  const publication = await readBootstrap(placed, ctx.extensionName);
+  return publication ? { placed, publication } : null;
 }
 
 /** Adopts a placed bootstrap image, or does nothing (a generation exists, or no such image is placed).

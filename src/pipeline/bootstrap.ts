@@ -2,7 +2,9 @@ import { join } from "node:path";
 import { copyToCache, type ClosureEntry, type NixContext } from "../nix/index.js";
 import type { InstalledPackage } from "../generations/record.js";
 import type { PackageSpec } from "./packages.js";
-import { PUBLICATION_FORMAT, publicationFiles } from "./publication.js";
+import { ShapeError } from "../base/state-file.js";
+import { errnoCode } from "../errors.js";
+import { PUBLICATION_FORMAT, publicationFiles, readPublication, type Publication } from "./publication.js";
 import type { StagedSet } from "./build.js";
 
 // The bootstrap image (docs/install.md, "The bootstrap image"): one .raw with ext, its Node.js and
@@ -36,4 +38,16 @@ export function bootstrapFiles(staged: StagedSet): Record<string, string> {
 /** Writes the closure's binary cache into the stage. */
 export function bootstrapCache(nix: NixContext): (stageDir: string, closure: readonly ClosureEntry[]) => Promise<void> {
   return (stageDir, closure) => copyToCache(nix, closure.map((c) => c.path), join(stageDir, BOOTSTRAP_CACHE));
+}
+
+/** The description of `file` if it is a bootstrap image for `name` (a publication whose packages are
+ *  ext's own); null for any other file, or none. */
+export async function readBootstrap(file: string, name: string): Promise<Publication | null> {
+  try {
+    const publication = await readPublication(file, name);
+    return publication.packages.some((p) => p.self) ? publication : null;
+  } catch (e) {
+    if (e instanceof ShapeError || errnoCode(e) !== undefined) return null;
+    throw e;
+  }
 }

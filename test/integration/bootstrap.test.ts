@@ -103,6 +103,12 @@ describe("the bootstrap image: from nothing to ext add jq on a host with no Nix 
     expect(before.status, before.stderr).toBe(0);
     expect(before.stdout.split("\n").map((l) => l.split(/ +/)[0]).filter(Boolean)).toEqual(["ext", "nix", "nodejs"]);
     expect(before.stderr).toMatch(/\/var\/lib\/extensions\/ext\.raw is ext's bootstrap image; the first 'ext add' \(or remove, apply\) makes it generation 1/);
+    // ext doctor says so too, and ext repair leaves the placed image alone (moving it aside, as it
+    // does with other files ext did not put there, would take ext away with the next merge).
+    const doctor = JSON.parse(sh("/usr/bin/ext doctor --json").stdout) as { findings: { status: string; message: string }[] };
+    expect(doctor.findings).toContainEqual(expect.objectContaining({ status: "info", message: expect.stringMatching(/ext\.raw is ext's bootstrap image/) }));
+    sh("/usr/bin/ext repair");
+    expect(sh("test -f /var/lib/extensions/ext.raw && test -x /usr/bin/ext").status).toBe(0);
     const listed = Date.now() - listing;
 
     const add = sh(`/usr/bin/ext add jq --source ${FIXTURES}`);
