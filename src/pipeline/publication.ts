@@ -51,6 +51,8 @@ export function publicationFiles(p: Omit<Publication, "closure" | "links"> & { n
       ...(pkg.outputs ? { outputs: [...pkg.outputs].sort() } : {}),
       outPaths: Object.fromEntries(Object.entries(pkg.outPaths).sort(([a], [b]) => (a < b ? -1 : 1))),
       ...(pkg.description !== undefined ? { description: pkg.description } : {}),
+      ...(pkg.allowShadow ? { allowShadow: true } : {}),
+      ...(pkg.self ? { self: true } : {}),
     };
     let text = JSON.stringify(kept, null, 2) + "\n";
     if (text.length > MAX_FILE && kept.description !== undefined) text = JSON.stringify({ ...kept, description: undefined }, null, 2) + "\n";
