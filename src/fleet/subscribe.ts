@@ -6,7 +6,8 @@ import { writeFileAtomic } from "../fsutil.js";
 import { enableUnit, quoteExecArg, templatesDir, unitDir, writeUnitFile } from "../boot/units.js";
 import { addToKeyring, keyFingerprints, writeKeyring } from "./keys.js";
 import { hasSysupdate, renderTransfer, transferFile } from "./sysupdate.js";
-import { importKeyring, incomingDir, keyringFile, readSubscription, subscriptionFile, writeSubscription, type Subscription } from "./subscription.js";
+import { importKeyring, incomingDir, keyringFile, readSubscription, subscriptionFile, verityCertFile, writeSubscription, type Subscription } from "./subscription.js";
+import { run } from "../exec.js";
 import { readManifest } from "../manifest/index.js";
 
 // `ext subscribe URL --key KEY`: everything a machine needs to follow a publication, idempotent:
@@ -26,6 +27,8 @@ export interface SubscribeOptions {
   /** Take url, key and schedule from this tools.json's "subscription" entry. */
   manifest?: string;
   schedule?: string;
+  /** PEM certificate that signs the published verity DDIs; with it plain images are refused. */
+  verityCert?: string;
   extCommand: string;
   extensionName: string;
 }
@@ -49,6 +52,15 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
   const files: string[] = [];
   await writeKeyring(wanted.key, keyringFile(l));
   files.push(keyringFile(l));
+  if (opts.verityCert !== undefined) {
+    await writeFileAtomic(verityCertFile(l), await readCertificate(resolve(opts.verityCert)));
+    files.push(verityCertFile(l));
+  } else {
+    // A subscription says what it checks: subscribing again without a certificate drops the old one.
+    await unlink(verityCertFile(l)).catch((e) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    });
+  }
   const sysupdate = await hasSysupdate();
   let createdImportKeyring = previous?.createdImportKeyring ?? false;
   if (sysupdate) {
@@ -84,6 +96,7 @@ export async function unsubscribe(l: Layout): Promise<string[]> {
     ...UPDATE_UNITS.map((u) => join(unitDir(l), u)),
     ...(sub ? [transferFile(l, sub.name)] : []),
     keyringFile(l),
+    verityCertFile(l),
     ...(sub?.createdImportKeyring ? [importKeyring(l)] : []),
     subscriptionFile(l),
   ];
@@ -97,6 +110,22 @@ export async function unsubscribe(l: Layout): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/** One PEM X.509 certificate, as openssl reads it; anything else (a private key above all) is refused. */
+async function readCertificate(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read the verity certificate ${file}: ${errnoCode(e) ?? String(e)}`);
+  }
+  if (/PRIVATE KEY/.test(text)) throw new UsageError(`${file} holds a private key: give the certificate (--verity-cert CERT.pem), never the key`);
+  const parsed = await run("openssl", ["x509", "-noout", "-in", file], { reject: false });
+  if (parsed.exitCode !== 0 || !text.includes("BEGIN CERTIFICATE")) {
+    throw new UsageError(`${file} is not a PEM X.509 certificate`, { hint: "the --verity-cert the publisher gave 'ext publish --ddi' (openssl x509 -in FILE -noout -text shows it)" });
+  }
+  return text;
 }
 
 function checkUrl(url: string | undefined): string {

@@ -11,6 +11,7 @@ export interface SubscribeCommandOptions {
   key?: string;
   manifest?: string;
   schedule?: string;
+  verityCert?: string;
   extCommand?: string;
 }
 
