@@ -21,6 +21,22 @@ import { readManifest } from "../manifest/index.js";
 
 export const UPDATE_UNITS = ["ext-pull.service", "ext-pull.timer"] as const;
 
+/** systemd-sysext has no ImagePolicy= setting: its policy is the merging command's --image-policy=.
+ *  This drop-in gives the boot-time merge one that takes only signed verity images (`systemd-analyze
+ *  image-policy` accepts it in 257 and 262). It holds for every extension on the host, not only ext's. */
+export const REQUIRE_SIGNED_POLICY = "root=signed+absent:usr=signed+absent";
+const REQUIRE_SIGNED_DROP_IN = [
+  "# Written by 'ext subscribe --require-signed' (docs/fleet.md): the boot-time merge takes only signed verity images.",
+  "[Service]",
+  "ExecStart=",
+  `ExecStart=systemd-sysext refresh --image-policy=${REQUIRE_SIGNED_POLICY}`,
+  "",
+].join("\n");
+
+export function requireSignedDropIn(l: Layout): string {
+  return join(unitDir(l), "systemd-sysext.service.d", "50-ext-require-signed.conf");
+}
+
 export interface SubscribeOptions {
   url?: string;
   key?: string;
@@ -29,6 +45,8 @@ export interface SubscribeOptions {
   schedule?: string;
   /** PEM certificate that signs the published verity DDIs; with it plain images are refused. */
   verityCert?: string;
+  /** Also make the boot-time merge (systemd-sysext.service) require signed verity images. */
+  requireSigned?: boolean;
   extCommand: string;
   extensionName: string;
 }
@@ -47,6 +65,9 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
   if (wanted.key === undefined) throw new UsageError("a subscription needs the key that signs SHA256SUMS", { hint: "ext subscribe URL --key fleet.asc (gpg --export --armor KEYID on the publishing side)" });
   const schedule = wanted.schedule ?? DEFAULT_SCHEDULE;
   if (!/^[A-Za-z0-9 *:,./~-]{1,100}$/.test(schedule)) throw new UsageError(`'${schedule}' is not an OnCalendar= schedule ext accepts`, { hint: "e.g. daily, hourly, 'Mon *-*-* 03:00'" });
+  if (opts.requireSigned && opts.verityCert === undefined) {
+    throw new UsageError("--require-signed needs --verity-cert CERT.pem", { hint: "the certificate of 'ext publish --ddi' that signs the images this machine takes" });
+  }
   const fingerprints = await keyFingerprints(wanted.key);
   const previous = await readSubscription(l);
   const files: string[] = [];
@@ -67,6 +88,15 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
     await mkdir(dirname(importKeyring(l)), { recursive: true });
     createdImportKeyring = (await addToKeyring(keyringFile(l), importKeyring(l))) || createdImportKeyring;
     files.push(importKeyring(l));
+  }
+  if (opts.requireSigned) {
+    await mkdir(dirname(requireSignedDropIn(l)), { recursive: true });
+    await writeUnitFile(requireSignedDropIn(l), REQUIRE_SIGNED_DROP_IN);
+    files.push(requireSignedDropIn(l));
+  } else {
+    await unlink(requireSignedDropIn(l)).catch((e) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    });
   }
   await writeFileAtomic(transferFile(l, opts.extensionName), await renderTransfer(url, opts.extensionName));
   files.push(transferFile(l, opts.extensionName));
@@ -97,6 +127,7 @@ export async function unsubscribe(l: Layout): Promise<string[]> {
     ...(sub ? [transferFile(l, sub.name)] : []),
     keyringFile(l),
     verityCertFile(l),
+    requireSignedDropIn(l),
     ...(sub?.createdImportKeyring ? [importKeyring(l)] : []),
     subscriptionFile(l),
   ];

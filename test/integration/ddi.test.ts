@@ -342,6 +342,34 @@ describe.runIf(CAN_DDI)(`signed verity DDIs (systemd-repart ${REPART})`, () => {
     });
   });
 
+  it("ext subscribe --require-signed writes the drop-in whose policy systemd-sysext applies: a plain image is refused, merged without it", () => {
+    const needs = mx(["subscribe", `${base}/main`, "--key", join(dir, "fleet.asc"), "--require-signed"]);
+    expect(needs.status).toBe(2);
+    expect(needs.stderr).toMatch(/--require-signed needs --verity-cert/);
+    ok(["subscribe", `${base}/main`, "--key", join(dir, "fleet.asc"), "--verity-cert", join(dir, "fleet.crt"), "--require-signed"]);
+    const dropIn = ns.read("/etc/systemd/system/systemd-sysext.service.d/50-ext-require-signed.conf")!;
+    const policy = /^ExecStart=systemd-sysext refresh --image-policy=(\S+)$/m.exec(dropIn)?.[1];
+    expect(policy).toBe("root=signed+absent:usr=signed+absent");
+    expect(dropIn).toMatch(/^\[Service\]\nExecStart=\n/m);
+    must(sh(["systemd-analyze", "image-policy", policy!]), "systemd-analyze image-policy");
+    // systemd-sysext with that policy, in a namespace of its own, on the plain image published above.
+    const other = openNamespace();
+    try {
+      must(other.run(["sh", "-c", `mkdir -p /run/extensions && cp ${join(srv, "plain/ext_9.raw")} /run/extensions/ext.raw`]), "copy");
+      const refusedMerge = other.run(["systemd-sysext", "merge", `--image-policy=${policy}`]);
+      expect(refusedMerge.status).not.toBe(0);
+      expect(refusedMerge.stderr).toMatch(/does not match image policy/i);
+      expect(other.run(["test", "-e", "/usr/bin/jq"]).status).not.toBe(0);
+      must(other.run(["systemd-sysext", "merge"]), "merge without the policy");
+      expect(other.run(["sh", "-c", "echo '{\"a\":1}' | /usr/bin/jq -c .a"], { hideNix: true }).stdout).toBe("1\n");
+    } finally {
+      other.close();
+    }
+    // Subscribing again without it removes it; unsubscribe would too.
+    ok(["subscribe", `${base}/main`, "--key", join(dir, "fleet.asc"), "--verity-cert", join(dir, "fleet.crt")]);
+    expect(ns.read("/etc/systemd/system/systemd-sysext.service.d/50-ext-require-signed.conf")).toBeUndefined();
+  });
+
   it("ext subscribe refuses a private key given as the certificate", () => {
     const r = mx(["subscribe", `${base}/main`, "--key", join(dir, "fleet.asc"), "--verity-cert", join(dir, "fleet.key")]);
     expect(r.status).toBe(2);

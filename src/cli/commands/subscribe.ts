@@ -12,6 +12,7 @@ export interface SubscribeCommandOptions {
   manifest?: string;
   schedule?: string;
   verityCert?: string;
+  requireSigned?: boolean;
   extCommand?: string;
 }
 
