@@ -3,6 +3,7 @@ import { release } from "node:os";
 import { run } from "../exec.js";
 import { MissingToolError } from "../errors.js";
 import { ErofsImage, S_IFDIR, S_IFLNK, S_IFMT } from "../image/erofs-reader.js";
+import { openErofs } from "../image/ddi.js";
 import { mkfsCapabilities } from "../image/compressors.js";
 import type { Host, ImageLabel } from "./types.js";
 import { chooseElevator } from "../elevate/choose.js";
@@ -92,11 +93,12 @@ export const realHost: Host = {
   }),
 };
 
-/** `fn` on the EROFS image at `image`; undefined when it cannot be opened or read as EROFS. */
+/** `fn` on the EROFS image at `image` (a verity DDI's root partition, in place); undefined when it
+ *  cannot be opened or read as EROFS. */
 async function inImage<T>(image: string, fn: (erofs: ErofsImage) => Promise<T | undefined>): Promise<T | undefined> {
   let erofs: ErofsImage;
   try {
-    erofs = await ErofsImage.open(image);
+    erofs = await openErofs(image);
   } catch {
     return undefined;
   }

@@ -65,13 +65,16 @@ export class ErofsImage {
     private readonly metaBase: number,
     /** Where shared xattrs are (xattr_blkaddr), in bytes. */
     private readonly xattrBase: number,
+    /** Where the file system starts in the file (0, or a DDI partition's offset). */
+    private readonly base: number,
   ) {}
 
-  static async open(path: string): Promise<ErofsImage> {
+  /** `base`: where the file system starts in the file (a partition of a DDI, src/image/ddi.ts). */
+  static async open(path: string, base = 0): Promise<ErofsImage> {
     const fh = await open(path, "r");
     try {
       const sb = Buffer.alloc(128);
-      const { bytesRead } = await fh.read(sb, 0, 128, SUPER_OFFSET);
+      const { bytesRead } = await fh.read(sb, 0, 128, base + SUPER_OFFSET);
       if (bytesRead < 128 || sb.readUInt32LE(0) !== MAGIC) throw new ErofsFormatError("not an EROFS image (bad superblock magic)");
       const blkszbits = sb.readUInt8(12);
       if (blkszbits < 9 || blkszbits > 16) throw new ErofsFormatError(`implausible block size 2^${blkszbits}`);
@@ -81,7 +84,7 @@ export class ErofsImage {
       }
       if (sb.readUInt8(90) !== 0) throw new ErofsUnsupportedError("image uses a directory block size of its own");
       const blockSize = 1 << blkszbits;
-      return new ErofsImage(fh, blockSize, sb.readUInt16LE(14), sb.readUInt32LE(40) * blockSize, sb.readUInt32LE(44) * blockSize);
+      return new ErofsImage(fh, blockSize, sb.readUInt16LE(14), sb.readUInt32LE(40) * blockSize, sb.readUInt32LE(44) * blockSize, base);
     } catch (e) {
       await fh.close();
       throw e;
@@ -96,7 +99,7 @@ export class ErofsImage {
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
+      const { bytesRead } = await this.fh.read(buf, done, length - done, this.base + position + done);
       if (bytesRead === 0) throw new ErofsFormatError(`image ends before byte ${position + length}`);
       done += bytesRead;
     }
