@@ -14,6 +14,11 @@ stamp=$(printf '%s\n%s\n' "$packages" "$(sha256sum scripts/host-tree.sh)" | sha2
 tree=$cache/$suite-$stamp
 if [ -f "$tree/.ext-stamp" ] && [ "$(cat "$tree/.ext-stamp")" = "$stamp" ]; then touch "$tree/.ext-stamp"; echo "$tree"; exit 0; fi
 mkdir -p "$cache"
+# One builder per tree: a second run (another test run entering the same tree) waits for the first
+# and then uses its tree, instead of deleting the half-made tree.new under it.
+exec 9>"$cache/.$suite-$stamp.lock"
+flock 9
+if [ -f "$tree/.ext-stamp" ] && [ "$(cat "$tree/.ext-stamp")" = "$stamp" ]; then touch "$tree/.ext-stamp"; echo "$tree"; exit 0; fi
 # Trees of other lists that nobody entered for 3 days (each use touches the stamp).
 find "$cache" -mindepth 2 -maxdepth 2 -name .ext-stamp -mtime +3 -path "$cache/$suite-*/.ext-stamp" -printf '%h\n' | while read -r old; do rm -rf "$old"; done
 rm -rf "$tree.new"
