@@ -253,6 +253,163 @@ describe("ext subscribe and ext pull", () => {
   });
 });
 
+/** What a run that changed nothing must leave as it was, besides what `snapshot` shows: every path
+ *  under /var/lib/ext, the merged /usr (a refresh mounts a new overlay: a new mount id) and the
+ *  active image's link in /var/lib/extensions (inode and time). */
+function untouched(m: Namespace) {
+  return {
+    files: m.run(["sh", "-c", "find /var/lib/ext /var/lib/extensions | sort"]).stdout,
+    usr: m.run(["sh", "-c", "grep ' /usr ' /proc/self/mountinfo"]).stdout,
+    link: m.run(["sh", "-c", "stat -c '%n %i %y' /var/lib/extensions/*"]).stdout,
+  };
+}
+
+/** Runs what ext-upgrade.service runs: its ExecStart= line, word by word, in the namespace (with the
+ *  tests' offline Nix settings; a real unit has the system's). Timings: the transaction's steps. */
+function runService(m: Namespace, timings: string): RunOutput {
+  const unit = m.read("/etc/systemd/system/ext-upgrade.service")!;
+  const line = /^ExecStart=(.*)$/m.exec(unit)![1]!;
+  expect(line, "plain words: no quoting to undo").not.toMatch(/["'\\]/);
+  m.run(["rm", "-f", timings]);
+  return m.run(line.split(" "), { env: extEnv({ EXT_TIMINGS: timings }) });
+}
+
+/** Files under /var/lib/ext written since MARKER (a file the test touched in /run). */
+function writtenSince(m: Namespace, marker: string): string[] {
+  return m.run(["find", "/var/lib/ext", "-newer", marker, "-type", "f"]).stdout.split("\n").filter(Boolean).sort();
+}
+
+describe("ext setup --auto-upgrade", () => {
+  it("writes ext-upgrade.service and .timer from templates/, enables the timer, and systemd-analyze verify accepts them", () => {
+    const doc = json<{ autoUpgrade: { action: string; schedule: string; linked: boolean; units: { unit: string; written: boolean }[] } }>(["setup", "--auto-upgrade", "weekly"]);
+    expectValid("setup", doc);
+    expect(doc.autoUpgrade).toMatchObject({ action: "on", schedule: "weekly", linked: true });
+    expect(doc.autoUpgrade.units.map((u) => [u.unit, u.written])).toEqual([["ext-upgrade.service", true], ["ext-upgrade.timer", true]]);
+    const timer = ns.read("/etc/systemd/system/ext-upgrade.timer")!;
+    expect(timer).toMatch(/^OnCalendar=weekly$/m);
+    expect(timer).toMatch(/^RandomizedDelaySec=1h$/m);
+    expect(timer).toMatch(/^Persistent=yes$/m);
+    expect(timer).toMatch(/^WantedBy=timers\.target$/m);
+    expect(ns.read("/etc/systemd/system/ext-upgrade.service")).toMatch(/^Type=oneshot\nExecStart=\S+ \S+ext\.js upgrade --auto$/m);
+    expect(ns.run(["readlink", "/etc/systemd/system/timers.target.wants/ext-upgrade.timer"]).stdout.trim()).toBe("/etc/systemd/system/ext-upgrade.timer");
+    const verify = ns.run(["systemd-analyze", "verify", "/etc/systemd/system/ext-upgrade.service", "/etc/systemd/system/ext-upgrade.timer"]);
+    expect(verify.status, verify.stderr + verify.stdout).toBe(0);
+    expect(verify.stderr + verify.stdout).toBe("");
+    // Again: nothing to write, already enabled.
+    const again = json<{ autoUpgrade: { linked: boolean; units: { written: boolean }[] } }>(["setup", "--auto-upgrade", "weekly"]);
+    expect(again.autoUpgrade.linked).toBe(false);
+    expect(again.autoUpgrade.units.map((u) => u.written)).toEqual([false, false]);
+    const s = json<{ autoUpgrade: unknown }>(["status"]);
+    expectValid("status", s);
+    expect(s.autoUpgrade).toEqual({ enabled: true, schedule: "weekly", lastRun: null });
+    expect(ok(["status"]).stdout).toMatch(/^auto-upgrade: on, weekly \(ext-upgrade\.timer\)\n  last run:   never/m);
+    const bad = ns.ext(["setup", "--auto-upgrade", "daily\nExecStart=/bin/sh"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/is not an OnCalendar= schedule ext accepts/);
+  });
+
+  it("with a subscription the service runs its check: a new version is installed; a second run with nothing new changes nothing", () => {
+    publish("main", "4", ["hello", "jq"]);
+    const timings = "/run/ext-auto-timings";
+    const first = runService(ns, timings);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^auto-upgrade \(the subscription's check\): upgraded\n/);
+    expect(first.stdout).toMatch(/generation 4 is active/);
+    const steps = ns.read(timings)!.trim().split("\n").map((l) => (JSON.parse(l) as { phase: string }).phase);
+    expect(steps).toEqual(expect.arrayContaining(["import", "activate"]));
+    const s = json<{ generation: number; autoUpgrade: { lastRun: { via: string; result: string; generation: number; message: string } } }>(["status"]);
+    expect(s.generation).toBe(4);
+    expect(s.autoUpgrade.lastRun).toMatchObject({ via: "pull", result: "upgraded", generation: 4, message: "generation 4 is active" });
+
+    const before = { ...snapshot(), ...untouched(ns) };
+    ns.run(["touch", "/run/ext-auto-marker"]);
+    // mtimes have a granularity: a write in the same tick as the marker would not show.
+    spawnSync("sleep", ["0.05"]);
+    const second = runService(ns, timings);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^auto-upgrade \(the subscription's check\): up-to-date\nnothing to do: version 4 was installed as generation 4/);
+    expect(ns.read(timings), "no transaction step ran").toBeUndefined();
+    expect({ ...snapshot(), ...untouched(ns) }).toEqual(before);
+    // Only the records of this run (and the lock's holder line) were written.
+    expect(writtenSince(ns, "/run/ext-auto-marker")).toEqual(["/var/lib/ext/auto-upgrade.json", "/var/lib/ext/lock", "/var/lib/ext/subscription-status.json"]);
+    const doc = json<{ auto: { result: string } }>(["upgrade", "--auto"]);
+    expectValid("upgrade", doc);
+    expect(doc.auto.result).toBe("up-to-date");
+    expect(json<{ autoUpgrade: { lastRun: { result: string; generation: number } } }>(["status"]).autoUpgrade.lastRun).toMatchObject({ result: "up-to-date", generation: 4 });
+  });
+
+  it("a failed run is recorded for ext status, and the set stays", () => {
+    // The subscription's server gone: the check fails, the timer's run exits 1 with the message.
+    const probe = spawnSync("python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"], { encoding: "utf8" });
+    ok(["subscribe", `http://127.0.0.1:${probe.stdout.trim()}/gone`, "--key", join(dir, "fleet.asc")]);
+    const before = snapshot();
+    const r = runService(ns, "/run/ext-auto-timings");
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(snapshot()).toEqual(before);
+    const last = json<{ autoUpgrade: { lastRun: { result: string; message: string; generation: number } } }>(["status"]).autoUpgrade.lastRun;
+    expect(last).toMatchObject({ result: "failed", generation: 4 });
+    expect(last.message).toMatch(SYSUPDATE ? /server cannot be reached/ : /ECONNREFUSED/);
+    expect(ok(["status"]).stdout).toMatch(/^  last run:   \S+ failed \(pull\): /m);
+    subscribe("main");
+  });
+
+  it("without a subscription the service runs ext upgrade: a newer version in the source is installed, then nothing changes", () => {
+    // A machine of its own, with a source of its own that the test moves on.
+    cpSync(join(REPO, "test/fixtures"), join(dir, "fixtures-auto"), { recursive: true });
+    const source = `path:${dir}/fixtures-auto`;
+    const m = openNamespace();
+    try {
+      must(m.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
+      must(m.ext(["add", "hello", "--source", source]), "add hello");
+      must(m.ext(["setup", "--auto-upgrade", "daily"]), "setup --auto-upgrade daily");
+      const timings = "/run/ext-auto-timings";
+      const nothing = runService(m, timings);
+      expect(nothing.status, nothing.stderr).toBe(0);
+      expect(nothing.stdout).toMatch(/^auto-upgrade \(ext upgrade\): up-to-date\n(.*\n)*everything is up to date/);
+
+      const nixFile = join(dir, "fixtures-auto/packages.nix");
+      const original = readFileSync(nixFile, "utf8");
+      const newer = original.replace(`pname = "hello";\n    version = "2.10";`, `pname = "hello";\n    version = "2.12";`);
+      expect(newer).not.toBe(original);
+      writeFileSync(nixFile, newer);
+      const up = runService(m, timings);
+      expect(up.status, up.stderr).toBe(0);
+      expect(up.stdout).toMatch(/^auto-upgrade \(ext upgrade\): upgraded\n(.*\n)*hello 2\.10 → 2\.12\ngeneration 2 is active/);
+      expect(JSON.parse(must(m.ext(["status", "--json"]), "status").stdout).autoUpgrade.lastRun).toMatchObject({ via: "upgrade", result: "upgraded", generation: 2 });
+
+      const before = { gens: m.ext(["generations", "--json"]).stdout, ...untouched(m) };
+      m.run(["touch", "/run/ext-auto-marker"]);
+      spawnSync("sleep", ["0.05"]);
+      const again = runService(m, timings);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/up-to-date\n(.*\n)*everything is up to date/);
+      expect(m.read(timings), "no transaction step ran").toBeUndefined();
+      expect({ gens: m.ext(["generations", "--json"]).stdout, ...untouched(m) }).toEqual(before);
+      expect(writtenSince(m, "/run/ext-auto-marker")).toEqual(["/var/lib/ext/auto-upgrade.json", "/var/lib/ext/lock"]);
+    } finally {
+      m.close();
+    }
+  }, 300_000);
+
+  it("--auto-upgrade off removes the units, the link and the record; the boot units stay", () => {
+    const doc = json<{ autoUpgrade: { action: string; removed: string[] } }>(["setup", "--auto-upgrade", "off"]);
+    expectValid("setup", doc);
+    expect(doc.autoUpgrade.removed.sort()).toEqual([
+      "/etc/systemd/system/ext-upgrade.service",
+      "/etc/systemd/system/ext-upgrade.timer",
+      "/etc/systemd/system/timers.target.wants/ext-upgrade.timer",
+      "/var/lib/ext/auto-upgrade.json",
+    ]);
+    expect(ns.run(["sh", "-c", "ls /etc/systemd/system /etc/systemd/system/timers.target.wants"]).stdout).not.toMatch(/ext-upgrade/);
+    expect(ns.run(["test", "-e", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).status).toBe(0);
+    expect(ns.run(["test", "-e", "/etc/systemd/system/ext-boot-select.service"]).status).toBe(0);
+    expect(json<{ autoUpgrade: unknown }>(["status"]).autoUpgrade).toEqual({ enabled: false, schedule: null, lastRun: null });
+    expect(ok(["status"]).stdout).toMatch(/^auto-upgrade: off/m);
+    expect(json<{ autoUpgrade: { removed: string[] } }>(["setup", "--auto-upgrade", "off"]).autoUpgrade.removed).toEqual([]);
+  });
+});
+
 describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
   /** A channel holding version 9 of hello + jq + ripgrep, as published; `damage` then changes it. */
   function channel(name: string, damage: (d: string) => void): void {
