@@ -24,6 +24,8 @@ let http: ChildProcess;
 let base: string;
 let ns: Namespace;
 let fixtures: string;
+let cutHttp: ChildProcess;
+let cutBase: string;
 
 function sh(argv: string[], env: Record<string, string> = {}): RunOutput {
   const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: "utf8" });
@@ -63,8 +65,8 @@ function json<T>(args: string[]): T {
   return JSON.parse(ok([...args, "--json"]).stdout) as T;
 }
 
-function subscribe(channel: string): void {
-  expectValid("subscribe", json(["subscribe", `${base}/${channel}`, "--key", join(dir, "fleet.asc")]));
+function subscribe(channel: string, opts: { key?: string; base?: string } = {}): void {
+  expectValid("subscribe", json(["subscribe", `${opts.base ?? base}/${channel}`, "--key", opts.key ?? join(dir, "fleet.asc")]));
 }
 
 /** What a machine's administrator could see change. */
@@ -83,6 +85,51 @@ function flipByte(file: string): void {
   const bytes = readFileSync(file);
   bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
   writeFileSync(file, bytes);
+}
+
+/** SHA256SUMS in D signed again by KEY, with gpg's clock DAYS away from now. */
+function resign(d: string, key: string, days: number): void {
+  const at = Math.floor(Date.now() / 1000) + days * 86400;
+  gpg(["--yes", "--faked-system-time", `${at}!`, "--local-user", key, "--detach-sign", "--output", join(d, "SHA256SUMS.gpg"), join(d, "SHA256SUMS")]);
+}
+
+/** A loopback server like http.server, except that where a directory holds a file CUT it sends a
+ *  .raw file's headers (Content-Length: all of it) and half its bytes, then closes the connection. */
+const CUT_SERVER = `
+import http.server, os, socket, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        path = self.translate_path(self.path)
+        if path.endswith(".raw") and os.path.exists(os.path.join(os.path.dirname(path), "CUT")):
+            data = open(path, "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        return super().do_GET()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: H(*a, directory=sys.argv[1], **k))
+print("port", server.server_address[1], flush=True)
+server.serve_forever()
+`;
+
+function serve(argv: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      seen += c.toString();
+      const m = /port (\d+)/.exec(seen);
+      if (m) resolve({ child, url: `http://127.0.0.1:${m[1]}` });
+    });
+    child.on("exit", (code) => reject(new Error(`${argv.join(" ")} exited (${code})`)));
+  });
 }
 
 function sha256(file: string): string {
@@ -104,17 +151,21 @@ beforeAll(async () => {
   gpg(["--passphrase", "", "--quick-gen-key", "fleet <fleet@example.org>", "ed25519", "sign", "never"]);
   gpg(["--passphrase", "", "--quick-gen-key", "intruder <intruder@example.org>", "ed25519", "sign", "never"]);
   writeFileSync(join(dir, "fleet.asc"), gpg(["--armor", "--export", "fleet@example.org"]).stdout);
+  // Two keys whose dates are off: one that expired (made two years ago, valid one year), one made
+  // 400 days from now. gpg signs with its clock set (--faked-system-time).
+  const ago = Math.floor(Date.now() / 1000) - 730 * 86400;
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-gen-key", "old <old@example.org>", "ed25519", "sign", "1y"]);
+  gpg(["--faked-system-time", `${Math.floor(Date.now() / 1000) + 400 * 86400}!`, "--passphrase", "", "--quick-gen-key", "later <later@example.org>", "ed25519", "sign", "never"]);
+  writeFileSync(join(dir, "old.asc"), gpg(["--armor", "--export", "old@example.org"]).stdout);
+  writeFileSync(join(dir, "later.asc"), gpg(["--armor", "--export", "later@example.org"]).stdout);
   // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
-  http = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv], { stdio: ["ignore", "pipe", "pipe"] });
-  base = await new Promise<string>((resolve, reject) => {
-    let seen = "";
-    http.stdout!.on("data", (c: Buffer) => {
-      seen += c.toString();
-      const m = /port (\d+)/.exec(seen);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    http.on("exit", (code) => reject(new Error(`http.server exited (${code})`)));
-  });
+  const plain = await serve(["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv]);
+  http = plain.child;
+  base = plain.url;
+  writeFileSync(join(dir, "cut-server.py"), CUT_SERVER);
+  const cut = await serve(["python3", "-u", join(dir, "cut-server.py"), srv]);
+  cutHttp = cut.child;
+  cutBase = cut.url;
   ns = openNamespace();
   // systemd-pull's keyring is /etc/systemd/import-pubring.gpg: this namespace's own.
   must(ns.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
@@ -123,6 +174,7 @@ beforeAll(async () => {
 afterAll(() => {
   ns?.close();
   http?.kill();
+  cutHttp?.kill();
   if (gnupg) sh(["gpgconf", "--kill", "all"], { GNUPGHOME: gnupg });
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -417,8 +469,8 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     damage(join(srv, name));
   }
 
-  function refused(name: string, message: RegExp): RunOutput {
-    subscribe(name);
+  function refused(name: string, message: RegExp, opts: { key?: string; base?: string } = {}): RunOutput {
+    subscribe(name, opts);
     const before = snapshot();
     const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
     const incomingBefore = incoming();
@@ -484,6 +536,30 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     }
   });
 
+  it("a key past its expiry (the signature dated before it): refused before anything is fetched, by both engines", () => {
+    // gpgv and systemd-pull's gpg accept this signature (EXPKEYSIG, exit 0): it is ext that refuses.
+    channel("expired", (d) => resign(d, "old@example.org", -600));
+    const r = refused("expired", /the subscription's key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "old.asc") });
+    expect(r.stderr).toMatch(/must sign with a key that has not expired/);
+    console.log(`expired key (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a key made after this machine's clock (the clock is behind): refused, and the message says it is the clock", () => {
+    // The publisher's key and signature from 400 days ahead: what a machine whose clock is 400 days
+    // behind sees. gpgv and gpg say "created … in the future (time warp or clock problem)", exit 2.
+    channel("later", (d) => resign(d, "later@example.org", 400));
+    const r = refused("later", /the subscription's key [0-9A-F]{16} was created on \d{4}-\d\d-\d\d, after this machine's clock \(\d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "later.asc") });
+    expect(r.stderr).toMatch(/is this machine's clock right/);
+    console.log(`key from the future (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a download broken off mid-transfer (Content-Length sent, the connection closed halfway)", () => {
+    channel("cut", (d) => writeFileSync(join(d, "CUT"), ""));
+    const r = refused("cut", SYSUPDATE ? /systemd-sysupdate refused the update: the download broke off before its end/ : /the download of http:\/\/127\.0\.0\.1:\d+\/cut\/ext_9\.raw broke off after \d+ bytes/, { base: cutBase });
+    expect(r.stderr).toMatch(/nothing was (changed|installed)/);
+    console.log(`cut mid-transfer (${VIA}): ${r.stderr.trim()}`);
+  });
+
   it("--via sysupdate where the host has none says so", () => {
     if (SYSUPDATE) {
       subscribe("main");
@@ -494,6 +570,30 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     expect(r.stderr).toMatch(/--via ext/);
+  });
+});
+
+describe("what a check accepts, and what heals", () => {
+  it("after a broken-off download, the next check from a healthy server installs the version", () => {
+    rmSync(join(srv, "cut", "CUT"));
+    subscribe("cut", { base: cutBase });
+    const gens = json<{ id: number }[]>(["generations"]).length;
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(new RegExp(`generation ${gens + 1} is active`));
+    expect(json<{ subscription: { installedVersion: string } }>(["status"]).subscription.installedVersion).toBe("9");
+  });
+
+  it("a signature dated in the future (the publisher's clock ahead, or this one behind) is accepted, with a warning from ext's own pull", () => {
+    // gpgv and gpg report a good signature (VALIDSIG with the future date) and exit 0; versions,
+    // not dates, decide what is newer, so refusing would only strand machines with a wrong clock.
+    publish("ahead", "10", ["hello", "jq", "ripgrep"]);
+    resign(join(srv, "ahead"), "fleet@example.org", 400);
+    subscribe("ahead");
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(/generation \d+ is active/);
+    console.log(`signature from the future (${VIA}): ${r.stderr.trim()}`);
+    if (!SYSUPDATE) expect(r.stderr).toMatch(/SHA256SUMS was signed on \d{4}-\d\d-\d\dT[\d:.]+Z, in the future by this machine's clock/);
+    expect(json<{ subscription: { installedVersion: string } }>(["status"]).subscription.installedVersion).toBe("10");
   });
 });
 
