@@ -110,7 +110,8 @@ export async function download(url: string, entry: SumEntry, dir: string, report
       throw new ExtError(`no space left to download ${entry.file} into ${dir}`, { hint: "free space under /var/lib/ext ('ext gc' removes images no kept generation uses); nothing was changed" });
     }
     if (errnoCode(e) !== undefined) throw e;
-    throw new FetchError(`the download of ${urlOf(url, entry.file)} broke off after ${received} bytes`, { hint: "nothing was changed; the next check tries again" });
+    const of = Number.isFinite(total) ? ` of the ${total} the server announced` : "";
+    throw new FetchError(`the download of ${urlOf(url, entry.file)} broke off after ${received} bytes${of}`, { hint: "nothing was changed; the next check tries again" });
   }
   const got = hash.digest("hex");
   if (got !== entry.sha256) {
