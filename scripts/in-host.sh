@@ -31,7 +31,10 @@ exec unshare -m -p --fork --propagation private -- /bin/sh -eu -c '
   rm -rf "$tree/tmp/.var-lib"
   mkdir -p "$tree/var/lib/ext" "$tree/var/lib/extensions"
   # The binds last, so that a repository below /tmp or /root (a CI clone) is not hidden by their tmpfs.
-  for d in "$repo" /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
+  # A git worktree whose node_modules is a symlink into the main checkout: that directory too.
+  modules=$(readlink -f "$repo/node_modules" 2>/dev/null || true)
+  case $modules in "$repo"/*|"") modules= ;; esac
+  for d in "$repo" $modules /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
   mount --rbind /dev "$tree/dev"
   mount -t proc proc "$tree/proc"
   mount --rbind /sys "$tree/sys"

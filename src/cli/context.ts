@@ -51,13 +51,20 @@ export function commandLine(ctx: CommandContext): string {
   return ["ext", ...ctx.argv].join(" ");
 }
 
+/** Lock files this process holds: a run that holds the lock for a whole sequence (`ext upgrade
+ *  --auto`: check, then transact) enters its transaction without taking it again — a second flock
+ *  on a second open of the same file would wait for itself. */
+const held = new Set<string>();
+
 /** Serialises commands that read or change state, and repairs what a killed run left behind. */
 export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recovery | undefined) => Promise<T>): Promise<T> {
+  if (held.has(ctx.layout.lockFile)) return fn(undefined);
   await ensureStateDirs(ctx.layout).catch((e) => {
     if ((e as NodeJS.ErrnoException).code === "EACCES") throw needsRoot(ctx);
     throw e;
   });
   const lock = await acquireLock(ctx.layout, ["ext", ...ctx.argv].join(" "), lockOptions(ctx));
+  held.add(ctx.layout.lockFile);
   try {
     // Recovery code (and the sysext and Nix adapters behind it) loads only when a run was interrupted.
     const recovery = existsSync(ctx.layout.journalFile)
@@ -66,6 +73,7 @@ export async function withStateLock<T>(ctx: CommandContext, fn: (recovery: Recov
     await sweepLeftovers(ctx.layout, ctx.extensionName);
     return await fn(recovery);
   } finally {
+    held.delete(ctx.layout.lockFile);
     await lock.release();
   }
 }

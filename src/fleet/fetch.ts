@@ -26,6 +26,8 @@ const LIST_MAX = 1024 * 1024;
 const TIMEOUT_MS = 60_000;
 
 export interface Listed {
+  /** When SHA256SUMS was signed, by the signer's clock (null: gpgv did not say). */
+  signedAt: number | null;
   entries: SumEntry[];
   newest: { version: string; entry: SumEntry } | null;
 }
@@ -62,7 +64,7 @@ export async function fetchList(url: string, name: string, keyring: string, scra
   const signature = await getSmall(urlOf(url, "SHA256SUMS.gpg"));
   await writeFile(join(scratch, "SHA256SUMS"), sums);
   await writeFile(join(scratch, "SHA256SUMS.gpg"), signature);
-  await verifyDetached(keyring, join(scratch, "SHA256SUMS"), join(scratch, "SHA256SUMS.gpg"), `${url}/SHA256SUMS`);
+  const { signedAt } = await verifyDetached(keyring, join(scratch, "SHA256SUMS"), join(scratch, "SHA256SUMS.gpg"), `${url}/SHA256SUMS`);
   let entries: SumEntry[];
   try {
     entries = parseSums(sums.toString("utf8"));
@@ -75,7 +77,7 @@ export async function fetchList(url: string, name: string, keyring: string, scra
     const version = versionOf(entry.file, name);
     if (version !== undefined && (newest === null || compareVersions(version, newest.version) > 0)) newest = { version, entry };
   }
-  return { entries, newest };
+  return { signedAt, entries, newest };
 }
 
 /** Downloads one listed file into DIR under its name, only once its sha256 is the listed one. */
@@ -108,7 +110,8 @@ export async function download(url: string, entry: SumEntry, dir: string, report
       throw new ExtError(`no space left to download ${entry.file} into ${dir}`, { hint: "free space under /var/lib/ext ('ext gc' removes images no kept generation uses); nothing was changed" });
     }
     if (errnoCode(e) !== undefined) throw e;
-    throw new FetchError(`the download of ${urlOf(url, entry.file)} broke off after ${received} bytes`, { hint: "nothing was changed; the next check tries again" });
+    const of = Number.isFinite(total) ? ` of the ${total} the server announced` : "";
+    throw new FetchError(`the download of ${urlOf(url, entry.file)} broke off after ${received} bytes${of}`, { hint: "nothing was changed; the next check tries again" });
   }
   const got = hash.digest("hex");
   if (got !== entry.sha256) {

@@ -69,13 +69,62 @@ export async function addToKeyring(keyring: string, importKeyringPath: string): 
   return false;
 }
 
-/** gpgv: the detached signature SIG of FILE was made by a key of KEYRING, or SignatureError. */
-export async function verifyDetached(keyring: string, file: string, signature: string, what: string): Promise<void> {
-  const out = await withHome((home) => run("gpgv", ["--homedir", home, "--keyring", keyring, signature, file], { reject: false }));
+/** What gpgv said about a good signature: when it was made (seconds since the epoch, by the signer's
+ *  clock). */
+export interface GoodSignature {
+  signedAt: number | null;
+}
+
+/** gpgv: the detached signature SIG of FILE was made by a key of KEYRING, or SignatureError.
+ *  gpgv (2.2 and 2.4) accepts a signature made in the future and one by an expired key made before
+ *  it expired; `checkKeyTimes` refuses the second before anything is fetched, the caller warns
+ *  about the first (signedAt). */
+export async function verifyDetached(keyring: string, file: string, signature: string, what: string): Promise<GoodSignature> {
+  const out = await withHome((home) => run("gpgv", ["--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, file], { reject: false }));
   if (out.exitCode !== 0) {
-    throw new SignatureError(`the signature of ${what} does not verify with the subscription's key: refused, nothing was installed`, {
+    const clock = /created .* in the future \(time warp or clock problem\)/.exec(out.stderr);
+    throw new SignatureError(clock
+      ? `the signature of ${what} cannot be checked: the key ${clock[0]}: refused, nothing was installed`
+      : `the signature of ${what} does not verify with the subscription's key: refused, nothing was installed`, {
       details: out.stderr.trim().split("\n").slice(-4).join("\n"),
-      hint: "the list was changed or signed by another key; if the publisher's key changed, subscribe again with the new one (sudo ext subscribe URL --key NEW.asc)",
+      hint: clock
+        ? "is this machine's clock right (date; timedatectl)? gpgv cannot use a key newer than the clock"
+        : "the list was changed or signed by another key; if the publisher's key changed, subscribe again with the new one (sudo ext subscribe URL --key NEW.asc)",
     });
   }
+  const valid = /^\[GNUPG:\] VALIDSIG \S+ \S+ (\d+)/m.exec(out.stdout);
+  return { signedAt: valid ? Number(valid[1]) : null };
+}
+
+export class KeyTimeError extends ExtError {
+  override readonly code = "key-time";
+}
+
+/** Before anything is fetched: the subscription's keyring has a key this machine's clock finds
+ *  valid — not expired, not created after now. gpgv and systemd-pull's gpg both accept a signature by
+ *  an expired key if it carries a date before the expiry, and that date is the signer's to choose:
+ *  a key that leaked after it expired could still sign. So an expired key is refused here, for both
+ *  engines, and a key from the future (this machine's clock is behind) is named as a clock problem
+ *  instead of gpg's "Bad public key". */
+export async function checkKeyTimes(keyring: string, now = Date.now()): Promise<void> {
+  const out = await withHome((home) => run("gpg", ["--homedir", home, "--batch", "--with-colons", "--show-keys", keyring], { reject: false }));
+  const keys = out.stdout.split("\n").map((l) => l.split(":")).filter((r) => r[0] === "pub");
+  const seconds = Math.floor(now / 1000);
+  const day = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
+  const problems: { kind: "expired" | "future"; text: string }[] = [];
+  for (const r of keys) {
+    const id = r[4] ?? "?";
+    const created = Number(r[5]);
+    const expires = r[6] ? Number(r[6]) : null;
+    if (Number.isFinite(created) && created > seconds) problems.push({ kind: "future", text: `${id} was created on ${day(created)}, after this machine's clock (${day(seconds)})` });
+    else if (expires !== null && Number.isFinite(expires) && expires <= seconds) problems.push({ kind: "expired", text: `${id} expired on ${day(expires)} (this machine's clock: ${day(seconds)})` });
+    else return;
+  }
+  if (problems.length === 0) return;
+  const future = problems.every((p) => p.kind === "future");
+  throw new KeyTimeError(`the subscription's key ${problems.map((p) => p.text).join("; ")}: refused, nothing was fetched`, {
+    hint: future
+      ? "is this machine's clock right (date; timedatectl)? A key cannot be used before it was made"
+      : "the publisher must sign with a key that has not expired (gpg --quick-set-expire, or a new key), and this machine subscribe again with it (sudo ext subscribe URL --key NEW.asc); if the date above is wrong, fix this machine's clock",
+  });
 }

@@ -7,6 +7,7 @@ import type { TxRequest } from "../machine/types.js";
 import { listGenerations } from "../generations/store.js";
 import { ExitCode, ExtError, isExtError } from "../errors.js";
 import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
+import { checkKeyTimes } from "./keys.js";
 import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
 import { compareVersions } from "./versions.js";
 import { incomingDir, keyringFile, requireSubscription, verityCertFile, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
@@ -18,6 +19,9 @@ import { incomingDir, keyringFile, requireSubscription, verityCertFile, writeChe
 // failures included, is written to subscription-status.json for `ext status`.
 
 export type Via = "auto" | "sysupdate" | "ext";
+
+/** How far ahead of this machine's clock a signature may be before ext says so. */
+const CLOCK_SLACK_MS = 10 * 60_000;
 
 export interface PullOptions {
   via?: Via;
@@ -54,6 +58,7 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
   const started = new Date().toISOString();
   let newest: string | null = null;
   try {
+    await checkKeyTimes(keyringFile(ctx.layout));
     const incoming = incomingDir(ctx.layout);
     await mkdir(incoming, { recursive: true, mode: 0o755 });
     if (via === "sysupdate") {
@@ -119,6 +124,11 @@ async function ownPull(ctx: { layout: Layout; reporter: Reporter }, sub: Subscri
   const scratch = await mkdtemp(join(tmpdir(), "ext-pull-"));
   try {
     const listed = await fetchList(sub.url, sub.name, keyringFile(ctx.layout), scratch);
+    // Not refused: a signature needs the key whatever its date, and versions, not dates, decide
+    // what is newer. A wrong clock on either side is worth saying, though.
+    if (listed.signedAt !== null && listed.signedAt * 1000 > Date.now() + CLOCK_SLACK_MS) {
+      ctx.reporter.warn(`${sub.url}/SHA256SUMS was signed on ${new Date(listed.signedAt * 1000).toISOString()}, in the future by this machine's clock (${new Date().toISOString()}): is this clock or the publisher's wrong?`);
+    }
     if (!listed.newest) return;
     const have = (await incomingVersions(incoming, sub.name))[0];
     if (have && compareVersions(have.version, listed.newest.version) >= 0) return;

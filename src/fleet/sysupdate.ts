@@ -73,6 +73,7 @@ export function explain(stderr: string): string {
     [/BAD signature|Signature verification failed|No public key|Can't check signature/i, "the signature of SHA256SUMS does not verify with the subscription's key"],
     [/did not check out|tampered with|does not match expected checksum/i, "the downloaded image does not match its signed SHA256SUMS"],
     [/No space left|Failed to write file/i, "the download could not be written (is the disk full?)"],
+    [/partial file|Premature end|connection (was )?(closed|reset)|Connection died/i, "the download broke off before its end (the server closed the connection)"],
     [/Connection refused|Could not resolve|Could not connect|Couldn't connect|timed out|HTTP request .* failed|\b404\b|Failed to connect/i, "the server cannot be reached or does not serve the files"],
   ];
   for (const [re, meaning] of patterns) {

@@ -24,6 +24,8 @@ let http: ChildProcess;
 let base: string;
 let ns: Namespace;
 let fixtures: string;
+let cutHttp: ChildProcess;
+let cutBase: string;
 
 function sh(argv: string[], env: Record<string, string> = {}): RunOutput {
   const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: "utf8" });
@@ -63,8 +65,8 @@ function json<T>(args: string[]): T {
   return JSON.parse(ok([...args, "--json"]).stdout) as T;
 }
 
-function subscribe(channel: string): void {
-  expectValid("subscribe", json(["subscribe", `${base}/${channel}`, "--key", join(dir, "fleet.asc")]));
+function subscribe(channel: string, opts: { key?: string; base?: string } = {}): void {
+  expectValid("subscribe", json(["subscribe", `${opts.base ?? base}/${channel}`, "--key", opts.key ?? join(dir, "fleet.asc")]));
 }
 
 /** What a machine's administrator could see change. */
@@ -83,6 +85,51 @@ function flipByte(file: string): void {
   const bytes = readFileSync(file);
   bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
   writeFileSync(file, bytes);
+}
+
+/** SHA256SUMS in D signed again by KEY, with gpg's clock DAYS away from now. */
+function resign(d: string, key: string, days: number): void {
+  const at = Math.floor(Date.now() / 1000) + days * 86400;
+  gpg(["--yes", "--faked-system-time", `${at}!`, "--local-user", key, "--detach-sign", "--output", join(d, "SHA256SUMS.gpg"), join(d, "SHA256SUMS")]);
+}
+
+/** A loopback server like http.server, except that where a directory holds a file CUT it sends a
+ *  .raw file's headers (Content-Length: all of it) and half its bytes, then closes the connection. */
+const CUT_SERVER = `
+import http.server, os, socket, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        path = self.translate_path(self.path)
+        if path.endswith(".raw") and os.path.exists(os.path.join(os.path.dirname(path), "CUT")):
+            data = open(path, "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        return super().do_GET()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: H(*a, directory=sys.argv[1], **k))
+print("port", server.server_address[1], flush=True)
+server.serve_forever()
+`;
+
+function serve(argv: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      seen += c.toString();
+      const m = /port (\d+)/.exec(seen);
+      if (m) resolve({ child, url: `http://127.0.0.1:${m[1]}` });
+    });
+    child.on("exit", (code) => reject(new Error(`${argv.join(" ")} exited (${code})`)));
+  });
 }
 
 function sha256(file: string): string {
@@ -104,17 +151,21 @@ beforeAll(async () => {
   gpg(["--passphrase", "", "--quick-gen-key", "fleet <fleet@example.org>", "ed25519", "sign", "never"]);
   gpg(["--passphrase", "", "--quick-gen-key", "intruder <intruder@example.org>", "ed25519", "sign", "never"]);
   writeFileSync(join(dir, "fleet.asc"), gpg(["--armor", "--export", "fleet@example.org"]).stdout);
+  // Two keys whose dates are off: one that expired (made two years ago, valid one year), one made
+  // 400 days from now. gpg signs with its clock set (--faked-system-time).
+  const ago = Math.floor(Date.now() / 1000) - 730 * 86400;
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-gen-key", "old <old@example.org>", "ed25519", "sign", "1y"]);
+  gpg(["--faked-system-time", `${Math.floor(Date.now() / 1000) + 400 * 86400}!`, "--passphrase", "", "--quick-gen-key", "later <later@example.org>", "ed25519", "sign", "never"]);
+  writeFileSync(join(dir, "old.asc"), gpg(["--armor", "--export", "old@example.org"]).stdout);
+  writeFileSync(join(dir, "later.asc"), gpg(["--armor", "--export", "later@example.org"]).stdout);
   // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
-  http = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv], { stdio: ["ignore", "pipe", "pipe"] });
-  base = await new Promise<string>((resolve, reject) => {
-    let seen = "";
-    http.stdout!.on("data", (c: Buffer) => {
-      seen += c.toString();
-      const m = /port (\d+)/.exec(seen);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    http.on("exit", (code) => reject(new Error(`http.server exited (${code})`)));
-  });
+  const plain = await serve(["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv]);
+  http = plain.child;
+  base = plain.url;
+  writeFileSync(join(dir, "cut-server.py"), CUT_SERVER);
+  const cut = await serve(["python3", "-u", join(dir, "cut-server.py"), srv]);
+  cutHttp = cut.child;
+  cutBase = cut.url;
   ns = openNamespace();
   // systemd-pull's keyring is /etc/systemd/import-pubring.gpg: this namespace's own.
   must(ns.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
@@ -123,6 +174,7 @@ beforeAll(async () => {
 afterAll(() => {
   ns?.close();
   http?.kill();
+  cutHttp?.kill();
   if (gnupg) sh(["gpgconf", "--kill", "all"], { GNUPGHOME: gnupg });
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -253,6 +305,163 @@ describe("ext subscribe and ext pull", () => {
   });
 });
 
+/** What a run that changed nothing must leave as it was, besides what `snapshot` shows: every path
+ *  under /var/lib/ext, the merged /usr (a refresh mounts a new overlay: a new mount id) and the
+ *  active image's link in /var/lib/extensions (inode and time). */
+function untouched(m: Namespace) {
+  return {
+    files: m.run(["sh", "-c", "find /var/lib/ext /var/lib/extensions | sort"]).stdout,
+    usr: m.run(["sh", "-c", "grep ' /usr ' /proc/self/mountinfo"]).stdout,
+    link: m.run(["sh", "-c", "stat -c '%n %i %y' /var/lib/extensions/*"]).stdout,
+  };
+}
+
+/** Runs what ext-upgrade.service runs: its ExecStart= line, word by word, in the namespace (with the
+ *  tests' offline Nix settings; a real unit has the system's). Timings: the transaction's steps. */
+function runService(m: Namespace, timings: string): RunOutput {
+  const unit = m.read("/etc/systemd/system/ext-upgrade.service")!;
+  const line = /^ExecStart=(.*)$/m.exec(unit)![1]!;
+  expect(line, "plain words: no quoting to undo").not.toMatch(/["'\\]/);
+  m.run(["rm", "-f", timings]);
+  return m.run(line.split(" "), { env: extEnv({ EXT_TIMINGS: timings }) });
+}
+
+/** Files under /var/lib/ext written since MARKER (a file the test touched in /run). */
+function writtenSince(m: Namespace, marker: string): string[] {
+  return m.run(["find", "/var/lib/ext", "-newer", marker, "-type", "f"]).stdout.split("\n").filter(Boolean).sort();
+}
+
+describe("ext setup --auto-upgrade", () => {
+  it("writes ext-upgrade.service and .timer from templates/, enables the timer, and systemd-analyze verify accepts them", () => {
+    const doc = json<{ autoUpgrade: { action: string; schedule: string; linked: boolean; units: { unit: string; written: boolean }[] } }>(["setup", "--auto-upgrade", "weekly"]);
+    expectValid("setup", doc);
+    expect(doc.autoUpgrade).toMatchObject({ action: "on", schedule: "weekly", linked: true });
+    expect(doc.autoUpgrade.units.map((u) => [u.unit, u.written])).toEqual([["ext-upgrade.service", true], ["ext-upgrade.timer", true]]);
+    const timer = ns.read("/etc/systemd/system/ext-upgrade.timer")!;
+    expect(timer).toMatch(/^OnCalendar=weekly$/m);
+    expect(timer).toMatch(/^RandomizedDelaySec=1h$/m);
+    expect(timer).toMatch(/^Persistent=yes$/m);
+    expect(timer).toMatch(/^WantedBy=timers\.target$/m);
+    expect(ns.read("/etc/systemd/system/ext-upgrade.service")).toMatch(/^Type=oneshot\nExecStart=\S+ \S+ext\.js upgrade --auto$/m);
+    expect(ns.run(["readlink", "/etc/systemd/system/timers.target.wants/ext-upgrade.timer"]).stdout.trim()).toBe("/etc/systemd/system/ext-upgrade.timer");
+    const verify = ns.run(["systemd-analyze", "verify", "/etc/systemd/system/ext-upgrade.service", "/etc/systemd/system/ext-upgrade.timer"]);
+    expect(verify.status, verify.stderr + verify.stdout).toBe(0);
+    expect(verify.stderr + verify.stdout).toBe("");
+    // Again: nothing to write, already enabled.
+    const again = json<{ autoUpgrade: { linked: boolean; units: { written: boolean }[] } }>(["setup", "--auto-upgrade", "weekly"]);
+    expect(again.autoUpgrade.linked).toBe(false);
+    expect(again.autoUpgrade.units.map((u) => u.written)).toEqual([false, false]);
+    const s = json<{ autoUpgrade: unknown }>(["status"]);
+    expectValid("status", s);
+    expect(s.autoUpgrade).toEqual({ enabled: true, schedule: "weekly", lastRun: null });
+    expect(ok(["status"]).stdout).toMatch(/^auto-upgrade: on, weekly \(ext-upgrade\.timer\)\n  last run:   never/m);
+    const bad = ns.ext(["setup", "--auto-upgrade", "daily\nExecStart=/bin/sh"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/is not an OnCalendar= schedule ext accepts/);
+  });
+
+  it("with a subscription the service runs its check: a new version is installed; a second run with nothing new changes nothing", () => {
+    publish("main", "4", ["hello", "jq"]);
+    const timings = "/run/ext-auto-timings";
+    const first = runService(ns, timings);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^auto-upgrade \(the subscription's check\): upgraded\n/);
+    expect(first.stdout).toMatch(/generation 4 is active/);
+    const steps = ns.read(timings)!.trim().split("\n").map((l) => (JSON.parse(l) as { phase: string }).phase);
+    expect(steps).toEqual(expect.arrayContaining(["import", "activate"]));
+    const s = json<{ generation: number; autoUpgrade: { lastRun: { via: string; result: string; generation: number; message: string } } }>(["status"]);
+    expect(s.generation).toBe(4);
+    expect(s.autoUpgrade.lastRun).toMatchObject({ via: "pull", result: "upgraded", generation: 4, message: "generation 4 is active" });
+
+    const before = { ...snapshot(), ...untouched(ns) };
+    ns.run(["touch", "/run/ext-auto-marker"]);
+    // mtimes have a granularity: a write in the same tick as the marker would not show.
+    spawnSync("sleep", ["0.05"]);
+    const second = runService(ns, timings);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^auto-upgrade \(the subscription's check\): up-to-date\nnothing to do: version 4 was installed as generation 4/);
+    expect(ns.read(timings), "no transaction step ran").toBeUndefined();
+    expect({ ...snapshot(), ...untouched(ns) }).toEqual(before);
+    // Only the records of this run (and the lock's holder line) were written.
+    expect(writtenSince(ns, "/run/ext-auto-marker")).toEqual(["/var/lib/ext/auto-upgrade.json", "/var/lib/ext/lock", "/var/lib/ext/subscription-status.json"]);
+    const doc = json<{ auto: { result: string } }>(["upgrade", "--auto"]);
+    expectValid("upgrade", doc);
+    expect(doc.auto.result).toBe("up-to-date");
+    expect(json<{ autoUpgrade: { lastRun: { result: string; generation: number } } }>(["status"]).autoUpgrade.lastRun).toMatchObject({ result: "up-to-date", generation: 4 });
+  });
+
+  it("a failed run is recorded for ext status, and the set stays", () => {
+    // The subscription's server gone: the check fails, the timer's run exits 1 with the message.
+    const probe = spawnSync("python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"], { encoding: "utf8" });
+    ok(["subscribe", `http://127.0.0.1:${probe.stdout.trim()}/gone`, "--key", join(dir, "fleet.asc")]);
+    const before = snapshot();
+    const r = runService(ns, "/run/ext-auto-timings");
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(snapshot()).toEqual(before);
+    const last = json<{ autoUpgrade: { lastRun: { result: string; message: string; generation: number } } }>(["status"]).autoUpgrade.lastRun;
+    expect(last).toMatchObject({ result: "failed", generation: 4 });
+    expect(last.message).toMatch(SYSUPDATE ? /server cannot be reached/ : /ECONNREFUSED/);
+    expect(ok(["status"]).stdout).toMatch(/^  last run:   \S+ failed \(pull\): /m);
+    subscribe("main");
+  });
+
+  it("without a subscription the service runs ext upgrade: a newer version in the source is installed, then nothing changes", () => {
+    // A machine of its own, with a source of its own that the test moves on.
+    cpSync(join(REPO, "test/fixtures"), join(dir, "fixtures-auto"), { recursive: true });
+    const source = `path:${dir}/fixtures-auto`;
+    const m = openNamespace();
+    try {
+      must(m.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
+      must(m.ext(["add", "hello", "--source", source]), "add hello");
+      must(m.ext(["setup", "--auto-upgrade", "daily"]), "setup --auto-upgrade daily");
+      const timings = "/run/ext-auto-timings";
+      const nothing = runService(m, timings);
+      expect(nothing.status, nothing.stderr).toBe(0);
+      expect(nothing.stdout).toMatch(/^auto-upgrade \(ext upgrade\): up-to-date\n(.*\n)*everything is up to date/);
+
+      const nixFile = join(dir, "fixtures-auto/packages.nix");
+      const original = readFileSync(nixFile, "utf8");
+      const newer = original.replace(`pname = "hello";\n    version = "2.10";`, `pname = "hello";\n    version = "2.12";`);
+      expect(newer).not.toBe(original);
+      writeFileSync(nixFile, newer);
+      const up = runService(m, timings);
+      expect(up.status, up.stderr).toBe(0);
+      expect(up.stdout).toMatch(/^auto-upgrade \(ext upgrade\): upgraded\n(.*\n)*hello 2\.10 → 2\.12\ngeneration 2 is active/);
+      expect(JSON.parse(must(m.ext(["status", "--json"]), "status").stdout).autoUpgrade.lastRun).toMatchObject({ via: "upgrade", result: "upgraded", generation: 2 });
+
+      const before = { gens: m.ext(["generations", "--json"]).stdout, ...untouched(m) };
+      m.run(["touch", "/run/ext-auto-marker"]);
+      spawnSync("sleep", ["0.05"]);
+      const again = runService(m, timings);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/up-to-date\n(.*\n)*everything is up to date/);
+      expect(m.read(timings), "no transaction step ran").toBeUndefined();
+      expect({ gens: m.ext(["generations", "--json"]).stdout, ...untouched(m) }).toEqual(before);
+      expect(writtenSince(m, "/run/ext-auto-marker")).toEqual(["/var/lib/ext/auto-upgrade.json", "/var/lib/ext/lock"]);
+    } finally {
+      m.close();
+    }
+  }, 300_000);
+
+  it("--auto-upgrade off removes the units, the link and the record; the boot units stay", () => {
+    const doc = json<{ autoUpgrade: { action: string; removed: string[] } }>(["setup", "--auto-upgrade", "off"]);
+    expectValid("setup", doc);
+    expect(doc.autoUpgrade.removed.sort()).toEqual([
+      "/etc/systemd/system/ext-upgrade.service",
+      "/etc/systemd/system/ext-upgrade.timer",
+      "/etc/systemd/system/timers.target.wants/ext-upgrade.timer",
+      "/var/lib/ext/auto-upgrade.json",
+    ]);
+    expect(ns.run(["sh", "-c", "ls /etc/systemd/system /etc/systemd/system/timers.target.wants"]).stdout).not.toMatch(/ext-upgrade/);
+    expect(ns.run(["test", "-e", "/etc/systemd/system/timers.target.wants/ext-pull.timer"]).status).toBe(0);
+    expect(ns.run(["test", "-e", "/etc/systemd/system/ext-boot-select.service"]).status).toBe(0);
+    expect(json<{ autoUpgrade: unknown }>(["status"]).autoUpgrade).toEqual({ enabled: false, schedule: null, lastRun: null });
+    expect(ok(["status"]).stdout).toMatch(/^auto-upgrade: off/m);
+    expect(json<{ autoUpgrade: { removed: string[] } }>(["setup", "--auto-upgrade", "off"]).autoUpgrade.removed).toEqual([]);
+  });
+});
+
 describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
   /** A channel holding version 9 of hello + jq + ripgrep, as published; `damage` then changes it. */
   function channel(name: string, damage: (d: string) => void): void {
@@ -260,8 +469,8 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     damage(join(srv, name));
   }
 
-  function refused(name: string, message: RegExp): RunOutput {
-    subscribe(name);
+  function refused(name: string, message: RegExp, opts: { key?: string; base?: string } = {}): RunOutput {
+    subscribe(name, opts);
     const before = snapshot();
     const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
     const incomingBefore = incoming();
@@ -327,6 +536,30 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     }
   });
 
+  it("a key past its expiry (the signature dated before it): refused before anything is fetched, by both engines", () => {
+    // gpgv and systemd-pull's gpg accept this signature (EXPKEYSIG, exit 0): it is ext that refuses.
+    channel("expired", (d) => resign(d, "old@example.org", -600));
+    const r = refused("expired", /the subscription's key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "old.asc") });
+    expect(r.stderr).toMatch(/must sign with a key that has not expired/);
+    console.log(`expired key (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a key made after this machine's clock (the clock is behind): refused, and the message says it is the clock", () => {
+    // The publisher's key and signature from 400 days ahead: what a machine whose clock is 400 days
+    // behind sees. gpgv and gpg say "created … in the future (time warp or clock problem)", exit 2.
+    channel("later", (d) => resign(d, "later@example.org", 400));
+    const r = refused("later", /the subscription's key [0-9A-F]{16} was created on \d{4}-\d\d-\d\d, after this machine's clock \(\d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "later.asc") });
+    expect(r.stderr).toMatch(/is this machine's clock right/);
+    console.log(`key from the future (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a download broken off mid-transfer (Content-Length sent, the connection closed halfway)", () => {
+    channel("cut", (d) => writeFileSync(join(d, "CUT"), ""));
+    const r = refused("cut", SYSUPDATE ? /systemd-sysupdate refused the update: the download broke off before its end/ : /the download of http:\/\/127\.0\.0\.1:\d+\/cut\/ext_9\.raw broke off after \d+ bytes of the \d+ the server announced/, { base: cutBase });
+    expect(r.stderr).toMatch(/nothing was (changed|installed)/);
+    console.log(`cut mid-transfer (${VIA}): ${r.stderr.trim()}`);
+  });
+
   it("--via sysupdate where the host has none says so", () => {
     if (SYSUPDATE) {
       subscribe("main");
@@ -337,6 +570,30 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/systemd-sysupdate is not on this host/);
     expect(r.stderr).toMatch(/--via ext/);
+  });
+});
+
+describe("what a check accepts, and what heals", () => {
+  it("after a broken-off download, the next check from a healthy server installs the version", () => {
+    rmSync(join(srv, "cut", "CUT"));
+    subscribe("cut", { base: cutBase });
+    const gens = json<{ id: number }[]>(["generations"]).length;
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(new RegExp(`generation ${gens + 1} is active`));
+    expect(json<{ subscription: { installedVersion: string } }>(["status"]).subscription.installedVersion).toBe("9");
+  });
+
+  it("a signature dated in the future (the publisher's clock ahead, or this one behind) is accepted, with a warning from ext's own pull", () => {
+    // gpgv and gpg report a good signature (VALIDSIG with the future date) and exit 0; versions,
+    // not dates, decide what is newer, so refusing would only strand machines with a wrong clock.
+    publish("ahead", "10", ["hello", "jq", "ripgrep"]);
+    resign(join(srv, "ahead"), "fleet@example.org", 400);
+    subscribe("ahead");
+    const r = ok(["pull"]);
+    expect(r.stdout).toMatch(/generation \d+ is active/);
+    console.log(`signature from the future (${VIA}): ${r.stderr.trim()}`);
+    if (!SYSUPDATE) expect(r.stderr).toMatch(/SHA256SUMS was signed on \d{4}-\d\d-\d\dT[\d:.]+Z, in the future by this machine's clock/);
+    expect(json<{ subscription: { installedVersion: string } }>(["status"]).subscription.installedVersion).toBe("10");
   });
 });
 

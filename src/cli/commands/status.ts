@@ -7,6 +7,7 @@ import { formatBytes } from "../output.js";
 import { bootSummary, formatBootSummary, type BootSummary } from "../../boot/report.js";
 import { describeStore, formatStore, type StoreDescription } from "../../store/index.js";
 import { subscriptionStatus, formatSubscriptionStatus, type SubscriptionStatus } from "../../fleet/status.js";
+import { autoUpgradeStatus, formatAutoUpgrade, type AutoUpgradeStatus } from "../../fleet/auto-upgrade.js";
 
 export interface StatusResult {
   root: string;
@@ -26,6 +27,8 @@ export interface StatusResult {
   store: StoreDescription;
   /** The subscription (ext subscribe), the version installed and the last check; null without one. */
   subscription: SubscriptionStatus | null;
+  /** ext setup --auto-upgrade: the timer, its schedule and the last run of `ext upgrade --auto`. */
+  autoUpgrade: AutoUpgradeStatus;
 }
 
 export async function status(ctx: CommandContext): Promise<StatusResult> {
@@ -45,6 +48,7 @@ export async function status(ctx: CommandContext): Promise<StatusResult> {
     boot: await bootSummary(ctx.layout, ctx.boot?.id),
     store: describeStore(ctx.nix.store),
     subscription: await subscriptionStatus(ctx.layout, current),
+    autoUpgrade: await autoUpgradeStatus(ctx.layout),
   };
 }
 
@@ -60,5 +64,6 @@ export function formatStatus(s: StatusResult): string[] {
   if (s.interrupted) lines.push(`interrupted: '${s.interrupted.command}' during ${s.interrupted.phase}; the next ext command recovers it`);
   lines.push(...formatBootSummary(s.boot));
   lines.push(...formatSubscriptionStatus(s.subscription));
+  lines.push(...formatAutoUpgrade(s.autoUpgrade));
   return lines;
 }

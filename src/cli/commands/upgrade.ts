@@ -8,6 +8,7 @@ import type { InstalledPackage } from "../../generations/record.js";
 import { nixPinner, previewSet, refreshingNix, resolveManifest, unpinnedReference, type Preview } from "../../manifest/index.js";
 import { loadTracked, manifestContext, updateLock, type LockUpdate } from "../manifest-sync.js";
 import { formatPreview } from "./diff.js";
+import { autoUpgrade, formatAutoUpgradeRun, type AutoUpgradeResult } from "./auto-upgrade.js";
 
 // `ext upgrade [PKG…]`: pin each source (of the named packages, or of all) to its newest revision,
 // resolve those packages again, show the version changes, and apply them in one transaction
@@ -17,6 +18,8 @@ import { formatPreview } from "./diff.js";
 export interface UpgradeOptions {
   packages: string[];
   dryRun?: boolean;
+  /** What ext-upgrade.timer runs (src/cli/commands/auto-upgrade.ts). */
+  auto?: boolean;
 }
 
 export interface UpgradeResult {
@@ -29,7 +32,15 @@ export interface UpgradeResult {
   lock: LockUpdate | null;
 }
 
-export async function upgrade(ctx: CommandContext, opts: UpgradeOptions): Promise<UpgradeResult> {
+export async function upgrade(ctx: CommandContext, opts: UpgradeOptions): Promise<UpgradeResult | AutoUpgradeResult> {
+  if (opts.auto) {
+    if (opts.packages.length > 0 || opts.dryRun) throw new UsageError("--auto upgrades everything and takes no package names nor --dry-run", { hint: "it is what ext-upgrade.timer runs ('ext setup --auto-upgrade WHEN'); 'ext upgrade --dry-run' shows what would change" });
+    return autoUpgrade(ctx, (c) => upgradeSet(c, { packages: [] }));
+  }
+  return upgradeSet(ctx, opts);
+}
+
+async function upgradeSet(ctx: CommandContext, opts: UpgradeOptions): Promise<UpgradeResult> {
   if (!opts.dryRun) await asRoot(ctx, opts.packages.length ? `upgrading ${opts.packages.join(", ")}` : "upgrading the installed packages", ["upgrade", ...opts.packages]);
   const nix = refreshingNix(ctx.nix);
   const current = await readCurrentGeneration(ctx.layout);
@@ -100,7 +111,8 @@ function specFromInstalled(p: InstalledPackage, source: string): PackageSpec {
   return spec;
 }
 
-export function formatUpgrade(r: UpgradeResult): string[] {
+export function formatUpgrade(r: UpgradeResult | AutoUpgradeResult): string[] {
+  if ("auto" in r) return formatAutoUpgradeRun(r, formatUpgrade);
   const lines: string[] = [];
   for (const s of r.sources) if (s.from !== s.to) lines.push(`${s.source}: ${s.from === null ? "" : `${s.from} → `}${s.to}`);
   if (r.plan.unchanged) {
