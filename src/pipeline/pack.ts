@@ -48,7 +48,15 @@ export async function appendStage(target: ImageTarget, base: AppendBase, stageDi
   const paths = new Set(closure.map((c) => c.path));
   if (!previous.closure.paths.every((p) => paths.has(p))) return undefined;
   const bases = closure.map((c) => c.path.slice(c.path.lastIndexOf("/") + 1));
-  const plan = await planAppend(base.path, stageDir, bases);
+  // The previous image must be a plain EROFS image to be appended to: an imported verity DDI
+  // (src/image/ddi.ts: a GPT disk whose root partition is the EROFS) is not, and planAppend, which
+  // reads it as EROFS, fails on it; so does it on a damaged one. Either way: pack in full.
+  let plan: Awaited<ReturnType<typeof planAppend>>;
+  try {
+    plan = await planAppend(base.path, stageDir, bases);
+  } catch {
+    return undefined;
+  }
   if (plan.kind === "full") return undefined;
   reporter.phase("packing", `${String(target.compression)}, appending ${plan.storePaths.length} store paths and ${plan.entries.length} entries to generation ${previous.id}'s image`);
   try {
