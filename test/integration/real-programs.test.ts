@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, chmodSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, chmodSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openNamespace, buildFixture as build, relocated, type Namespace, type RunOutput } from "../helpers/namespace.js";
@@ -111,8 +111,9 @@ function regrtest(python: string, tag: string, hideNix: boolean): { results: Map
   // -j2: two worker processes (the machine's cores); regrtest exits 2 when a test failed, which the
   // recorded failures make the normal case: the JUnit file says what happened.
   const r = hidden(`mkdir -p '${dir}' && cd '${dir}' && ${python} -m test -j2 --junit-xml '${xml}' ${MODULES.join(" ")}; echo "regrtest exit $?"`, { hideNix });
-  const results = outcomes(readFileSync(xml, "utf8"));
-  return { results, output: r.stdout + r.stderr };
+  const output = r.stdout + r.stderr;
+  if (!existsSync(xml)) throw new Error(`regrtest with ${python} wrote no ${xml}:\n${output}`);
+  return { results: outcomes(readFileSync(xml, "utf8")), output };
 }
 
 beforeAll(() => {
