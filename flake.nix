@@ -108,6 +108,10 @@
         {
           inherit ext;
           default = ext;
+          # The bootstrap image's other two packages (`ext build --bootstrap --source <this flake>`,
+          # docs/install.md): the Node.js ext's closure already has, and nixpkgs' Nix, whose
+          # compiled-in paths are its own store paths and so are relocated with it.
+          inherit (pkgs) nodejs nix;
         });
 
       apps = forAllSystems (pkgs:

@@ -8,8 +8,8 @@
 //
 // Environment: BENCH_RUNS (repetitions of the quick measurements, default 5), BENCH_HEAVY_RUNS
 // (repetitions of whole-closure measurements, default 3), BENCH_ONLY (comma-separated sections:
-// add,stagepack,compression,activation,apply,growth,addlast,startup; and compiled, only when named),
-// BENCH_NOTE (a line for RESULTS.md).
+// add,stagepack,compression,activation,apply,growth,addlast,nixprofile,startup; and compiled, only when
+// named), BENCH_NOTE (a line for RESULTS.md).
 // BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
 // RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -516,6 +516,35 @@ function benchAddLast() {
   results.sections.addlast = { pkg: last, installed: rest.length, none: collect(rows.none), many: collect(rows.many) };
 }
 
+/** ext add of a package that is already built against `nix profile install` of it into a new
+ *  profile: the same closure, the same store, alternating (issue 17: ≤ 3×). Both start from nothing
+ *  installed; the profile's install is what Nix itself does to "install" a built package. */
+function benchNixProfile() {
+  const pkg = "nano";
+  log(`ext add ${pkg} vs nix profile install of it (${RUNS} runs each, alternating)`);
+  const profileDir = join(WORK, "profiles");
+  const rows = { ext: [], profile: [] };
+  for (let i = 0; i < RUNS; i++) {
+    for (const key of i % 2 === 0 ? ["ext", "profile"] : ["profile", "ext"]) {
+      if (key === "ext") {
+        resetState();
+        settle();
+        const run = ext(["add", "--allow-shadow", pkg]);
+        if (run.status !== 0) throw new Error(`ext add ${pkg} failed: ${run.stderr}`);
+        rows.ext.push(phaseSplit(run));
+      } else {
+        freshDir(profileDir);
+        settle();
+        const { ms } = timed(() => sh("nix", ["profile", "install", "--profile", join(profileDir, "p"), `${FLAKE}#${pkg}`], { env: { ...process.env, NIX_CONFIG }, stdio: ["ignore", "pipe", "pipe"] }));
+        if (!existsSync(join(profileDir, "p", "bin", pkg))) throw new Error(`nix profile install ${pkg} made no bin/${pkg}`);
+        rows.profile.push(ms);
+      }
+    }
+  }
+  rmSync(profileDir, { recursive: true, force: true });
+  results.sections.nixprofile = { pkg, ext: collect(rows.ext), profile: rows.profile };
+}
+
 // -------------------------------------------------------------------------------------------- report
 
 function machine() {
@@ -576,10 +605,27 @@ function writeResults() {
   if (sp) targets.push(["stage + pack (no compression) vs cp -a of the same closure", "≤ 2×", fmtRatio(sp.ratio), summary(sp.ratio).median <= 2]);
   if (ap) targets.push(["ext apply, nothing changed, vs node -e 0", "≤ 3×", `${ap.ratio.toFixed(2)}× (medians)`, ap.ratio <= 3]);
   if (ac) targets.push(["activation vs bare systemd-sysext refresh", "≤ 1.5×", `${ac.ratio.toFixed(2)}× (medians)`, ac.ratio <= 1.5]);
+  const np = r.sections.nixprofile;
+  const npRatio = np ? summary(np.ext.total).median / summary(np.profile).median : NaN;
+  if (np) targets.push([`ext add ${np.pkg} (built) vs nix profile install of it`, "≤ 3×", `${npRatio.toFixed(2)}× (medians)`, npRatio <= 3]);
   if (targets.length > 0) {
     L.push("## Targets", "");
     L.push("| target | limit | measured | met |", "|---|---|---|---|");
     for (const [t, lim, got, ok] of targets) L.push(`| ${t} | ${lim} | ${got} | ${ok ? "yes" : "**no**"} |`);
+    L.push("");
+  }
+
+  if (np) {
+    const ph = np.ext;
+    const med = (xs) => summary(xs).median;
+    L.push(`## ext add ${np.pkg} vs nix profile install (${np.profile.length} runs each, alternating)`, "");
+    L.push(`Both of an already built ${np.pkg}, from nothing installed, in the same store. ext does what a profile does`);
+    L.push("(evaluate, make sure the outputs are there, link them) and then stages the closure into an image, packs it,");
+    L.push("verifies it and merges it with systemd-sysext; the split says where its time goes.", "");
+    L.push("| | median ms |", "|---|---:|");
+    L.push(`| nix profile install | ${med(np.profile).toFixed(0)} |`);
+    L.push(`| ext add, all | ${med(ph.total).toFixed(0)} (**${npRatio.toFixed(2)}×**) |`);
+    for (const k of ["startup", "nix", "stage", "pack", "verify", "activate", "other"]) L.push(`| — ${k} | ${med(ph[k]).toFixed(0)} |`);
     L.push("");
   }
 
@@ -872,6 +918,7 @@ async function main() {
     if (want("growth")) benchGrowth(fx);
     if (want("startup")) runStartup();
     if (want("addlast")) benchAddLast();
+    if (want("nixprofile")) benchNixProfile();
   } finally {
     try {
       resetState();

@@ -18,6 +18,8 @@ const INSTALL_HINTS: Record<string, string> = {
   patchelf: "install patchelf",
   gpg: "install GnuPG (apt install gpg gpg-agent / dnf install gnupg2)",
   gpgv: "install gpgv (apt install gpgv / dnf install gnupg2)",
+  veritysetup: "install cryptsetup-bin (apt install cryptsetup-bin / dnf install cryptsetup)",
+  openssl: "install openssl (apt install openssl / dnf install openssl)",
   "systemd-repart": "install systemd-repart (Debian ≥ 13: apt install systemd-repart; it ships with systemd ≥ 254 elsewhere)",
 };
 

@@ -1,4 +1,6 @@
+import { dirname, resolve } from "node:path";
 import { requireRoot, type CommandContext } from "./context.js";
+import { readLabelSetting, resolveLabels } from "../image/selinux.js";
 import type { PackageSpec } from "../machine/types.js";
 import type { InstalledPackage } from "../generations/record.js";
 import { readCurrentGeneration } from "../generations/store.js";
@@ -27,20 +29,44 @@ export function explicitOption(argv: readonly string[], name: string): string | 
   return undefined;
 }
 
-/** The command context with the manifest's extension name and compression. An option typed on the
- *  command line that contradicts the file is refused rather than silently overruled. */
+/** The command context with the manifest's extension name, compression and SELinux labels. An option
+ *  typed on the command line that contradicts the file is refused rather than silently overruled. */
 export function manifestContext(ctx: CommandContext, manifest: Manifest): CommandContext {
   const name = manifest.data.name;
   const compression = manifest.data.compression;
-  for (const [option, fromFile] of [["name", name], ["compression", compression]] as const) {
+  const labels = manifestLabelSetting(manifest);
+  for (const [option, fromFile] of [["name", name], ["compression", compression], ["selinux-contexts", labels]] as const) {
     const typed = explicitOption(ctx.argv, option);
     if (fromFile !== undefined && typed !== undefined && typed !== fromFile) {
-      throw new UsageError(`--${option} ${typed} contradicts ${manifest.shown}, which says "${option}": "${fromFile}"`, {
-        hint: `drop --${option}, or change "${option}" in ${manifest.shown}`,
+      const key = option === "selinux-contexts" ? "selinuxContexts" : option;
+      throw new UsageError(`--${option} ${typed} contradicts ${manifest.shown}, which says "${key}": "${manifest.data.selinuxContexts ?? fromFile}"`, {
+        hint: `drop --${option}, or change "${key}" in ${manifest.shown}`,
       });
     }
   }
-  return { ...ctx, extensionName: name ?? ctx.extensionName, compression: compression ?? ctx.compression };
+  return {
+    ...ctx,
+    extensionName: name ?? ctx.extensionName,
+    compression: compression ?? ctx.compression,
+    ...(labels !== undefined ? { labels: memo(() => resolveLabels(readLabelSetting(labels, `"selinuxContexts" of ${manifest.shown}`), ctx.layout.root)) } : {}),
+  };
+}
+
+/** tools.json's "selinuxContexts": auto, none, or a file_contexts path relative to the tools.json
+ *  (a set kept with its policy in one repository, built in CI for SELinux hosts). */
+function manifestLabelSetting(manifest: Manifest): string | undefined {
+  const value = manifest.data.selinuxContexts;
+  if (value === undefined || value === "auto" || value === "none") return value;
+  return resolve(dirname(manifest.file), value);
+}
+
+function memo<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) { value = fn(); done = true; }
+    return value;
+  };
 }
 
 export interface Tracked {

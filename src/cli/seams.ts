@@ -9,6 +9,8 @@ import type { TxHooks } from "../machine/types.js";
 //                             started (bench/ splits `ext add` by step with it)
 // and the two that stand in for the kernel's view of this boot (the boot tests, trying `ext boot`
 // under --root): EXT_BOOT_ID (the boot selector's tries, the stage cache's boot) and EXT_BOOT_CMDLINE.
+// EXT_SYSEXT_IMAGE_POLICY (read by src/sysext/sysext.ts, where systemd-sysext runs) is passed as
+// --image-policy= to ext's merges: the DDI tests' stand-in for dm-verity, which this kernel lacks.
 // EXT_APPEND_IMAGES=1 turns on appending to the previous image, opt-in until
 // `ext repair` can repair an appended image (docs/design.md).
 

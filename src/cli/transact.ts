@@ -25,6 +25,8 @@ export async function transact(ctx: CommandContext, request: TxRequest, options:
   requireRoot(ctx);
   requireOperatingSystem(ctx);
   return withStateLock(ctx, async (recovered) => {
+    // A machine that got ext from its bootstrap image: that image is generation 1 first (cli/bootstrap.ts).
+    if (request.kind !== "import") await (await import("./bootstrap.js")).adoptBootstrap(ctx, stepEnv(ctx));
     const outcome: TxOutcome = await runTransaction(stepEnv(ctx), request, options);
     if (outcome.status === "failed") throw failure(outcome);
     if (outcome.status === "noop") {

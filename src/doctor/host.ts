@@ -2,9 +2,10 @@ import { lstat, readFile, readdir, readlink, statfs } from "node:fs/promises";
 import { release } from "node:os";
 import { run } from "../exec.js";
 import { MissingToolError } from "../errors.js";
-import { ErofsImage } from "../image/erofs-reader.js";
+import { ErofsImage, S_IFDIR, S_IFLNK, S_IFMT } from "../image/erofs-reader.js";
+import { openErofs } from "../image/ddi.js";
 import { mkfsCapabilities } from "../image/compressors.js";
-import type { Host } from "./types.js";
+import type { Host, ImageLabel } from "./types.js";
 import { chooseElevator } from "../elevate/choose.js";
 import { probeElevation } from "../elevate/probe.js";
 
@@ -77,13 +78,27 @@ export const realHost: Host = {
     return inode === undefined ? undefined : (await erofs.read(inode)).toString("utf8");
   }),
   imageHas: (image, path) => inImage(image, async (erofs) => (await erofs.lookup(path)) !== undefined),
+  imageLabels: (image) => inImage(image, async (erofs) => {
+    const out: ImageLabel[] = [];
+    for await (const { path, inode } of erofs.walk()) {
+      const type = inode.mode & S_IFMT;
+      const value = (await erofs.xattrs(inode)).find((x) => x.name === "security.selinux")?.value;
+      out.push({
+        path,
+        kind: type === S_IFDIR ? "-d" : type === S_IFLNK ? "-l" : "--",
+        label: value === undefined ? undefined : value.toString("utf8").replace(/\0+$/, ""),
+      });
+    }
+    return out;
+  }),
 };
 
-/** `fn` on the EROFS image at `image`; undefined when it cannot be opened or read as EROFS. */
+/** `fn` on the EROFS image at `image` (a verity DDI's root partition, in place); undefined when it
+ *  cannot be opened or read as EROFS. */
 async function inImage<T>(image: string, fn: (erofs: ErofsImage) => Promise<T | undefined>): Promise<T | undefined> {
   let erofs: ErofsImage;
   try {
-    erofs = await ErofsImage.open(image);
+    erofs = await openErofs(image);
   } catch {
     return undefined;
   }

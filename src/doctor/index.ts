@@ -4,7 +4,7 @@ import { checkMkfs, checkNix } from "./tools.js";
 import { checkSameFilesystem, checkSpace, checkUsrStore } from "./storage.js";
 import { checkState } from "./state.js";
 import { checkStore } from "./store.js";
-import { checkSelinux } from "./selinux.js";
+import { checkSelinux, checkSelinuxImage } from "./selinux.js";
 import { checkImmutableRoot, checkOpt, checkOsUpgrades, checkOverlayDepth, checkTransientEtc } from "./image-hosts.js";
 import type { Check, DoctorInput, Finding, Status } from "./types.js";
 
@@ -23,6 +23,7 @@ export const CHECKS: readonly { name: string; run: Check }[] = [
   { name: "nix-store", run: checkStore },
   { name: "mkfs.erofs", run: checkMkfs },
   { name: "selinux", run: checkSelinux },
+  { name: "selinux-image", run: checkSelinuxImage },
   { name: "space", run: checkSpace },
   { name: "same-filesystem", run: checkSameFilesystem },
   { name: "usr-store", run: checkUsrStore },

@@ -1,7 +1,9 @@
 import { join } from "node:path";
 import { isExtError } from "../errors.js";
-import { labelPolicy, parseSelinuxConfig, policyFileContexts } from "../image/selinux.js";
-import type { DoctorInput, Finding } from "./types.js";
+import { imageLabeller, labelPolicy, parseSelinuxConfig, policyFileContexts, type LabelPolicy } from "../image/selinux.js";
+import { imagePath } from "../base/layout.js";
+import { readCurrentGeneration } from "../generations/store.js";
+import type { DoctorInput, Finding, ImageLabel } from "./types.js";
 
 // Whether images of this system carry SELinux labels, from which policy, and what /usr/store gets
 // (src/image/selinux.ts). An SELinux host whose policy ext cannot read would get images that its
@@ -47,4 +49,80 @@ export async function checkSelinux(input: DoctorInput): Promise<Finding[]> {
 /** system_u:object_r:bin_t:s0 → bin_t */
 function typeOf(context: string): string {
   return context.split(":")[2] ?? context;
+}
+
+/** The host's policy, when SELinux is used here and its file_contexts can be read. */
+async function hostPolicy(input: DoctorInput): Promise<{ policy: LabelPolicy; file: string } | "none" | "unreadable"> {
+  const root = input.layout.root;
+  const text = await input.host.readText(join(root, "etc/selinux/config"));
+  const config = text === undefined ? undefined : parseSelinuxConfig(text);
+  if (!config || config.state === "disabled") return "none";
+  const file = policyFileContexts(root, config);
+  const contexts = await input.host.readText(file);
+  if (contexts === undefined) return "unreadable";
+  try {
+    return { policy: labelPolicy(contexts, file), file };
+  } catch (e) {
+    if (isExtError(e)) return "unreadable";
+    throw e;
+  }
+}
+
+/** Whether the files of the active image carry the labels the host's policy gives them, read back
+ *  from the image itself (not from how ext would build it): an image built in CI with another
+ *  policy, or before the policy changed, shows here. Only /usr and /opt count: systemd-sysext merges
+ *  nothing else. */
+export async function checkSelinuxImage(input: DoctorInput): Promise<Finding[]> {
+  const current = await readCurrentGeneration(input.layout).catch(() => null);
+  if (!current?.image) return [{ check: "selinux-image", status: "ok", message: "no active image: no labels to compare", fix: null }];
+  const image = imagePath(input.layout, current.image.sha256);
+  const host = await hostPolicy(input);
+  if (host === "unreadable") return []; // the selinux check reports it
+  const entries = await input.host.imageLabels(image);
+  const what = `the active image (generation ${current.id})`;
+  if (entries === undefined) {
+    return [{ check: "selinux-image", status: "warning", message: `${what} cannot be read as EROFS: its SELinux labels are unknown`, fix: "sudo ext doctor, then sudo ext repair", details: { image } }];
+  }
+  const merged = entries.filter((e) => /^\/(usr|opt)(\/|$)/.test(e.path));
+  const labelled = merged.filter((e) => e.label !== undefined);
+  if (host === "none") {
+    return [{
+      check: "selinux-image",
+      status: labelled.length > 0 ? "info" : "ok",
+      message: labelled.length > 0
+        ? `${what} carries SELinux labels on ${labelled.length} of ${merged.length} entries (made for an SELinux host); this host does not use SELinux and ignores them`
+        : `${what} carries no SELinux labels, as this host (no SELinux) needs`,
+      fix: null,
+      details: { entries: merged.length, labelled: labelled.length },
+    }];
+  }
+  const expected = imageLabeller(host.policy);
+  const unlabelled = merged.filter((e) => e.label === undefined);
+  const differ: (ImageLabel & { expected: string | undefined })[] = [];
+  for (const e of labelled) {
+    const want = expected(e.path, e.kind);
+    if (want !== e.label) differ.push({ ...e, expected: want });
+  }
+  const details = { image, fileContexts: host.file, entries: merged.length, unlabelled: unlabelled.length, differ: differ.length, examples: differ.slice(0, 5).map((d) => ({ path: d.path, label: d.label, expected: d.expected ?? null })) };
+  const fix = "pack the set again with this policy: the next 'ext add', 'remove' or 'apply' that changes the set does (the labels are part of the image key); to do it now, remove and add back any one package";
+  if (unlabelled.length > 0) {
+    return [{
+      check: "selinux-image",
+      status: "error",
+      message: `${what}: ${unlabelled.length} of ${merged.length} entries have no SELinux label (e.g. ${unlabelled[0]!.path}); SELinux treats them as unlabeled_t and denies their use`,
+      fix,
+      details,
+    }];
+  }
+  if (differ.length > 0) {
+    const d = differ[0]!;
+    return [{
+      check: "selinux-image",
+      status: "warning",
+      message: `${what}: ${differ.length} of ${merged.length} entries carry labels this host's policy does not give them (e.g. ${d.path}: ${d.label}, the policy says ${d.expected ?? "no label"})`,
+      fix,
+      details,
+    }];
+  }
+  return [{ check: "selinux-image", status: "ok", message: `${what}: all ${merged.length} entries carry the labels ${host.file} gives them`, fix: null, details }];
 }

@@ -21,6 +21,13 @@ function problem(status: Finding["status"], message: string, fix: string | null,
   return { check: CHECK, status, message, fix, ...(details ? { details } : {}) };
 }
 
+/** A bootstrap image placed by hand and not adopted yet (docs/install.md) is not a stray file. */
+async function placedBootstrap(layout: DoctorInput["layout"], extensionName: string): Promise<Finding | null> {
+  const file = activeLinkPath(layout, extensionName);
+  const bootstrap = await (await import("../pipeline/bootstrap.js")).readBootstrap(file, extensionName);
+  return bootstrap ? problem("info", `${file} is ext's bootstrap image (ext ${bootstrap.version}); the first 'ext add' (or remove, apply) makes it generation 1`, null) : null;
+}
+
 export async function checkState(input: DoctorInput): Promise<Finding[]> {
   const { host, layout, extensionName } = input;
   const findings: Finding[] = [];
@@ -30,6 +37,8 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
   const dir = await host.stat(layout.stateDir);
   if (!dir) {
     findings.push(problem("ok", `no state yet (${layout.stateDir} is created by the first 'ext add')`, null));
+    const placed = await placedBootstrap(layout, extensionName);
+    if (placed) findings.push(placed);
     return findings;
   }
   if (!dir.isDirectory) {
@@ -99,7 +108,10 @@ export async function checkState(input: DoctorInput): Promise<Finding[]> {
     findings.push(problem("error", `the image of generation ${ids} is ${trouble}: ${file}`,
       `sudo ext repair packs it again from its store paths (or, when they are gone, moves it aside: ${gens.some((g) => g.id === current) ? "install the packages again" : `rollback to generation ${ids} is refused until its packages are installed again`})`));
   }
-  if (linked === "foreign") {
+  const bootstrap = linked === "foreign" && current === null ? await placedBootstrap(layout, extensionName) : null;
+  if (bootstrap) {
+    findings.push(bootstrap);
+  } else if (linked === "foreign") {
     findings.push(problem("warning", `${activeLinkPath(layout, extensionName)} is a file ext did not put there`, `sudo ext repair moves it aside and links ext's own image`));
   } else if (linked !== undefined && linked !== wantImage) {
     findings.push(problem("warning", wantImage === null ? `an image is linked as ${extensionName}.raw but the current generation has none` : `the linked image does not match generation ${current}`,

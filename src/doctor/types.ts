@@ -51,12 +51,21 @@ export interface Host {
   imageHas(image: string, path: string): Promise<boolean | undefined>;
   /** A file of the EROFS image as text; undefined when it is not there or cannot be read. */
   imageText(image: string, path: string): Promise<string | undefined>;
+  /** The SELinux label (security.selinux, without its NUL) of every entry of the EROFS image, with
+   *  its kind as file_contexts names it; undefined when it cannot be read as EROFS. */
+  imageLabels(image: string): Promise<ImageLabel[] | undefined>;
   /** The target of a symlink; undefined when it is none. */
   readLink(path: string): Promise<string | undefined>;
   /** How a user who is not root would be asked for root (src/elevate/choose.ts); absent: not known. */
   elevation?(): ElevationChoice;
   /** The file attributes `lsattr -d` shows (`----i---------e-------`); undefined when they cannot be read. */
   fileAttributes(path: string): Promise<string | undefined>;
+}
+
+export interface ImageLabel {
+  path: string;
+  kind: "--" | "-d" | "-l";
+  label: string | undefined;
 }
 
 export interface DoctorInput {

@@ -11,6 +11,7 @@ import { publicationFiles } from "../pipeline/publication.js";
 import { pushToCache, type CacheResult } from "./cache.js";
 import { formatSums, type SumEntry } from "./sums.js";
 import { VERSION_PATTERN, imageFileName } from "./versions.js";
+import { makeVerityDdi, requireRepart, type VerityKeys } from "./ddi.js";
 
 // `ext publish tools.json VERSION -o DIR`: what CI runs. One `ext build --manifest` (no root,
 // no state) whose image also carries its description (publication.ts), placed as DIR/NAME_V.raw, then
@@ -28,6 +29,8 @@ export interface PublishOptions {
   cache?: string;
   /** …signed there with this Nix secret key. */
   cacheKey?: string;
+  /** Publish a signed verity DDI (src/fleet/ddi.ts) instead of the plain EROFS image. */
+  ddi?: VerityKeys;
 }
 
 /** The image `ext build --manifest` made (src/cli/commands/build.ts), as publish uses it. */
@@ -67,6 +70,9 @@ export interface PublishResult {
   storePaths: number;
   closureSize: number;
   cache: CacheResult | null;
+  /** "ddi": a signed verity DDI wrapping the EROFS image (whose sha256 is `erofsSha256`). */
+  format: "erofs" | "ddi";
+  erofsSha256: string;
 }
 
 export async function publish(env: PublishEnv, opts: PublishOptions): Promise<PublishResult> {
@@ -77,11 +83,20 @@ export async function publish(env: PublishEnv, opts: PublishOptions): Promise<Pu
   await mkdir(dir, { recursive: true });
   const name = env.extensionName;
   const target = join(dir, imageFileName(name, opts.version));
+  // Before the build: a host that cannot make the DDI says so at once.
+  if (opts.ddi) await requireRepart();
   const scratch = await mkdtemp(join(dir, ".ext-publish-"));
   try {
     const built = await env.build(join(scratch, `${name}.raw`),
       (s) => publicationFiles({ format: 1, name: s.extensionName, version: opts.version, compression: s.compression, packages: s.packages, narSize: s.narSize }));
-    const written = await place(built.output, built.sha256, target, opts.version);
+    let image = { path: built.output, sha256: built.sha256, size: built.imageSize };
+    if (opts.ddi) {
+      env.reporter.phase("verity DDI", "systemd-repart");
+      const ddi = join(scratch, `${name}.ddi.raw`);
+      await makeVerityDdi(built.output, built.sha256, ddi, opts.ddi, scratch);
+      image = { path: ddi, sha256: await sha256File(ddi), size: (await stat(ddi)).size };
+    }
+    const written = await place(image.path, image.sha256, target, opts.version);
     env.reporter.phase("SHA256SUMS");
     const sums = await writeSums(dir);
     const signed = await sign(env.reporter, dir, opts.signKey);
@@ -91,12 +106,14 @@ export async function publish(env: PublishEnv, opts: PublishOptions): Promise<Pu
       cache = await pushToCache(env.nix, built.packages, opts.cache, opts.cacheKey === undefined ? undefined : resolve(opts.cacheKey));
     }
     return {
-      dir, file: target, version: opts.version, sha256: built.sha256, size: built.imageSize, written, signed, sums,
+      dir, file: target, version: opts.version, sha256: image.sha256, size: image.size, written, signed, sums,
       extensionName: built.extensionName,
       packages: built.packages.map((p) => ({ name: p.name, version: p.version })),
       storePaths: built.storePaths,
       closureSize: built.closureSize,
       cache,
+      format: opts.ddi ? "ddi" : "erofs",
+      erofsSha256: built.sha256,
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });

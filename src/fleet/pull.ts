@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Layout } from "../base/layout.js";
@@ -9,7 +9,7 @@ import { ExitCode, ExtError, isExtError } from "../errors.js";
 import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
 import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
 import { compareVersions } from "./versions.js";
-import { incomingDir, keyringFile, requireSubscription, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
+import { incomingDir, keyringFile, requireSubscription, verityCertFile, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
 
 // `ext pull`: one check of the subscription, as ext-pull.timer runs it. Fetch and verify the
 // newest published version (systemd-sysupdate where the host has it, else ext's own pull of the same
@@ -77,7 +77,17 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
       await record(ctx, { at: started, result: "up-to-date", via, newest, generation: already.id, message: reason });
       return { via, newest, transaction: null, reason };
     }
-    const transaction = await ctx.transact(sub.name, { kind: "import", image: have.file, version: have.version, url: sub.url });
+    const certificate = await exists(verityCertFile(ctx.layout)) ? verityCertFile(ctx.layout) : undefined;
+    let transaction: T;
+    try {
+      transaction = await ctx.transact(sub.name, { kind: "import", image: have.file, version: have.version, url: sub.url, ...(certificate ? { certificate } : {}) });
+    } catch (e) {
+      // A download whose signed list matched but whose contents the import refused (a verity DDI that
+      // does not verify, an image that is not ext's) is not kept: nothing refused stays in incoming/,
+      // and the next check fetches the version again rather than finding it "already there".
+      if (isExtError(e) && e.code === "bad-image") await rm(have.file, { force: true });
+      throw e;
+    }
     await record(ctx, {
       at: started, result: "installed", via, newest, generation: transaction.generation,
       message: transaction.status === "noop" ? transaction.reason ?? "" : `version ${have.version} is generation ${transaction.generation}`,
@@ -117,6 +127,10 @@ async function ownPull(ctx: { layout: Layout; reporter: Reporter }, sub: Subscri
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
 }
 
 async function record(ctx: { layout: Layout }, status: CheckStatus): Promise<void> {

@@ -6,7 +6,8 @@ import { writeFileAtomic } from "../fsutil.js";
 import { enableUnit, quoteExecArg, templatesDir, unitDir, writeUnitFile } from "../boot/units.js";
 import { addToKeyring, keyFingerprints, writeKeyring } from "./keys.js";
 import { hasSysupdate, renderTransfer, transferFile } from "./sysupdate.js";
-import { importKeyring, incomingDir, keyringFile, readSubscription, subscriptionFile, writeSubscription, type Subscription } from "./subscription.js";
+import { importKeyring, incomingDir, keyringFile, readSubscription, subscriptionFile, verityCertFile, writeSubscription, type Subscription } from "./subscription.js";
+import { run } from "../exec.js";
 import { readManifest } from "../manifest/index.js";
 
 // `ext subscribe URL --key KEY`: everything a machine needs to follow a publication, idempotent:
@@ -20,12 +21,32 @@ import { readManifest } from "../manifest/index.js";
 
 export const UPDATE_UNITS = ["ext-pull.service", "ext-pull.timer"] as const;
 
+/** systemd-sysext has no ImagePolicy= setting: its policy is the merging command's --image-policy=.
+ *  This drop-in gives the boot-time merge one that takes only signed verity images (`systemd-analyze
+ *  image-policy` accepts it in 257 and 262). It holds for every extension on the host, not only ext's. */
+export const REQUIRE_SIGNED_POLICY = "root=signed+absent:usr=signed+absent";
+const REQUIRE_SIGNED_DROP_IN = [
+  "# Written by 'ext subscribe --require-signed' (docs/fleet.md): the boot-time merge takes only signed verity images.",
+  "[Service]",
+  "ExecStart=",
+  `ExecStart=systemd-sysext refresh --image-policy=${REQUIRE_SIGNED_POLICY}`,
+  "",
+].join("\n");
+
+export function requireSignedDropIn(l: Layout): string {
+  return join(unitDir(l), "systemd-sysext.service.d", "50-ext-require-signed.conf");
+}
+
 export interface SubscribeOptions {
   url?: string;
   key?: string;
   /** Take url, key and schedule from this tools.json's "subscription" entry. */
   manifest?: string;
   schedule?: string;
+  /** PEM certificate that signs the published verity DDIs; with it plain images are refused. */
+  verityCert?: string;
+  /** Also make the boot-time merge (systemd-sysext.service) require signed verity images. */
+  requireSigned?: boolean;
   extCommand: string;
   extensionName: string;
 }
@@ -44,17 +65,38 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
   if (wanted.key === undefined) throw new UsageError("a subscription needs the key that signs SHA256SUMS", { hint: "ext subscribe URL --key fleet.asc (gpg --export --armor KEYID on the publishing side)" });
   const schedule = wanted.schedule ?? DEFAULT_SCHEDULE;
   if (!/^[A-Za-z0-9 *:,./~-]{1,100}$/.test(schedule)) throw new UsageError(`'${schedule}' is not an OnCalendar= schedule ext accepts`, { hint: "e.g. daily, hourly, 'Mon *-*-* 03:00'" });
+  if (opts.requireSigned && opts.verityCert === undefined) {
+    throw new UsageError("--require-signed needs --verity-cert CERT.pem", { hint: "the certificate of 'ext publish --ddi' that signs the images this machine takes" });
+  }
   const fingerprints = await keyFingerprints(wanted.key);
   const previous = await readSubscription(l);
   const files: string[] = [];
   await writeKeyring(wanted.key, keyringFile(l));
   files.push(keyringFile(l));
+  if (opts.verityCert !== undefined) {
+    await writeFileAtomic(verityCertFile(l), await readCertificate(resolve(opts.verityCert)));
+    files.push(verityCertFile(l));
+  } else {
+    // A subscription says what it checks: subscribing again without a certificate drops the old one.
+    await unlink(verityCertFile(l)).catch((e) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    });
+  }
   const sysupdate = await hasSysupdate();
   let createdImportKeyring = previous?.createdImportKeyring ?? false;
   if (sysupdate) {
     await mkdir(dirname(importKeyring(l)), { recursive: true });
     createdImportKeyring = (await addToKeyring(keyringFile(l), importKeyring(l))) || createdImportKeyring;
     files.push(importKeyring(l));
+  }
+  if (opts.requireSigned) {
+    await mkdir(dirname(requireSignedDropIn(l)), { recursive: true });
+    await writeUnitFile(requireSignedDropIn(l), REQUIRE_SIGNED_DROP_IN);
+    files.push(requireSignedDropIn(l));
+  } else {
+    await unlink(requireSignedDropIn(l)).catch((e) => {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    });
   }
   await writeFileAtomic(transferFile(l, opts.extensionName), await renderTransfer(url, opts.extensionName));
   files.push(transferFile(l, opts.extensionName));
@@ -84,6 +126,8 @@ export async function unsubscribe(l: Layout): Promise<string[]> {
     ...UPDATE_UNITS.map((u) => join(unitDir(l), u)),
     ...(sub ? [transferFile(l, sub.name)] : []),
     keyringFile(l),
+    verityCertFile(l),
+    requireSignedDropIn(l),
     ...(sub?.createdImportKeyring ? [importKeyring(l)] : []),
     subscriptionFile(l),
   ];
@@ -97,6 +141,22 @@ export async function unsubscribe(l: Layout): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/** One PEM X.509 certificate, as openssl reads it; anything else (a private key above all) is refused. */
+async function readCertificate(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read the verity certificate ${file}: ${errnoCode(e) ?? String(e)}`);
+  }
+  if (/PRIVATE KEY/.test(text)) throw new UsageError(`${file} holds a private key: give the certificate (--verity-cert CERT.pem), never the key`);
+  const parsed = await run("openssl", ["x509", "-noout", "-in", file], { reject: false });
+  if (parsed.exitCode !== 0 || !text.includes("BEGIN CERTIFICATE")) {
+    throw new UsageError(`${file} is not a PEM X.509 certificate`, { hint: "the --verity-cert the publisher gave 'ext publish --ddi' (openssl x509 -in FILE -noout -text shows it)" });
+  }
+  return text;
 }
 
 function checkUrl(url: string | undefined): string {

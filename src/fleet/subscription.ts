@@ -53,6 +53,12 @@ export function keyringFile(l: Layout): string {
   return join(l.stateDir, "subscription", "keyring.gpg");
 }
 
+/** The publisher's verity certificate (ext subscribe --verity-cert): with it, only signed verity DDIs
+ *  are imported (src/image/verity.ts checks them against it). */
+export function verityCertFile(l: Layout): string {
+  return join(l.stateDir, "subscription", "verity.crt");
+}
+
 /** ext's sysupdate transfer definitions (systemd-sysupdate --definitions=). */
 export function definitionsDir(l: Layout): string {
   return join(l.stateDir, "sysupdate.d");

@@ -10,6 +10,9 @@ export const RECORD_VERSION = 1;
 export interface InstalledPackage extends ResolvedPackage {
   priority?: number;
   allowShadow?: boolean;
+  /** One of the packages ext runs from (ext, its Node.js, its Nix: a bootstrap image's,
+   *  docs/install.md): kept in every generation, and `ext remove` refuses it. */
+  self?: boolean;
 }
 
 export interface ImageInfo {
@@ -104,5 +107,6 @@ export function packageShape(value: unknown, at: string): InstalledPackage {
     ...optional(p, at, "priority", num),
     ...optional(p, at, "allowShadow", bool),
     ...optional(p, at, "allowUnfree", bool),
+    ...optional(p, at, "self", bool),
   } as InstalledPackage;
 }

@@ -33,7 +33,19 @@ export interface ErofsInode {
   rawBlkAddr: number;
   /** Absolute byte offset of tail-packed (inline) data. */
   inlineAt: number;
+  /** Absolute byte offset of the inode's xattr body, and its size in bytes (0: none). */
+  xattrAt: number;
+  xattrSize: number;
 }
+
+/** An extended attribute by its full name (`security.selinux`) and raw value. */
+export interface ErofsXattr {
+  name: string;
+  value: Buffer;
+}
+
+/** EROFS_XATTR_INDEX_*: the prefix an entry's name index stands for. */
+const XATTR_PREFIXES: Record<number, string> = { 1: "user.", 2: "system.posix_acl_access", 3: "system.posix_acl_default", 4: "trusted.", 6: "security." };
 
 export interface ErofsDirent {
   name: Buffer;
@@ -51,13 +63,18 @@ export class ErofsImage {
     readonly blockSize: number,
     readonly rootNid: number,
     private readonly metaBase: number,
+    /** Where shared xattrs are (xattr_blkaddr), in bytes. */
+    private readonly xattrBase: number,
+    /** Where the file system starts in the file (0, or a DDI partition's offset). */
+    private readonly base: number,
   ) {}
 
-  static async open(path: string): Promise<ErofsImage> {
+  /** `base`: where the file system starts in the file (a partition of a DDI, src/image/ddi.ts). */
+  static async open(path: string, base = 0): Promise<ErofsImage> {
     const fh = await open(path, "r");
     try {
       const sb = Buffer.alloc(128);
-      const { bytesRead } = await fh.read(sb, 0, 128, SUPER_OFFSET);
+      const { bytesRead } = await fh.read(sb, 0, 128, base + SUPER_OFFSET);
       if (bytesRead < 128 || sb.readUInt32LE(0) !== MAGIC) throw new ErofsFormatError("not an EROFS image (bad superblock magic)");
       const blkszbits = sb.readUInt8(12);
       if (blkszbits < 9 || blkszbits > 16) throw new ErofsFormatError(`implausible block size 2^${blkszbits}`);
@@ -67,7 +84,7 @@ export class ErofsImage {
       }
       if (sb.readUInt8(90) !== 0) throw new ErofsUnsupportedError("image uses a directory block size of its own");
       const blockSize = 1 << blkszbits;
-      return new ErofsImage(fh, blockSize, sb.readUInt16LE(14), sb.readUInt32LE(40) * blockSize);
+      return new ErofsImage(fh, blockSize, sb.readUInt16LE(14), sb.readUInt32LE(40) * blockSize, sb.readUInt32LE(44) * blockSize, base);
     } catch (e) {
       await fh.close();
       throw e;
@@ -82,7 +99,7 @@ export class ErofsImage {
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
+      const { bytesRead } = await this.fh.read(buf, done, length - done, this.base + position + done);
       if (bytesRead === 0) throw new ErofsFormatError(`image ends before byte ${position + length}`);
       done += bytesRead;
     }
@@ -105,7 +122,7 @@ export class ErofsImage {
     const size = extended ? Number(raw.readBigUInt64LE(8)) : raw.readUInt32LE(8);
     const inodeSize = extended ? 64 : 32;
     const xattrSize = xattrCount === 0 ? 0 : 12 + (xattrCount - 1) * 4;
-    return { nid, mode, size, layout, rawBlkAddr: raw.readUInt32LE(16), inlineAt: at + inodeSize + xattrSize };
+    return { nid, mode, size, layout, rawBlkAddr: raw.readUInt32LE(16), inlineAt: at + inodeSize + xattrSize, xattrAt: at + inodeSize, xattrSize };
   }
 
   /** Content of an uncompressed file, directory or symlink. */
@@ -158,6 +175,42 @@ export class ErofsImage {
     return out;
   }
 
+  /** The inode's extended attributes: shared ones (stored once, named by id) and inline ones.
+   *  Long name prefixes (erofs-utils ≥ 1.7 --xattr-prefix, index with bit 0x80) are not decoded:
+   *  mkfs.erofs does not make them unless asked, and ext never asks. */
+  async xattrs(inode: ErofsInode): Promise<ErofsXattr[]> {
+    if (inode.xattrSize === 0) return [];
+    const body = await this.readAt(inode.xattrAt, inode.xattrSize);
+    const shared = body.readUInt8(4);
+    if (12 + shared * 4 > body.length) throw new ErofsFormatError(`inode ${inode.nid} has a damaged xattr header`);
+    const out: ErofsXattr[] = [];
+    for (let i = 0; i < shared; i++) {
+      const at = this.xattrBase + body.readUInt32LE(12 + i * 4) * 4;
+      const head = await this.readAt(at, 4);
+      out.push(xattrEntry(await this.readAt(at, 4 + head.readUInt8(0) + head.readUInt16LE(2)), 0, inode.nid).xattr);
+    }
+    for (let pos = 12 + shared * 4; pos + 4 <= body.length;) {
+      const { xattr, size } = xattrEntry(body, pos, inode.nid);
+      out.push(xattr);
+      pos += (size + 3) & ~3;
+    }
+    return out;
+  }
+
+  /** Every entry below the root, depth first, as "/usr/bin/rg" with its inode ("/" for the root). */
+  async *walk(): AsyncGenerator<{ path: string; inode: ErofsInode }> {
+    const stack: { path: string; nid: number }[] = [{ path: "/", nid: this.rootNid }];
+    while (stack.length > 0) {
+      const { path, nid } = stack.pop()!;
+      const inode = await this.inode(nid);
+      yield { path, inode };
+      if ((inode.mode & S_IFMT) !== S_IFDIR) continue;
+      for (const d of (await this.list(inode)).reverse()) {
+        stack.push({ path: `${path === "/" ? "" : path}/${d.name.toString("utf8")}`, nid: d.nid });
+      }
+    }
+  }
+
   /** Names in a directory except "." and "..". */
   async list(inode: ErofsInode): Promise<ErofsDirent[]> {
     return (await this.readDir(inode)).filter((d) => !(d.name.equals(DOT) || d.name.equals(DOTDOT)));
@@ -175,6 +228,18 @@ export class ErofsImage {
     }
     return current;
   }
+}
+
+function xattrEntry(buf: Buffer, pos: number, nid: number): { xattr: ErofsXattr; size: number } {
+  const nameLen = buf.readUInt8(pos);
+  const index = buf.readUInt8(pos + 1);
+  const valueSize = buf.readUInt16LE(pos + 2);
+  const size = 4 + nameLen + valueSize;
+  if (pos + size > buf.length) throw new ErofsFormatError(`inode ${nid} has a damaged xattr entry`);
+  if (index & 0x80) throw new ErofsUnsupportedError(`inode ${nid} uses a long xattr name prefix`);
+  const prefix = XATTR_PREFIXES[index] ?? "";
+  const name = prefix + buf.toString("utf8", pos + 4, pos + 4 + nameLen);
+  return { xattr: { name, value: Buffer.from(buf.subarray(pos + 4 + nameLen, pos + size)) }, size };
 }
 
 const DOT = Buffer.from(".");

@@ -17,7 +17,8 @@ import { UsageError } from "../errors.js";
 // libselinux takes the last matching rule. The image's bytes are a function of (tree, FILE), and
 // FILE's sha256 is part of the image key.
 
-export type LabelSetting = { mode: "auto" } | { mode: "none" } | { mode: "file"; path: string };
+/** `from`: what named the file, for messages (the option, or a tools.json). */
+export type LabelSetting = { mode: "auto" } | { mode: "none" } | { mode: "file"; path: string; from?: string };
 
 export interface SelinuxConfig {
   /** SELINUX= of /etc/selinux/config. */
@@ -36,11 +37,11 @@ export interface LabelPolicy {
   contexts: { usr: string; bin: string; lib: string; share: string; man: string };
 }
 
-export function readLabelSetting(option: string | undefined): LabelSetting {
+export function readLabelSetting(option: string | undefined, from = "--selinux-contexts"): LabelSetting {
   if (option === undefined || option === "auto") return { mode: "auto" };
   if (option === "none") return { mode: "none" };
   if (!option.startsWith("/")) throw new UsageError(`--selinux-contexts ${option}: give auto, none or an absolute path to a file_contexts file`);
-  return { mode: "file", path: option };
+  return { mode: "file", path: option, from };
 }
 
 export function parseSelinuxConfig(text: string): SelinuxConfig | undefined {
@@ -67,7 +68,7 @@ export function policyFileContexts(root: string, config: SelinuxConfig): string 
  *  when it uses SELinux (auto), or none. */
 export function resolveLabels(setting: LabelSetting, root: string): LabelPolicy | undefined {
   if (setting.mode === "none") return undefined;
-  if (setting.mode === "file") return labelPolicy(readContexts(setting.path, "--selinux-contexts"), setting.path);
+  if (setting.mode === "file") return labelPolicy(readContexts(setting.path, setting.from ?? "--selinux-contexts"), setting.path);
   const config = readSelinuxConfig(root);
   if (!config || config.state === "disabled") return undefined;
   const file = policyFileContexts(root, config);
@@ -90,6 +91,8 @@ function readContexts(path: string, from: string): string {
 // the rules without regex characters first, and otherwise takes the last rule that matches.
 
 export interface ContextRule {
+  /** The rule's pattern as written. */
+  pattern: string;
   regex: RegExp;
   literal: boolean;
   /** "--" file, "-d" directory, "-l" symlink, …; undefined: any. */
@@ -116,7 +119,7 @@ export function parseFileContexts(text: string, keep: (pattern: string) => boole
     } catch {
       continue; // a construct JavaScript does not read; such rules never name /usr's main trees
     }
-    rules.push({ regex, literal: !/[.^$?*+|[({\\]/.test(pattern), type, context });
+    rules.push({ pattern, regex, literal: !/[.^$?*+|[({\\]/.test(pattern), type, context });
   }
   return rules;
 }
@@ -129,10 +132,30 @@ export function lookupContext(rules: readonly ContextRule[], path: string, kind:
   return hit === undefined || hit.context === "<<none>>" ? undefined : hit.context;
 }
 
-/** The file_contexts for images: the policy's own rules, then the rules for /usr/store. */
 /** Patterns that may match a path under /usr: `/usr…`, or a first component with regex characters. */
 const MAY_MATCH_USR = (pattern: string) => pattern.startsWith("/usr") || /^\/[^/]*[.^$?*+|[({\\]/.test(pattern);
 
+/** The label `policy` gives a path of an image (`/usr/bin/rg`, a file unless `kind` says otherwise):
+ *  what mkfs.erofs stores for it, so a label read back from an image can be compared (ext doctor).
+ *  Indexed once: literal rules by path, the others last first — ext's /usr/store rules come last,
+ *  so a store path (most of an image) is decided by the first few rules tried. */
+export function imageLabeller(policy: LabelPolicy): (path: string, kind: "--" | "-d" | "-l") => string | undefined {
+  const rules = parseFileContexts(policy.text, MAY_MATCH_USR);
+  const literal = new Map<string, ContextRule[]>();
+  for (const r of rules) {
+    if (!r.literal) continue;
+    literal.set(r.pattern, [...(literal.get(r.pattern) ?? []), r]);
+  }
+  const patterns = rules.filter((r) => !r.literal).reverse();
+  return (path, kind) => {
+    const fits = (r: ContextRule) => r.type === undefined || r.type === kind;
+    const exact = (literal.get(path) ?? []).filter(fits);
+    const hit = exact.length > 0 ? exact[exact.length - 1] : patterns.find((r) => fits(r) && r.regex.test(path));
+    return hit === undefined || hit.context === "<<none>>" ? undefined : hit.context;
+  };
+}
+
+/** The file_contexts for images: the policy's own rules, then the rules for /usr/store. */
 export function labelPolicy(policyText: string, source: string): LabelPolicy {
   const rules = parseFileContexts(policyText, MAY_MATCH_USR);
   const need = (path: string, kind: "--" | "-d" = "--") => {

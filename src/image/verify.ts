@@ -10,6 +10,7 @@ import { HostView } from "./host.js";
 import { validateExtensionName } from "./names.js";
 import { parseEnvFile, RELEASE_DIR, releaseFileName, releaseMismatch } from "./release.js";
 import { STAGE_STORE_REL } from "./store-paths.js";
+import { DdiFormatError, extractPartition, readDdi, type Ddi } from "./ddi.js";
 
 // One image that systemd-sysext rejects stops it from merging every extension on the host, so an image
 // is checked before it goes anywhere sysext looks: without root and without mounting, by fsck.erofs and
@@ -58,7 +59,34 @@ export async function verifyImage(
   const hostRoot = options.hostRoot ?? "/";
   const findings: VerifyFinding[] = [];
 
-  const fsck = await run("fsck.erofs", options.deep ? ["--extract", path] : [path], { reject: false });
+  // A verity DDI (ddi.ts): its root partition is the EROFS image, checked as a file of its own
+  // (fsck.erofs reads from byte 0). The hash and the signature are verity.ts's, checked on import.
+  let ddi: Ddi | null;
+  try {
+    ddi = await readDdi(path);
+  } catch (e) {
+    if (!(e instanceof DdiFormatError)) throw e;
+    throw new UnsafeImageError(`image ${path} failed verification: its partition table cannot be read: ${e.message}`, {
+      hint: "it was not installed; systemd-sysext would refuse it, and with it every other extension",
+    });
+  }
+  if (ddi === null) return verifyFileSystem(path, path, extensionName, architecture, hostRoot, findings, options);
+  const scratch = await mkdtemp(join(tmpdir(), "ext-verify-ddi-"));
+  try {
+    const fs = join(scratch, "root.erofs");
+    await extractPartition(path, ddi.data, fs);
+    return await verifyFileSystem(path, fs, extensionName, architecture, hostRoot, findings, options);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `fsPath`: the EROFS image itself (for a DDI, its root partition copied out). */
+async function verifyFileSystem(
+  path: string, fsPath: string, extensionName: string, architecture: string, hostRoot: string,
+  findings: VerifyFinding[], options: VerifyOptions,
+): Promise<VerifyReport> {
+  const fsck = await run("fsck.erofs", options.deep ? ["--extract", fsPath] : [fsPath], { reject: false });
   // erofs-utils 1.5 exits 0 even when it reports errors (a bad superblock checksum, say, which makes
   // the kernel refuse the mount): its "<E>" lines count as failure too.
   const errors = (fsck.stderr + fsck.stdout).split("\n").filter((l) => /^\s*<E>/.test(l));
@@ -69,7 +97,7 @@ export async function verifyImage(
   let method: VerifyReport["method"] = "metadata";
   let release: Record<string, string> | undefined;
   try {
-    const image = await ErofsImage.open(path);
+    const image = await ErofsImage.open(fsPath);
     try {
       release = await checkTree(new ReaderTree(image), extensionName, architecture, hostRoot, findings);
     } finally {
@@ -78,7 +106,7 @@ export async function verifyImage(
   } catch (e) {
     if (e instanceof ErofsUnsupportedError) {
       method = "extract";
-      release = await withExtracted(path, (tree) => checkTree(tree, extensionName, architecture, hostRoot, findings));
+      release = await withExtracted(fsPath, (tree) => checkTree(tree, extensionName, architecture, hostRoot, findings));
     } else if (e instanceof ErofsFormatError) {
       findings.push({ check: "structure", ok: false, message: `the image cannot be read as EROFS: ${e.message}` });
     } else {

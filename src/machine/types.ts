@@ -17,7 +17,7 @@ export type TxRequest =
   /** Switch to an existing generation (ext rollback). */
   | { kind: "switch"; generation: number }
   /** Make a verified published image a generation (ext pull; src/machine/steps/import.ts). */
-  | { kind: "import"; image: string; version: string; url: string };
+  | { kind: "import"; image: string; version: string; url: string; certificate?: string };
 
 /** Everything a transaction needs from outside; steps receive it, the machine never touches it. */
 export interface TxEnv {

@@ -23,6 +23,9 @@ export interface ManifestData {
   source?: string;
   name?: string;
   compression?: string;
+  /** SELinux labels of the images: "auto", "none" or a file_contexts path relative to the tools.json
+   *  (docs/selinux.md). */
+  selinuxContexts?: string;
   /** Where machines follow this set's published images (ext subscribe; docs/fleet.md). */
   subscription?: ManifestSubscription;
   packages: Record<string, ManifestPackage>;

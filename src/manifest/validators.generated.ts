@@ -19,18 +19,19 @@ const ajvRuntime_ucs2length = function ucs2length(str) {
     return length;
 };
 export const validateTools = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://ext.invalid/schemas/tools.schema.json","title":"ext tools.json","description":"The command-line tools a machine should have, for 'ext apply'. See docs/tools-json.md.","type":"object","required":["version","packages"],"additionalProperties":false,"properties":{"$schema":{"description":"Where an editor finds this schema; ext does not read it.","type":"string"},"version":{"description":"Format version. This ext reads version 1.","type":"integer","const":1},"source":{"description":"Flake reference the packages come from, unless a package names its own (default: nixpkgs).","$ref":"#/$defs/flakeRef"},"name":{"description":"Extension name: the image is /var/lib/extensions/<name>.raw (default: ext).","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"},"compression":{"description":"Image compression: none, lz4, lz4hc[,level], or another mkfs.erofs algorithm (default: lz4).","type":"string","pattern":"^[A-Za-z0-9_]+(,[A-Za-z0-9_=]+)*$"},"subscription":{"description":"Where machines follow this set's published images: 'ext publish' writes them, 'ext subscribe --manifest' reads this (docs/fleet.md).","type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"description":"The http(s) URL of the published directory (SHA256SUMS, SHA256SUMS.gpg, NAME_VERSION.raw).","type":"string","pattern":"^https?://[^\\s?#]+$","maxLength":1000},"key":{"description":"The public OpenPGP key that signs SHA256SUMS, a path relative to this file.","type":"string","minLength":1,"maxLength":1000},"schedule":{"description":"When machines check (systemd OnCalendar=, default daily).","type":"string","pattern":"^[A-Za-z0-9 *:,./~-]{1,100}$"}}},"packages":{"description":"The tools, keyed by the name you type (ext add NAME, ext remove NAME).","type":"object","propertyNames":{"$ref":"#/$defs/attrPath"},"additionalProperties":{"$ref":"#/$defs/package"}}},"$defs":{"attrPath":{"type":"string","maxLength":200,"pattern":"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},"flakeRef":{"type":"string","minLength":1,"maxLength":1000,"pattern":"^[A-Za-z0-9._~:/?&=+%@!,*-]+$"},"package":{"type":"object","additionalProperties":false,"properties":{"attr":{"description":"Attribute path in the source, when it differs from the name (e.g. python3Packages.black).","$ref":"#/$defs/attrPath"},"source":{"description":"Flake reference for this package only (e.g. an older nixpkgs to pin one tool).","$ref":"#/$defs/flakeRef"},"outputs":{"description":"Outputs to install, e.g. [\"out\", \"man\"] (default: the package's outputsToInstall).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"}},"priority":{"description":"When two packages provide the same file, the higher priority wins.","type":"integer","minimum":-1000000,"maximum":1000000},"allowUnfree":{"description":"Let nixpkgs evaluate this package although its license is unfree.","type":"boolean"},"allowShadow":{"description":"Let this package's files shadow files of the host's /usr.","type":"boolean"}}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://ext.invalid/schemas/tools.schema.json","title":"ext tools.json","description":"The command-line tools a machine should have, for 'ext apply'. See docs/tools-json.md.","type":"object","required":["version","packages"],"additionalProperties":false,"properties":{"$schema":{"description":"Where an editor finds this schema; ext does not read it.","type":"string"},"version":{"description":"Format version. This ext reads version 1.","type":"integer","const":1},"source":{"description":"Flake reference the packages come from, unless a package names its own (default: nixpkgs).","$ref":"#/$defs/flakeRef"},"name":{"description":"Extension name: the image is /var/lib/extensions/<name>.raw (default: ext).","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"},"compression":{"description":"Image compression: none, lz4, lz4hc[,level], or another mkfs.erofs algorithm (default: lz4).","type":"string","pattern":"^[A-Za-z0-9_]+(,[A-Za-z0-9_=]+)*$"},"selinuxContexts":{"description":"SELinux labels of the images: auto (the building machine's policy when it uses SELinux), none, or a policy's file_contexts file, a path relative to this file (images built in CI for SELinux hosts; docs/selinux.md).","type":"string","minLength":1,"maxLength":1000,"pattern":"^[^\\u0000\\n]+$"},"subscription":{"description":"Where machines follow this set's published images: 'ext publish' writes them, 'ext subscribe --manifest' reads this (docs/fleet.md).","type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"description":"The http(s) URL of the published directory (SHA256SUMS, SHA256SUMS.gpg, NAME_VERSION.raw).","type":"string","pattern":"^https?://[^\\s?#]+$","maxLength":1000},"key":{"description":"The public OpenPGP key that signs SHA256SUMS, a path relative to this file.","type":"string","minLength":1,"maxLength":1000},"schedule":{"description":"When machines check (systemd OnCalendar=, default daily).","type":"string","pattern":"^[A-Za-z0-9 *:,./~-]{1,100}$"}}},"packages":{"description":"The tools, keyed by the name you type (ext add NAME, ext remove NAME).","type":"object","propertyNames":{"$ref":"#/$defs/attrPath"},"additionalProperties":{"$ref":"#/$defs/package"}}},"$defs":{"attrPath":{"type":"string","maxLength":200,"pattern":"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},"flakeRef":{"type":"string","minLength":1,"maxLength":1000,"pattern":"^[A-Za-z0-9._~:/?&=+%@!,*-]+$"},"package":{"type":"object","additionalProperties":false,"properties":{"attr":{"description":"Attribute path in the source, when it differs from the name (e.g. python3Packages.black).","$ref":"#/$defs/attrPath"},"source":{"description":"Flake reference for this package only (e.g. an older nixpkgs to pin one tool).","$ref":"#/$defs/flakeRef"},"outputs":{"description":"Outputs to install, e.g. [\"out\", \"man\"] (default: the package's outputsToInstall).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"}},"priority":{"description":"When two packages provide the same file, the higher priority wins.","type":"integer","minimum":-1000000,"maximum":1000000},"allowUnfree":{"description":"Let nixpkgs evaluate this package although its license is unfree.","type":"boolean"},"allowShadow":{"description":"Let this package's files shadow files of the host's /usr.","type":"boolean"}}}}};
 const schema32 = {"type":"string","minLength":1,"maxLength":1000,"pattern":"^[A-Za-z0-9._~:/?&=+%@!,*-]+$"};
 const schema33 = {"type":"string","maxLength":200,"pattern":"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"};
 const func1 = ajvRuntime_ucs2length;
 const pattern4 = new RegExp("^[A-Za-z0-9._~:/?&=+%@!,*-]+$", "u");
 const pattern5 = new RegExp("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$", "u");
 const pattern6 = new RegExp("^[A-Za-z0-9_]+(,[A-Za-z0-9_=]+)*$", "u");
-const pattern7 = new RegExp("^https?://[^\\s?#]+$", "u");
-const pattern8 = new RegExp("^[A-Za-z0-9 *:,./~-]{1,100}$", "u");
-const pattern9 = new RegExp("^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$", "u");
+const pattern7 = new RegExp("^[^\\u0000\\n]+$", "u");
+const pattern8 = new RegExp("^https?://[^\\s?#]+$", "u");
+const pattern9 = new RegExp("^[A-Za-z0-9 *:,./~-]{1,100}$", "u");
+const pattern10 = new RegExp("^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$", "u");
 const schema34 = {"type":"object","additionalProperties":false,"properties":{"attr":{"description":"Attribute path in the source, when it differs from the name (e.g. python3Packages.black).","$ref":"#/$defs/attrPath"},"source":{"description":"Flake reference for this package only (e.g. an older nixpkgs to pin one tool).","$ref":"#/$defs/flakeRef"},"outputs":{"description":"Outputs to install, e.g. [\"out\", \"man\"] (default: the package's outputsToInstall).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"}},"priority":{"description":"When two packages provide the same file, the higher priority wins.","type":"integer","minimum":-1000000,"maximum":1000000},"allowUnfree":{"description":"Let nixpkgs evaluate this package although its license is unfree.","type":"boolean"},"allowShadow":{"description":"Let this package's files shadow files of the host's /usr.","type":"boolean"}}};
-const pattern12 = new RegExp("^[A-Za-z_][A-Za-z0-9_+-]{0,63}$", "u");
+const pattern13 = new RegExp("^[A-Za-z_][A-Za-z0-9_+-]{0,63}$", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -68,7 +69,7 @@ vErrors.push(err1);
 }
 errors++;
 }
-if(!pattern9.test(data0)){
+if(!pattern10.test(data0)){
 const err2 = {instancePath:instancePath+"/attr",schemaPath:"#/$defs/attrPath/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$",parentSchema:schema33,data:data0};
 if(vErrors === null){
 vErrors = [err2];
@@ -152,7 +153,7 @@ const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
 if(typeof data3 === "string"){
-if(!pattern12.test(data3)){
+if(!pattern13.test(data3)){
 const err9 = {instancePath:instancePath+"/outputs/" + i0,schemaPath:"#/properties/outputs/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$",parentSchema:schema34.properties.outputs.items,data:data3};
 if(vErrors === null){
 vErrors = [err9];
@@ -321,7 +322,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "$schema") || (key0 === "version")) || (key0 === "source")) || (key0 === "name")) || (key0 === "compression")) || (key0 === "subscription")) || (key0 === "packages"))){
+if(!((((((((key0 === "$schema") || (key0 === "version")) || (key0 === "source")) || (key0 === "name")) || (key0 === "compression")) || (key0 === "selinuxContexts")) || (key0 === "subscription")) || (key0 === "packages"))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};
 if(vErrors === null){
 vErrors = [err2];
@@ -463,11 +464,11 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.subscription !== undefined){
-let data5 = data.subscription;
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-if(data5.url === undefined){
-const err14 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'",schema:schema31.properties.subscription.required,parentSchema:schema31.properties.subscription,data:data5};
+if(data.selinuxContexts !== undefined){
+let data5 = data.selinuxContexts;
+if(typeof data5 === "string"){
+if(func1(data5) > 1000){
+const err14 = {instancePath:instancePath+"/selinuxContexts",schemaPath:"#/properties/selinuxContexts/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters",schema:1000,parentSchema:schema31.properties.selinuxContexts,data:data5};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -476,9 +477,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-for(const key1 in data5){
-if(!(((key1 === "url") || (key1 === "key")) || (key1 === "schedule"))){
-const err15 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.subscription,data:data5};
+if(func1(data5) < 1){
+const err15 = {instancePath:instancePath+"/selinuxContexts",schemaPath:"#/properties/selinuxContexts/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.selinuxContexts,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -487,12 +487,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-}
-if(data5.url !== undefined){
-let data6 = data5.url;
-if(typeof data6 === "string"){
-if(func1(data6) > 1000){
-const err16 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters",schema:1000,parentSchema:schema31.properties.subscription.properties.url,data:data6};
+if(!pattern7.test(data5)){
+const err16 = {instancePath:instancePath+"/selinuxContexts",schemaPath:"#/properties/selinuxContexts/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000\\n]+$"},message:"must match pattern \""+"^[^\\u0000\\n]+$"+"\"",schema:"^[^\\u0000\\n]+$",parentSchema:schema31.properties.selinuxContexts,data:data5};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -501,8 +497,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(!pattern7.test(data6)){
-const err17 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s?#]+$"},message:"must match pattern \""+"^https?://[^\\s?#]+$"+"\"",schema:"^https?://[^\\s?#]+$",parentSchema:schema31.properties.subscription.properties.url,data:data6};
+}
+else {
+const err17 = {instancePath:instancePath+"/selinuxContexts",schemaPath:"#/properties/selinuxContexts/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.selinuxContexts.type,parentSchema:schema31.properties.selinuxContexts,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -512,8 +509,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-else {
-const err18 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.url.type,parentSchema:schema31.properties.subscription.properties.url,data:data6};
+if(data.subscription !== undefined){
+let data6 = data.subscription;
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.url === undefined){
+const err18 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'",schema:schema31.properties.subscription.required,parentSchema:schema31.properties.subscription,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -522,12 +522,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-if(data5.key !== undefined){
-let data7 = data5.key;
-if(typeof data7 === "string"){
-if(func1(data7) > 1000){
-const err19 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters",schema:1000,parentSchema:schema31.properties.subscription.properties.key,data:data7};
+for(const key1 in data6){
+if(!(((key1 === "url") || (key1 === "key")) || (key1 === "schedule"))){
+const err19 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.subscription,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -536,8 +533,12 @@ vErrors.push(err19);
 }
 errors++;
 }
-if(func1(data7) < 1){
-const err20 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.subscription.properties.key,data:data7};
+}
+if(data6.url !== undefined){
+let data7 = data6.url;
+if(typeof data7 === "string"){
+if(func1(data7) > 1000){
+const err20 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters",schema:1000,parentSchema:schema31.properties.subscription.properties.url,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -546,9 +547,8 @@ vErrors.push(err20);
 }
 errors++;
 }
-}
-else {
-const err21 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.key.type,parentSchema:schema31.properties.subscription.properties.key,data:data7};
+if(!pattern8.test(data7)){
+const err21 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s?#]+$"},message:"must match pattern \""+"^https?://[^\\s?#]+$"+"\"",schema:"^https?://[^\\s?#]+$",parentSchema:schema31.properties.subscription.properties.url,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -558,11 +558,8 @@ vErrors.push(err21);
 errors++;
 }
 }
-if(data5.schedule !== undefined){
-let data8 = data5.schedule;
-if(typeof data8 === "string"){
-if(!pattern8.test(data8)){
-const err22 = {instancePath:instancePath+"/subscription/schedule",schemaPath:"#/properties/subscription/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9 *:,./~-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9 *:,./~-]{1,100}$"+"\"",schema:"^[A-Za-z0-9 *:,./~-]{1,100}$",parentSchema:schema31.properties.subscription.properties.schedule,data:data8};
+else {
+const err22 = {instancePath:instancePath+"/subscription/url",schemaPath:"#/properties/subscription/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.url.type,parentSchema:schema31.properties.subscription.properties.url,data:data7};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -572,8 +569,11 @@ vErrors.push(err22);
 errors++;
 }
 }
-else {
-const err23 = {instancePath:instancePath+"/subscription/schedule",schemaPath:"#/properties/subscription/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.schedule.type,parentSchema:schema31.properties.subscription.properties.schedule,data:data8};
+if(data6.key !== undefined){
+let data8 = data6.key;
+if(typeof data8 === "string"){
+if(func1(data8) > 1000){
+const err23 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters",schema:1000,parentSchema:schema31.properties.subscription.properties.key,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -582,10 +582,8 @@ vErrors.push(err23);
 }
 errors++;
 }
-}
-}
-else {
-const err24 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.subscription.type,parentSchema:schema31.properties.subscription,data:data5};
+if(func1(data8) < 1){
+const err24 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.subscription.properties.key,data:data8};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -595,14 +593,8 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data.packages !== undefined){
-let data9 = data.packages;
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-for(const key2 in data9){
-const _errs24 = errors;
-if(typeof key2 === "string"){
-if(func1(key2) > 200){
-const err25 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema33,data:key2,propertyName:key2};
+else {
+const err25 = {instancePath:instancePath+"/subscription/key",schemaPath:"#/properties/subscription/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.key.type,parentSchema:schema31.properties.subscription.properties.key,data:data8};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -611,8 +603,12 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(!pattern9.test(key2)){
-const err26 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$",parentSchema:schema33,data:key2,propertyName:key2};
+}
+if(data6.schedule !== undefined){
+let data9 = data6.schedule;
+if(typeof data9 === "string"){
+if(!pattern9.test(data9)){
+const err26 = {instancePath:instancePath+"/subscription/schedule",schemaPath:"#/properties/subscription/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9 *:,./~-]{1,100}$"},message:"must match pattern \""+"^[A-Za-z0-9 *:,./~-]{1,100}$"+"\"",schema:"^[A-Za-z0-9 *:,./~-]{1,100}$",parentSchema:schema31.properties.subscription.properties.schedule,data:data9};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -623,7 +619,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:key2,propertyName:key2};
+const err27 = {instancePath:instancePath+"/subscription/schedule",schemaPath:"#/properties/subscription/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.subscription.properties.schedule.type,parentSchema:schema31.properties.subscription.properties.schedule,data:data9};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -632,9 +628,10 @@ vErrors.push(err27);
 }
 errors++;
 }
-var valid3 = _errs24 === errors;
-if(!valid3){
-const err28 = {instancePath:instancePath+"/packages",schemaPath:"#/properties/packages/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema31.properties.packages.propertyNames,parentSchema:schema31.properties.packages,data:data9};
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/subscription",schemaPath:"#/properties/subscription/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.subscription.type,parentSchema:schema31.properties.subscription,data:data6};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -644,15 +641,14 @@ vErrors.push(err28);
 errors++;
 }
 }
-for(const key3 in data9){
-if(!(validate21(data9[key3], {instancePath:instancePath+"/packages/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data9,parentDataProperty:key3,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err29 = {instancePath:instancePath+"/packages",schemaPath:"#/properties/packages/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.packages.type,parentSchema:schema31.properties.packages,data:data9};
+if(data.packages !== undefined){
+let data10 = data.packages;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+for(const key2 in data10){
+const _errs26 = errors;
+if(typeof key2 === "string"){
+if(func1(key2) > 200){
+const err29 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters",schema:200,parentSchema:schema33,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -661,15 +657,65 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-}
-else {
-const err30 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(!pattern10.test(key2)){
+const err30 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$",parentSchema:schema33,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err30];
 }
 else {
 vErrors.push(err30);
+}
+errors++;
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.type,parentSchema:schema33,data:key2,propertyName:key2};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var valid3 = _errs26 === errors;
+if(!valid3){
+const err32 = {instancePath:instancePath+"/packages",schemaPath:"#/properties/packages/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema31.properties.packages.propertyNames,parentSchema:schema31.properties.packages,data:data10};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+for(const key3 in data10){
+if(!(validate21(data10[key3], {instancePath:instancePath+"/packages/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key3,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/packages",schemaPath:"#/properties/packages/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.packages.type,parentSchema:schema31.properties.packages,data:data10};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+}
+else {
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
 }
 errors++;
 }
@@ -682,9 +728,9 @@ export const validateLock = validate23;
 const schema37 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://ext.invalid/schemas/tools.lock.schema.json","title":"ext tools.lock.json","description":"Written by ext beside a tools.json: each source pinned, each package resolved. Do not edit by hand; see docs/tools-json.md.","type":"object","required":["version","system","sources","packages"],"additionalProperties":false,"properties":{"$schema":{"type":"string"},"version":{"description":"Lock format version. This ext reads version 1.","type":"integer","const":1},"system":{"description":"The Nix system the store paths are for, e.g. x86_64-linux. On another system the packages are resolved again from the same pinned revisions.","type":"string","pattern":"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$"},"sources":{"description":"Each source named in tools.json (as written there), pinned to one revision.","type":"object","propertyNames":{"$ref":"#/$defs/flakeRef"},"additionalProperties":{"$ref":"#/$defs/source"}},"packages":{"description":"Each package of tools.json as it was resolved.","type":"object","propertyNames":{"$ref":"#/$defs/attrPath"},"additionalProperties":{"$ref":"#/$defs/package"}}},"$defs":{"attrPath":{"type":"string","maxLength":200,"pattern":"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},"flakeRef":{"type":"string","minLength":1,"maxLength":1000,"pattern":"^[A-Za-z0-9._~:/?&=+%@!,*-]+$"},"storePath":{"type":"string","pattern":"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$"},"source":{"type":"object","required":["locked"],"additionalProperties":false,"properties":{"locked":{"description":"A reference that always means the same tree, e.g. github:NixOS/nixpkgs/<rev>?narHash=…","$ref":"#/$defs/flakeRef"},"rev":{"type":"string","pattern":"^[0-9a-f]{40}$"},"narHash":{"type":"string","minLength":1},"lastModified":{"type":"integer","minimum":0}}},"package":{"type":"object","required":["attr","source","resolvedFrom","pname","version","outPaths"],"additionalProperties":false,"properties":{"attr":{"$ref":"#/$defs/attrPath"},"source":{"description":"The package's source as tools.json names it (a key of 'sources').","$ref":"#/$defs/flakeRef"},"resolvedFrom":{"description":"The exact reference Nix resolved the package from.","$ref":"#/$defs/flakeRef"},"outputs":{"description":"The outputs tools.json asked for (absent: the package's default outputs).","type":"array","items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"}},"pname":{"type":"string"},"version":{"type":"string"},"outPaths":{"description":"Output name to store path: what goes into the image.","type":"object","minProperties":1,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"},"additionalProperties":{"$ref":"#/$defs/storePath"}},"drvPath":{"type":"string","pattern":"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$"},"description":{"type":"string"},"license":{"type":"string"},"homepage":{"type":"string"}}}}};
 const schema38 = {"type":"string","minLength":1,"maxLength":1000,"pattern":"^[A-Za-z0-9._~:/?&=+%@!,*-]+$"};
 const schema41 = {"type":"string","maxLength":200,"pattern":"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"};
-const pattern13 = new RegExp("^[A-Za-z0-9_]+-[A-Za-z0-9_]+$", "u");
+const pattern14 = new RegExp("^[A-Za-z0-9_]+-[A-Za-z0-9_]+$", "u");
 const schema39 = {"type":"object","required":["locked"],"additionalProperties":false,"properties":{"locked":{"description":"A reference that always means the same tree, e.g. github:NixOS/nixpkgs/<rev>?narHash=…","$ref":"#/$defs/flakeRef"},"rev":{"type":"string","pattern":"^[0-9a-f]{40}$"},"narHash":{"type":"string","minLength":1},"lastModified":{"type":"integer","minimum":0}}};
-const pattern16 = new RegExp("^[0-9a-f]{40}$", "u");
+const pattern17 = new RegExp("^[0-9a-f]{40}$", "u");
 
 function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -767,7 +813,7 @@ errors++;
 if(data.rev !== undefined){
 let data1 = data.rev;
 if(typeof data1 === "string"){
-if(!pattern16.test(data1)){
+if(!pattern17.test(data1)){
 const err6 = {instancePath:instancePath+"/rev",schemaPath:"#/properties/rev/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{40}$"},message:"must match pattern \""+"^[0-9a-f]{40}$"+"\"",schema:"^[0-9a-f]{40}$",parentSchema:schema39.properties.rev,data:data1};
 if(vErrors === null){
 vErrors = [err6];
@@ -857,9 +903,9 @@ validate24.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 const schema42 = {"type":"object","required":["attr","source","resolvedFrom","pname","version","outPaths"],"additionalProperties":false,"properties":{"attr":{"$ref":"#/$defs/attrPath"},"source":{"description":"The package's source as tools.json names it (a key of 'sources').","$ref":"#/$defs/flakeRef"},"resolvedFrom":{"description":"The exact reference Nix resolved the package from.","$ref":"#/$defs/flakeRef"},"outputs":{"description":"The outputs tools.json asked for (absent: the package's default outputs).","type":"array","items":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"}},"pname":{"type":"string"},"version":{"type":"string"},"outPaths":{"description":"Output name to store path: what goes into the image.","type":"object","minProperties":1,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"},"additionalProperties":{"$ref":"#/$defs/storePath"}},"drvPath":{"type":"string","pattern":"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$"},"description":{"type":"string"},"license":{"type":"string"},"homepage":{"type":"string"}}};
 const schema46 = {"type":"string","pattern":"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$"};
-const func16 = Object.prototype.hasOwnProperty;
-const pattern23 = new RegExp("^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$", "u");
-const pattern24 = new RegExp("^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$", "u");
+const func18 = Object.prototype.hasOwnProperty;
+const pattern24 = new RegExp("^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$", "u");
+const pattern25 = new RegExp("^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$", "u");
 
 function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -933,7 +979,7 @@ vErrors.push(err5);
 errors++;
 }
 for(const key0 in data){
-if(!(func16.call(schema42.properties, key0))){
+if(!(func18.call(schema42.properties, key0))){
 const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema42,data};
 if(vErrors === null){
 vErrors = [err6];
@@ -957,7 +1003,7 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(!pattern9.test(data0)){
+if(!pattern10.test(data0)){
 const err8 = {instancePath:instancePath+"/attr",schemaPath:"#/$defs/attrPath/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$",parentSchema:schema41,data:data0};
 if(vErrors === null){
 vErrors = [err8];
@@ -1076,7 +1122,7 @@ const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 let data4 = data3[i0];
 if(typeof data4 === "string"){
-if(!pattern12.test(data4)){
+if(!pattern13.test(data4)){
 const err18 = {instancePath:instancePath+"/outputs/" + i0,schemaPath:"#/properties/outputs/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$",parentSchema:schema42.properties.outputs.items,data:data4};
 if(vErrors === null){
 vErrors = [err18];
@@ -1152,7 +1198,7 @@ errors++;
 for(const key1 in data7){
 const _errs21 = errors;
 if(typeof key1 === "string"){
-if(!pattern12.test(key1)){
+if(!pattern13.test(key1)){
 const err24 = {instancePath:instancePath+"/outPaths",schemaPath:"#/properties/outPaths/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]{0,63}$",parentSchema:schema42.properties.outPaths.propertyNames,data:key1,propertyName:key1};
 if(vErrors === null){
 vErrors = [err24];
@@ -1178,7 +1224,7 @@ errors++;
 for(const key2 in data7){
 let data8 = data7[key2];
 if(typeof data8 === "string"){
-if(!pattern23.test(data8)){
+if(!pattern24.test(data8)){
 const err26 = {instancePath:instancePath+"/outPaths/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/storePath/pattern",keyword:"pattern",params:{pattern: "^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$"},message:"must match pattern \""+"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$"+"\"",schema:"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$",parentSchema:schema46,data:data8};
 if(vErrors === null){
 vErrors = [err26];
@@ -1215,7 +1261,7 @@ errors++;
 if(data.drvPath !== undefined){
 let data9 = data.drvPath;
 if(typeof data9 === "string"){
-if(!pattern24.test(data9)){
+if(!pattern25.test(data9)){
 const err29 = {instancePath:instancePath+"/drvPath",schemaPath:"#/properties/drvPath/pattern",keyword:"pattern",params:{pattern: "^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$"},message:"must match pattern \""+"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$"+"\"",schema:"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+\\.drv$",parentSchema:schema42.properties.drvPath,data:data9};
 if(vErrors === null){
 vErrors = [err29];
@@ -1396,7 +1442,7 @@ errors++;
 if(data.system !== undefined){
 let data2 = data.system;
 if(typeof data2 === "string"){
-if(!pattern13.test(data2)){
+if(!pattern14.test(data2)){
 const err8 = {instancePath:instancePath+"/system",schemaPath:"#/properties/system/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]+-[A-Za-z0-9_]+$"},message:"must match pattern \""+"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$"+"\"",schema:"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$",parentSchema:schema37.properties.system,data:data2};
 if(vErrors === null){
 vErrors = [err8];
@@ -1511,7 +1557,7 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(!pattern9.test(key3)){
+if(!pattern10.test(key3)){
 const err17 = {instancePath:instancePath+"/packages",schemaPath:"#/$defs/attrPath/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z_][A-Za-z0-9_+-]*){0,7}$",parentSchema:schema41,data:key3,propertyName:key3};
 if(vErrors === null){
 vErrors = [err17];

@@ -28,6 +28,10 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
   if (requests.length === 0) return [];
   validateSystem(ctx.system);
   const normalised = requests.map(normaliseRequest);
+  // The version decides the build's installable syntax; asked now, it overlaps the evaluations
+  // instead of following them (`nix --version` touches no store).
+  const version = nixVersion(ctx);
+  version.catch(() => undefined); // awaited below; an evaluation that fails first must not leave it unhandled
 
   // A store whose database does not exist yet (a new private store, a fresh /nix) is created by the
   // first Nix process; several at once fail with "SQLite database '…/db.sqlite' is busy" (seen in the
@@ -53,7 +57,7 @@ export async function realise(ctx: NixContext, requests: PackageRequest[]): Prom
   // One build for the packages in nixpkgs' default configuration, and one for those allowed to be
   // unfree: that permission must not reach packages the user did not give it to.
   const built: ReturnType<typeof parseBuildJson> = [];
-  const { caretOutputs } = featuresOf(await nixVersion(ctx));
+  const { caretOutputs } = featuresOf(await version);
   for (const allowUnfree of [false, true]) {
     const group = planned.filter((p) => !!p.request.allowUnfree === allowUnfree);
     if (group.length === 0) continue;

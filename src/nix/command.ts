@@ -22,7 +22,12 @@ export interface NixCommandOptions {
 
 export function globalArgs(store: StoreLocation): string[] {
   const args = ["--extra-experimental-features", "nix-command flakes"];
-  if (store.root !== "/") args.push("--store", path.resolve(store.root));
+  if (store.root !== "/") {
+    // Where the files are (`real`) is named, not left to Nix: it derives it from the root and a
+    // compiled-in "/nix/store", which in a relocated Nix (a bootstrap image's) reads /usr/store.
+    const root = path.resolve(store.root);
+    args.push("--store", `${root}?real=${path.join(root, "nix/store")}`);
+  }
   return args;
 }
 
@@ -37,8 +42,12 @@ export async function nixCommand(ctx: NixContext, args: readonly string[], optio
   }
   const argv = options.global === false ? [...args] : [...globalArgs(ctx.store), ...args];
   if (options.allowUnfree) argv.push("--impure");
+  // The store directory is always named: ext's store paths are /nix/store/… whatever Nix was built
+  // with, and the Nix of a bootstrap image (docs/install.md) was relocated with it, so its compiled-in
+  // default now reads /usr/store. For any other Nix this is its own default.
+  const env = { NIX_STORE_DIR: "/nix/store", ...ctx.env };
   return run("nix", argv, {
-    env: options.allowUnfree ? { ...ctx.env, NIXPKGS_ALLOW_UNFREE: "1" } : ctx.env,
+    env: options.allowUnfree ? { ...env, NIXPKGS_ALLOW_UNFREE: "1" } : env,
     reject: false,
     onStderrLine: options.log === false ? undefined : ctx.onLog,
   });

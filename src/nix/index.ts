@@ -13,3 +13,4 @@ export { classifyNixStderr, NixSourceError, type NixFailure } from "./errors.js"
 export { parseDrvName, storePathName } from "./parse.js";
 export { ensurePaths } from "./ensure.js";
 export { nixSystem } from "./system.js";
+export { copyToCache, copyFromCache } from "./copy.js";

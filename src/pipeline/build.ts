@@ -27,6 +27,9 @@ export interface BuildRequest {
   packages?: readonly InstalledPackage[];
   /** Files put into the stage besides the closure, path relative to the image's root → text. */
   extraFiles?: (staged: StagedSet) => Record<string, string>;
+  /** More to put into the stage after the closure is relocated (written as given, never rewritten):
+   *  the bootstrap image's binary cache (src/pipeline/bootstrap.ts). */
+  extraTree?: (stageDir: string, closure: readonly ClosureEntry[]) => Promise<void>;
   /** Source of specs that name none. */
   source: string;
   /** The image file to write (`<name>.raw`). */
@@ -56,6 +59,7 @@ export async function buildImage(target: ImageTarget, request: BuildRequest, rep
       const narSize = closure.reduce((n, c) => n + c.narSize, 0);
       await addFilesToStage(stageDir, request.extraFiles({ extensionName: target.extensionName, compression: String(target.compression), packages, narSize }));
     }
+    if (request.extraTree) await request.extraTree(stageDir, closure);
     const packed = await packStage(target, stageDir, request.output, reporter, { forAnotherMachine: true });
     try {
       await verifyPacked(target, packed.path, reporter);

@@ -11,3 +11,4 @@ export { packStage, appendStage, MAX_APPENDS, type AppendBase } from "./pack.js"
 export { verifyPacked } from "./verify.js";
 export { buildImage, type BuildRequest, type BuiltImage, type StagedSet } from "./build.js";
 export type { ImageTarget } from "./target.js";
+export { BOOTSTRAP_PACKAGES, BOOTSTRAP_CACHE, bootstrapSpecs, bootstrapFiles, bootstrapCache, readBootstrap } from "./bootstrap.js";

@@ -13,6 +13,8 @@ export interface PackageSpec {
   allowShadow?: boolean;
   /** nixpkgs may evaluate it although its license is unfree. */
   allowUnfree?: boolean;
+  /** It replaces one of ext's own packages (a bootstrap image's ext, nodejs or nix), and is one too. */
+  self?: boolean;
 }
 
 /** What Nix is asked for a spec: its attribute (default: its name) from its source (default: the
@@ -39,11 +41,12 @@ export async function resolvePackages(nix: NixContext, specs: readonly PackageSp
 }
 
 /** A resolved package with ext's own settings from the spec it was asked for by. */
-export function withSettingsOf<P extends object>(p: P, spec: PackageSpec | undefined): P & Pick<PackageSpec, "priority" | "allowShadow"> {
+export function withSettingsOf<P extends object>(p: P, spec: PackageSpec | undefined): P & Pick<PackageSpec, "priority" | "allowShadow" | "self"> {
   return {
     ...p,
     ...(spec?.priority !== undefined ? { priority: spec.priority } : {}),
     ...(spec?.allowShadow ? { allowShadow: true } : {}),
+    ...(spec?.self ? { self: true } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { packageShape, storePath, type InstalledPackage } from "../generations/record.js";
 import { ErofsImage, ErofsUnsupportedError, S_IFDIR, S_IFMT, S_IFREG, type ErofsInode } from "../image/erofs-reader.js";
 import { STAGE_STORE_REL } from "../image/store-paths.js";
+import { openErofs } from "../image/ddi.js";
 import { ShapeError, count, field, object, str } from "../base/state-file.js";
 
 // What a published image says about itself. A machine that imports an image it did not build has no
@@ -12,7 +13,8 @@ import { ShapeError, count, field, object, str } from "../base/state-file.js";
 // usr/bin/*), so only what a tree cannot say is written: the version and one small file per package.
 // Each file stays under one block: mkfs.erofs stores such files uncompressed (nothing to save), and
 // only uncompressed files can be read without extracting the image. Nothing in it varies between
-// runs (no time, no host path): the same tools.json, lock and version give the same bytes.
+// runs (no time, no host path): the same tools.json, lock and version give the same bytes. In a
+// verity DDI (ext publish --ddi) it is read from the root partition in place.
 
 export const PUBLICATION_FORMAT = 1;
 const MAX_FILE = 3800;
@@ -51,6 +53,8 @@ export function publicationFiles(p: Omit<Publication, "closure" | "links"> & { n
       ...(pkg.outputs ? { outputs: [...pkg.outputs].sort() } : {}),
       outPaths: Object.fromEntries(Object.entries(pkg.outPaths).sort(([a], [b]) => (a < b ? -1 : 1))),
       ...(pkg.description !== undefined ? { description: pkg.description } : {}),
+      ...(pkg.allowShadow ? { allowShadow: true } : {}),
+      ...(pkg.self ? { self: true } : {}),
     };
     let text = JSON.stringify(kept, null, 2) + "\n";
     if (text.length > MAX_FILE && kept.description !== undefined) text = JSON.stringify({ ...kept, description: undefined }, null, 2) + "\n";
@@ -84,7 +88,7 @@ export async function addFilesToStage(stageDir: string, files: Record<string, st
 export async function readPublication(imageFile: string, name: string): Promise<Publication> {
   let img: ErofsImage;
   try {
-    img = await ErofsImage.open(imageFile);
+    img = await openErofs(imageFile);
   } catch (e) {
     throw new ShapeError(`it is not an EROFS image ext can read (${(e as Error).message})`);
   }

@@ -281,6 +281,9 @@ async function repairLinkAndMerge(env: RepairEnv, q: Quarantine, records: Map<nu
   const want = record?.image?.sha256 ?? null;
   if (want !== null && unusable.has(want)) return; // said above; nothing better to link
   let changed = false;
+  // A bootstrap image placed by hand (docs/install.md) is what ext runs from: the first change adopts
+  // it as generation 1. Moving it aside would take ext away with the next merge.
+  if (linked === "foreign" && current === null && await (await import("../pipeline/bootstrap.js")).readBootstrap(link, env.extensionName)) return;
   if (linked === "foreign") {
     // A damaged image moved aside above is still ext's own: the link to it is replaced below.
     const s = await stat(link);

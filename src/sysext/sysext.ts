@@ -9,11 +9,19 @@ function rootArgs(l: Layout): string[] {
   return l.root === "/" ? [] : [`--root=${l.root}`];
 }
 
+/** EXT_SYSEXT_IMAGE_POLICY: an --image-policy= for ext's merges. The tests set it where the kernel has
+ *  no device-mapper, to merge a verity DDI's root partition unprotected (docs/fleet.md); a machine
+ *  leaves it unset and systemd-sysext sets up dm-verity itself. */
+function policyArgs(): string[] {
+  const policy = process.env["EXT_SYSEXT_IMAGE_POLICY"];
+  return policy ? [`--image-policy=${policy}`] : [];
+}
+
 /** Re-merges every extension (ours and the host's). Not atomic in systemd itself, but a refresh
  *  that fails keeps the old overlay. */
 export async function refresh(l: Layout): Promise<void> {
   try {
-    await run("systemd-sysext", ["refresh", ...rootArgs(l)]);
+    await run("systemd-sysext", ["refresh", ...policyArgs(), ...rootArgs(l)]);
   } catch (e) {
     if (e instanceof ToolFailedError) {
       // One bad image stops systemd-sysext from merging every extension, and systemd does not always

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node test/fixtures-self/assemble.mjs DIR [--node /usr/bin/node]
+// node test/fixtures-self/assemble.mjs DIR [--node /usr/bin/node] [--nix /usr/bin/nix]
 //
 // Makes DIR a flake whose package `ext` is this working tree's ext (see README.md): the template
 // flake.nix and ext-self.nix from here, scripts/escape-store-literals.cjs, packages.nix from
@@ -32,7 +32,10 @@ export function assemble(dir, options = {}) {
   // An input-less flake's lock, so that no Nix version tries to write one.
   writeFileSync(join(target, "flake.lock"), JSON.stringify({ nodes: { root: {} }, root: "root", version: 7 }, null, 2) + "\n");
   const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim().replace(/^v/, "");
-  writeFileSync(join(target, "host.json"), JSON.stringify({ nodePath: node, nodeVersion }, null, 2) + "\n");
+  // Nix for the bootstrap image's `nix` package: the host's (Debian's nix-bin), or --nix PATH.
+  const nix = realpathSync(options.nix ?? "/usr/bin/nix");
+  const nixVersion = execFileSync(nix, ["--version"], { encoding: "utf8" }).trim().replace(/^nix \(Nix\) /, "");
+  writeFileSync(join(target, "host.json"), JSON.stringify({ nodePath: node, nodeVersion, nixPath: nix, nixVersion }, null, 2) + "\n");
 
   const payload = join(target, "payload");
   if (!existsSync(join(repo, "dist/bundle/main.js"))) throw new Error(`${repo}/dist/bundle is not built: run 'npm run build' first`);
@@ -48,11 +51,11 @@ export function assemble(dir, options = {}) {
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const dir = args.find((a) => !a.startsWith("--"));
-  const nodeAt = args.indexOf("--node");
+  const dir = args.find((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+  const opt = (name) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
   if (!dir) {
-    console.error("usage: node test/fixtures-self/assemble.mjs DIR [--node /usr/bin/node]");
+    console.error("usage: node test/fixtures-self/assemble.mjs DIR [--node /usr/bin/node] [--nix /usr/bin/nix]");
     process.exit(2);
   }
-  console.log(assemble(dir, nodeAt >= 0 ? { node: args[nodeAt + 1] } : {}));
+  console.log(assemble(dir, { ...(opt("--node") ? { node: opt("--node") } : {}), ...(opt("--nix") ? { nix: opt("--nix") } : {}) }));
 }

@@ -5,6 +5,7 @@
 #
 #   libstdcxx  libstdc++.so.6 from the host (node needs it), RUNPATH libgcc + glibc
 #   nodejs     the host's node (host.json names it and its version), interpreter and RUNPATH into the store
+#   nix        the host's nix (Debian's nix-bin) and the libraries it links, for the bootstrap image
 #   ext        payload/ in $out/lib/ext (with /nix/store literals escaped, escape-store-literals.cjs),
 #              $out/bin/ext: `#!<dash>/bin/dash` running `<nodejs>/bin/node <out>/lib/ext/bin/ext.js "$@"`,
 #              and $out/share/man/man1/ext.1 (which ext's farm links into /usr/share/man/man1)
@@ -81,6 +82,51 @@ let
     '';
   };
 
+  # Nix itself, for the bootstrap image (docs/install.md, "The bootstrap image"): the host's nix
+  # binary (Debian's nix-bin; host.json names it and its version) with every library it links that
+  # the glibc, libgcc and libstdcxx fixtures do not hold (libnix*.so from /usr/lib/nix, boost, curl,
+  # sqlite, libarchive…) copied into $out/lib, the whole set's RUNPATH pointing into the store.
+  # Debian built it with /usr/libexec and /usr/bin compiled in, which are not in the store: Nix runs
+  # its build hook as <libexec>/nix/build-remote, and on a host without nix-bin that is missing ("unexpected EOF
+  # reading a line"). So the binary is libexec/nix/nix (with nix-*, build-remote linked to it: Nix
+  # dispatches on argv[0]), and each bin/ command is a dash script that names the store's libexec and
+  # bin (NIX_LIBEXEC_DIR, NIX_BIN_DIR) and runs it — as nixpkgs' Nix has its own store paths compiled in.
+  nix = mk {
+    pname = "nix";
+    version = host.nixVersion;
+    description = "Nix (the host's nix binary and its libraries, relinked into the store)";
+    license = "LGPL-2.1-or-later";
+    homepage = "https://nixos.org/";
+    mainProgram = "nix";
+    env = { inherit interp; hostNix = host.nixPath; };
+    script = ''
+      need_file "$hostNix" nix-bin
+      mkdir -p "$out/bin" "$out/lib" "$out/libexec/nix"
+      cp "$hostNix" "$out/libexec/nix/nix"
+      chmod 0755 "$out/libexec/nix/nix"
+      rpath="$out/lib:${libstdcxx}/lib:${libgcc}/lib:${glibc}/lib"
+      "/lib/${plat.triplet}/${plat.loader}" --list "$hostNix" | while read -r soname arrow path rest; do
+        [ "$arrow" = "=>" ] && [ -f "$path" ] || continue
+        case "$soname" in
+          libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libgcc_s.so.*|libstdc++.so.*|*ld-linux*) continue ;;
+        esac
+        cp "$(readlink -f "$path")" "$out/lib/$soname"
+        chmod 0755 "$out/lib/$soname"
+        patchelf --set-rpath "$rpath" "$out/lib/$soname"
+      done
+      patchelf --set-interpreter "$interp" --set-rpath "$rpath" "$out/libexec/nix/nix"
+      for c in nix nix-build nix-channel nix-collect-garbage nix-copy-closure nix-daemon nix-env nix-hash nix-instantiate nix-prefetch-url nix-shell nix-store; do
+        [ "$c" = nix ] || ln -s nix "$out/libexec/nix/$c"
+        printf '#!%s\nexport NIX_LIBEXEC_DIR=%s NIX_BIN_DIR=%s\nexec %s "$@"\n' \
+          "${dash}/bin/dash" "$out/libexec" "$out/bin" "$out/libexec/nix/$c" > "$out/bin/$c"
+        chmod 0755 "$out/bin/$c"
+      done
+      ln -s nix "$out/libexec/nix/build-remote"
+      got=$("$out/bin/nix" --version)
+      [ "$got" = "nix (Nix) ${host.nixVersion}" ] || { echo "ext self fixture: $hostNix is '$got', host.json says ${host.nixVersion}: assemble again" >&2; exit 1; }
+    '';
+  };
+
   ext = mk {
     pname = "ext";
     version = pkg.version;
@@ -105,5 +151,5 @@ let
   };
 in
 {
-  inherit libstdcxx nodejs ext;
+  inherit libstdcxx nodejs nix ext;
 }

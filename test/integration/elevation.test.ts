@@ -101,13 +101,33 @@ describe("a user who can elevate (the group sudo, real sudo)", () => {
     const r = ns.run(["sh", "-c", "cp /run/ext-askpass /run/ext-askpass.good && sed -i 's/ext-test-password/wrong/' /run/ext-askpass"]);
     expect(r.status).toBe(0);
     try {
-      const add = asUser(ADMIN, ["add", "hello"]);
+      const add = asUser(ADMIN, ["add", "greet"]);
       expect(add.status).not.toBe(0);
       expect(add.stderr).toMatch(/incorrect password/);
     } finally {
       ns.run(["mv", "/run/ext-askpass.good", "/run/ext-askpass"]);
     }
     expect(ns.read("/var/lib/ext/current.json")).toBe(before);
+  });
+});
+
+describe("a user's tools.json, applied through sudo", () => {
+  it("ext apply asks once; the lock it writes and the edits of ext add stay the user's files", () => {
+    const dir = "/run/home/extadmin/dots";
+    const made = ns.run(["setpriv", `--reuid=${ADMIN}`, `--regid=${ADMIN}`, "--init-groups", "sh", "-c",
+      `mkdir -p ${dir} && printf '%s\\n' '${JSON.stringify({ version: 1, source: FIXTURES, packages: { jq: {} } })}' > ${dir}/tools.json`]);
+    expect(made.status, made.stderr).toBe(0);
+    const before = asked();
+    const apply = asUser(ADMIN, ["apply", `${dir}/tools.json`]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(asked() - before).toBe(1);
+    const owners = () => ns.run(["sh", "-c", `stat -c '%n %u:%g %a' ${dir}/* && find ${dir} -user 0 -o -group 0`]).stdout.trim().split("\n");
+    expect(owners()).toEqual([`${dir}/tools.json ${ADMIN}:${ADMIN} 644`, `${dir}/tools.lock.json ${ADMIN}:${ADMIN} 644`]);
+    // The tracked file is edited by the root part of ext add: still the user's, nothing left beside it.
+    const add = asUser(ADMIN, ["add", "greet"]);
+    expect(add.status, add.stderr).toBe(0);
+    expect(ns.read(`${dir}/tools.json`)).toMatch(/"greet"/);
+    expect(owners()).toEqual([`${dir}/tools.json ${ADMIN}:${ADMIN} 644`, `${dir}/tools.lock.json ${ADMIN}:${ADMIN} 644`]);
   });
 });
 

@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, openNamespace, type Namespace } from "../helpers/namespace.js";
+import { FIXTURES, REPO, openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 16.1: SELinux labels in the image, from a real policy: Debian's selinux-policy-default,
@@ -20,6 +21,11 @@ beforeAll(() => {
   ns.run(["mkdir", "-p", work]);
 });
 afterAll(() => ns?.close());
+
+/** Writes a file as the namespace sees it. */
+function write(path: string, text: string): void {
+  writeFileSync(`/proc/${ns.pid}/root${path}`, text);
+}
 
 function ext(args: string[]) {
   const r = ns.ext(args);
@@ -98,5 +104,70 @@ describe("SELinux labels at build time", () => {
     const plain = JSON.parse(ns.read(`${root}/var/lib/ext/generations/3.json`) ?? "{}") as { image: { sha256: string } };
     expect(plain.image.sha256).not.toBe(gen.image.sha256);
     expect(labels(`${root}/var/lib/ext/images/${plain.image.sha256}.raw`).size).toBe(0);
+  });
+
+  it("tools.json's selinuxContexts names the file_contexts relative to itself: the same bytes as the option; a contradiction or a missing file is refused, naming the file", () => {
+    const dir = `${work}/set`;
+    expect(ns.run(["mkdir", "-p", `${dir}/policy`]).status).toBe(0);
+    expect(ns.run(["cp", FILE_CONTEXTS, `${dir}/policy/file_contexts`]).status).toBe(0);
+    const manifest = (contexts: string) => JSON.stringify({ version: 1, source: FIXTURES, selinuxContexts: contexts, packages: { ripgrep: {}, greet: {} } });
+    write(`${dir}/tools.json`, manifest("policy/file_contexts"));
+    ext(["build", "--manifest", `${dir}/tools.json`, "-o", `${work}/m.raw`]);
+    ext(["build", "ripgrep", "greet", "--selinux-contexts", `${dir}/policy/file_contexts`, "-o", `${work}/o.raw`]);
+    expect(sha(`${work}/m.raw`)).toBe(sha(`${work}/o.raw`));
+    expect([...labels(`${work}/m.raw`).entries()].find(([p]) => /-ripgrep-[^/]+\/bin\/rg$/.test(p))?.[1]).toBe("system_u:object_r:bin_t:s0");
+
+    const typed = ns.ext(["build", "--manifest", `${dir}/tools.json`, "--selinux-contexts", "none", "-o", `${work}/x.raw`]);
+    expect(typed.status).toBe(2);
+    expect(typed.stderr).toMatch(/--selinux-contexts none contradicts .*tools\.json, which says "selinuxContexts": "policy\/file_contexts"/);
+
+    write(`${dir}/tools.json`, manifest("policy/missing"));
+    const missing = ns.ext(["build", "--manifest", `${dir}/tools.json`, "-o", `${work}/x.raw`]);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/policy\/missing \(named by "selinuxContexts" of .*tools\.json\) cannot be read/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    expect(ns.run(["test", "-e", `${work}/x.raw`]).status).not.toBe(0);
+
+    write(`${dir}/tools.json`, manifest("none"));
+    ext(["build", "--manifest", `${dir}/tools.json`, "-o", `${work}/n.raw`]);
+    expect(labels(`${work}/n.raw`).size).toBe(0);
+  });
+
+  it("ext doctor reads the active image's labels back and compares them with the host's policy", () => {
+    const root = `${work}/doctor-root`;
+    const policyDir = join(root, "etc/selinux/default/contexts/files");
+    expect(ns.run(["mkdir", "-p", policyDir, `${root}/usr/lib`, `${root}/var/lib/extensions`]).status).toBe(0);
+    expect(ns.run(["cp", FILE_CONTEXTS, `${policyDir}/file_contexts`]).status).toBe(0);
+    expect(ns.run(["sh", "-c", `printf 'SELINUX=enforcing\\nSELINUXTYPE=default\\n' > ${root}/etc/selinux/config; printf 'ID=test\\n' > ${root}/usr/lib/os-release`]).status).toBe(0);
+    const finding = () => {
+      const r = ns.ext(["--root", root, "doctor", "--json"]);
+      const doc = JSON.parse(r.stdout) as { findings: { check: string; status: string; message: string; details?: Record<string, unknown> }[] };
+      return doc.findings.find((f) => f.check === "selinux-image")!;
+    };
+    ext(["--root", root, "add", "jq"]);
+    const good = finding();
+    expect(good.status, good.message).toBe("ok");
+    expect(good.message).toMatch(/^the active image \(generation 1\): all \d+ entries carry the labels .*file_contexts gives them$/);
+    expect(Number(good.details?.["entries"])).toBeGreaterThan(10);
+
+    // The policy changes: programs are now labelled otherwise. The image is not: a warning that says which.
+    ns.run(["sh", "-c", `printf '\\n/usr/bin(/.*)?\\tsystem_u:object_r:shell_exec_t:s0\\n' >> ${policyDir}/file_contexts`]);
+    const changed = finding();
+    expect(changed.status).toBe("warning");
+    expect(changed.message).toMatch(/entries carry labels this host's policy does not give them \(e\.g\. \/usr\/bin: system_u:object_r:bin_t:s0, the policy says system_u:object_r:shell_exec_t:s0\)/);
+
+    // An unlabelled image on an SELinux host is an error.
+    ns.run(["cp", FILE_CONTEXTS, `${policyDir}/file_contexts`]);
+    ext(["--root", root, "--selinux-contexts", "none", "remove", "jq"]);
+    ext(["--root", root, "--selinux-contexts", "none", "add", "jq"]);
+    const bare = finding();
+    expect(bare.status).toBe("error");
+    expect(bare.message).toMatch(/generation 3\): \d+ of \d+ entries have no SELinux label/);
+
+    // The same image on a host without SELinux: labels or none, nothing to fix.
+    ns.run(["sh", "-c", `printf 'SELINUX=disabled\\n' > ${root}/etc/selinux/config`]);
+    expect(finding()).toMatchObject({ status: "ok", message: expect.stringMatching(/carries no SELinux labels, as this host \(no SELinux\) needs/) });
+    ext(["--root", root, "rollback", "--to", "1"]);
+    expect(finding()).toMatchObject({ status: "info", message: expect.stringMatching(/carries SELinux labels on \d+ of \d+ entries .*ignores them/) });
   });
 });

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, resolve, basename } from "node:path";
 import type { CommandContext } from "../context.js";
-import { buildImage, type StagedSet } from "../../pipeline/index.js";
+import { buildImage, bootstrapCache, bootstrapFiles, bootstrapSpecs, type StagedSet } from "../../pipeline/index.js";
 import { UsageError, errnoCode } from "../../errors.js";
 import { parsePackageArg } from "../package-arg.js";
 import { formatBytes, table } from "../output.js";
@@ -17,6 +17,9 @@ export interface BuildOptions {
   manifest?: string;
   /** Files to add to the image besides the closure, from what was staged (ext publish's description). */
   extraFiles?: (staged: StagedSet) => Record<string, string>;
+  /** The bootstrap image: ext, nodejs and nix, with their description and binary cache
+   *  (src/pipeline/bootstrap.ts). */
+  bootstrap?: boolean;
 }
 
 export interface BuildResult {
@@ -31,11 +34,14 @@ export interface BuildResult {
   opaqueReferences: { path: string; kind: string; confirmed: boolean }[];
 }
 
-const BUILD_FORMS = "ext build PACKAGE… -o NAME.raw, or ext build --manifest tools.json -o NAME.raw";
+const BUILD_FORMS = "ext build PACKAGE… -o NAME.raw, ext build --manifest tools.json -o NAME.raw, or ext build --bootstrap -o NAME.raw";
 
 export async function build(given: CommandContext, opts: BuildOptions): Promise<BuildResult> {
-  if (opts.packages.length === 0 && opts.manifest === undefined) throw new UsageError("'ext build' needs packages or --manifest tools.json", { hint: BUILD_FORMS });
+  if (opts.packages.length === 0 && opts.manifest === undefined && !opts.bootstrap) throw new UsageError("'ext build' needs packages or --manifest tools.json", { hint: BUILD_FORMS });
   if (opts.packages.length > 0 && opts.manifest !== undefined) throw new UsageError("'ext build' takes packages or --manifest, not both", { hint: BUILD_FORMS });
+  if (opts.bootstrap && (opts.packages.length > 0 || opts.manifest !== undefined)) {
+    throw new UsageError("'ext build --bootstrap' takes no packages and no --manifest: the image holds ext, nodejs and nix", { hint: "add packages on the machine afterwards, with the image's own ext ('ext add ripgrep')" });
+  }
   const fromManifest = opts.manifest === undefined ? undefined : await (await import("../manifest-input.js")).manifestInput(given, opts.manifest);
   // A tools.json names the extension and its compression: the image is made for those.
   const ctx = fromManifest?.ctx ?? given;
@@ -53,9 +59,10 @@ export async function build(given: CommandContext, opts: BuildOptions): Promise<
     throw e;
   }
   const built = await buildImage(ctx, {
-    specs: opts.packages.map(parsePackageArg).map((s) => (opts.allowUnfree ? { ...s, allowUnfree: true } : s)),
+    specs: opts.bootstrap ? bootstrapSpecs() : opts.packages.map(parsePackageArg).map((s) => (opts.allowUnfree ? { ...s, allowUnfree: true } : s)),
     ...(fromManifest ? { packages: fromManifest.packages } : {}),
     ...(opts.extraFiles ? { extraFiles: opts.extraFiles } : {}),
+    ...(opts.bootstrap ? { extraFiles: bootstrapFiles, extraTree: bootstrapCache(ctx.nix) } : {}),
     source: ctx.source,
     output,
     nix: ctx.nix,

@@ -17,8 +17,12 @@ export interface ListEntry {
 /** Reads state without the lock: records are immutable and the pointer is replaced atomically. */
 export async function list(ctx: CommandContext): Promise<ListEntry[]> {
   const current = await readCurrentGeneration(ctx.layout);
-  if (current === null) await assertNothingLinked(ctx);
-  return (current?.packages ?? []).map((p) => ({
+  // A bootstrap image placed by hand (docs/install.md): what it holds is what /usr shows; the next
+  // change makes it generation 1.
+  const bootstrap = current === null ? await (await import("../bootstrap.js")).placedBootstrap(ctx) : null;
+  if (bootstrap) ctx.reporter.info(`${bootstrap.placed} is ext's bootstrap image; the first 'ext add' (or remove, apply) makes it generation 1`);
+  else if (current === null) await assertNothingLinked(ctx);
+  return (current?.packages ?? bootstrap?.publication.packages ?? []).map((p) => ({
     name: p.name,
     version: p.version,
     attr: p.attr,

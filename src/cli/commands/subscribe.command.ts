@@ -6,6 +6,8 @@ export default defineCommand({
   positionals: [{ name: "url", required: false, describe: "http(s) URL of the published directory" }],
   options: {
     key: { type: "string", value: "FILE", completes: "file", describe: "the public key that signs SHA256SUMS (armored or binary)" },
+    "verity-cert": { type: "string", value: "FILE", completes: "file", describe: "PEM certificate of 'ext publish --ddi': only signed verity DDIs it signed are installed" },
+    "require-signed": { type: "boolean", default: false, describe: "also make systemd-sysext.service merge only signed verity images (a drop-in; needs --verity-cert)" },
     manifest: { type: "string", short: "m", value: "FILE", completes: "file", describe: "take url, key and schedule from this tools.json's \"subscription\"" },
     schedule: { type: "string", value: "CALENDAR", describe: "when ext-pull.timer checks (OnCalendar=, default daily)" },
     "ext-command": { type: "string", value: "COMMAND", describe: "how the unit runs ext (default: this node and this ext)" },

@@ -11,6 +11,8 @@ export interface SubscribeCommandOptions {
   key?: string;
   manifest?: string;
   schedule?: string;
+  verityCert?: string;
+  requireSigned?: boolean;
   extCommand?: string;
 }
 

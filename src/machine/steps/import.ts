@@ -9,6 +9,8 @@ import type { Plan, TxEnv, TxRequest } from "../types.js";
 import { need, type Step } from "../step.js";
 import { packStep, placeImage } from "./pack.js";
 import { recordHeader } from "./describe.js";
+import { DdiFormatError, readDdi, type Ddi } from "../../image/ddi.js";
+import { checkSignedDdi } from "../../image/verity.js";
 
 // A verified published image becomes a generation through the same transaction as `ext add`:
 //   plan (planImport: read the image's description, nothing written)
@@ -23,6 +25,8 @@ export interface ImportedImage {
   version: string;
   url: string;
   publication: Publication;
+  /** The subscription's verity certificate: the image must be a verity DDI it signed. */
+  certificate?: string;
 }
 
 type ImportRequest = Extract<TxRequest, { kind: "import" }>;
@@ -48,7 +52,10 @@ export async function planImport(env: TxEnv, request: ImportRequest, current: Ge
   if (current?.origin?.version === request.version && current.origin.url === request.url) {
     return { kind: "noop", reason: `version ${request.version} is already generation ${current.id}`, current };
   }
-  return { kind: "import", current, image: { file: request.image, version: request.version, url: request.url, publication } };
+  return {
+    kind: "import", current,
+    image: { file: request.image, version: request.version, url: request.url, publication, ...(request.certificate ? { certificate: request.certificate } : {}) },
+  };
 }
 
 /** Copies the download into images/ under its sha256 (hashed while copying) and describes the
@@ -65,6 +72,8 @@ export const importStep: Step = {
     const scratch = join(env.layout.tmpDir, `import-${journal.data.txid}.raw`);
     await journal.addTemp(scratch);
     const { sha256, size } = await copyHashing(plan.image.file, scratch);
+    // The copy is what becomes the image: its signature and hash tree are checked, not the download's.
+    await checkSignature(scratch, plan.image.file, plan.image.certificate);
     const final = await placeImage(env, journal, { path: scratch, sha256, size });
     const p = plan.image.publication;
     const record: GenerationRecord = {
@@ -83,6 +92,31 @@ export const importStep: Step = {
   // The same facts as pack's (nextImage, createdImage): the same undo.
   ...(packStep.undo ? { undo: packStep.undo } : {}),
 };
+
+/** A subscription with a verity certificate takes only DDIs it signed (checked as dm-verity would,
+ *  src/image/verity.ts); one without takes plain EROFS images: a DDI it could not check is refused
+ *  rather than left to whatever the kernel's keyring trusts. */
+async function checkSignature(copy: string, shown: string, certificate: string | undefined): Promise<void> {
+  let ddi: Ddi | null;
+  try {
+    ddi = await readDdi(copy);
+  } catch (e) {
+    if (e instanceof DdiFormatError) throw new ImportError(`${shown} cannot become a generation: ${e.message}`, { hint: "nothing was changed" });
+    throw e;
+  }
+  if (certificate === undefined) {
+    if (ddi === null) return;
+    throw new ImportError(`${shown} is a verity DDI, and this subscription has no certificate to check its signature: refused`, {
+      hint: "subscribe again with the publisher's certificate: sudo ext subscribe URL --key KEY.asc --verity-cert CERT.pem; nothing was changed",
+    });
+  }
+  if (ddi === null) {
+    throw new ImportError(`${shown} is a plain EROFS image, and this subscription takes only signed verity DDIs (it has a --verity-cert): refused`, {
+      hint: "the publisher must publish with 'ext publish --ddi --verity-key KEY --verity-cert CERT'; nothing was changed",
+    });
+  }
+  await checkSignedDdi(shown, ddi, certificate, copy);
+}
 
 async function copyHashing(from: string, to: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash("sha256");

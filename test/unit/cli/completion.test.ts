@@ -57,7 +57,7 @@ describe("the command table is the command list", () => {
     expect(cmd("apply").args).toBe("file");
     expect(cmd("completion").args).toEqual(["bash", "zsh", "fish"]);
     expect(cmd("rollback").options).toEqual([expect.objectContaining({ name: "to", value: "generations" })]);
-    expect(cmd("build").options).toEqual([expect.objectContaining({ name: "output", short: "o", value: "file" }), expect.objectContaining({ name: "manifest", short: "m", value: "file" }), expect.objectContaining({ name: "allow-unfree" })]);
+    expect(cmd("build").options).toEqual([expect.objectContaining({ name: "output", short: "o", value: "file" }), expect.objectContaining({ name: "manifest", short: "m", value: "file" }), expect.objectContaining({ name: "allow-unfree" }), expect.objectContaining({ name: "bootstrap" })]);
     expect(cmd("show").options).toEqual([expect.objectContaining({ name: "no-build", description: "metadata only, without building anything" })]);
     expect(cmd("add").options.map((o) => o.name).sort()).toEqual(["allow-shadow", "allow-unfree", "priority"]);
     // Global options once, at the top, not repeated per command.

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { layout } from "../../../src/base/layout.js";
 import { CHECKS, countByStatus, realHost, runChecks, type Finding, type Host } from "../../../src/doctor/index.js";
-import type { DoctorInput } from "../../../src/doctor/types.js";
+import type { DoctorInput, ImageLabel } from "../../../src/doctor/types.js";
 import { parseSystemdVersion } from "../../../src/doctor/system.js";
 import { parseFilesystems } from "../../../src/doctor/kernel.js";
 import { formatDoctor } from "../../../src/cli/commands/doctor.js";
@@ -23,6 +23,8 @@ interface Machine {
   available?: number;
   devs?: Record<string, number>;
   images?: Record<string, boolean | undefined>;
+  /** image path → its entries' SELinux labels (Host.imageLabels). */
+  labels?: Record<string, ImageLabel[] | undefined>;
   /** What trying mkfs.erofs found; null: not installed. */
   mkfs?: { compressors: string[]; workers: boolean; incremental: boolean } | null;
   kernel?: string;
@@ -70,6 +72,7 @@ function fakeHost(m: Machine): Host {
     mkfs: async () => (m.mkfs === null ? undefined : m.mkfs ?? { compressors: [], workers: false, incremental: false }),
     imageHas: async (image) => m.images?.[image],
     imageText: async () => undefined,
+    imageLabels: async (image) => m.labels?.[image],
     readLink: async () => undefined,
     fileAttributes: async () => undefined,
   };

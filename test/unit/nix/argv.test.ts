@@ -76,7 +76,7 @@ describe("closure", () => {
     const entries = await closure(ctx, [GOOD]);
     expect(entries.find((e) => e.path === GOOD)?.references).toEqual([DEP]);
     expect(calls().find((c) => c.includes("path-info"))).toEqual([
-      "--extra-experimental-features", "nix-command flakes", "--store", chroot,
+      "--extra-experimental-features", "nix-command flakes", "--store", `${chroot}?real=${chroot}/nix/store`,
       "path-info", "--json", "--json-format", "2", "--recursive", GOOD,
     ]);
     // `nix --version` is asked once per context.

@@ -31,9 +31,9 @@ describe("parseNixVersion / featuresOf", () => {
 });
 
 describe("global flags and store location", () => {
-  it("always enables flakes as two argv elements; names a chroot store", () => {
+  it("always enables flakes as two argv elements; names a chroot store and where its files are (a relocated Nix would read /usr/store)", () => {
     expect(globalArgs({ root: "/" })).toEqual(["--extra-experimental-features", "nix-command flakes"]);
-    expect(globalArgs({ root: "/tmp/chroot" })).toEqual(["--extra-experimental-features", "nix-command flakes", "--store", "/tmp/chroot"]);
+    expect(globalArgs({ root: "/tmp/chroot" })).toEqual(["--extra-experimental-features", "nix-command flakes", "--store", "/tmp/chroot?real=/tmp/chroot/nix/store"]);
   });
 
   it("physicalPath maps logical store paths into a chroot store", () => {
