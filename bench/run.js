@@ -8,7 +8,8 @@
 //
 // Environment: BENCH_RUNS (repetitions of the quick measurements, default 5), BENCH_HEAVY_RUNS
 // (repetitions of whole-closure measurements, default 3), BENCH_ONLY (comma-separated sections:
-// add,stagepack,compression,activation,apply,growth,addlast,nixprofile,startup), BENCH_NOTE (a line for RESULTS.md).
+// add,stagepack,compression,activation,apply,growth,addlast,nixprofile,startup; and compiled, only when
+// named), BENCH_NOTE (a line for RESULTS.md).
 // BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
 // RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -48,6 +49,12 @@ const NIX_CONFIG = [
   "warn-dirty = false",
 ].join("\n");
 const extEnv = { ...process.env, NIX_CONFIG, EXT_SOURCE: FLAKE, NO_COLOR: "1" };
+
+// BENCH_ONLY=compiled: CPython and git compiled from source with their prefix in the store (the test
+// fixtures' compiled.nix), added from the test fixtures' flake. Opt-in, never part of the default run:
+// on a machine without /var/cache/ext-fixtures/built they compile first (minutes).
+const TEST_FLAKE = `path:${join(dirname(BENCH), "test/fixtures")}`;
+const COMPILED = ["cpython", "git"];
 
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 const results = { sections: {} };
@@ -222,6 +229,32 @@ function benchAddOne(fx) {
   results.sections.add = {
     pkg: ONE, closure: fx.info([ONE]), phases: collect(rows), image,
     runsFromUsr: check.status === 0 ? check.stdout.trim() : `FAILED: ${check.stderr.trim()}`,
+  };
+}
+
+function benchCompiled() {
+  log(`ext add ${COMPILED.join(" ")} from the test fixtures (${RUNS} runs, fresh state each)`);
+  const { ms, value } = timed(() => sh("nix", ["build", "--no-link", "--json", ...COMPILED.map((p) => `${TEST_FLAKE}#${p}`)], {
+    env: { ...process.env, NIX_CONFIG }, stdio: ["ignore", "pipe", "inherit"],
+  }));
+  const outs = JSON.parse(value).map((b) => b.outputs.out);
+  const paths = sh("nix-store", ["-qR", ...outs]).trim().split("\n").sort();
+  const sizes = JSON.parse(sh("nix", ["path-info", "--json", ...paths], { env: { ...process.env, NIX_CONFIG } }));
+  const bytes = (Array.isArray(sizes) ? sizes : Object.values(sizes)).reduce((n, e) => n + e.narSize, 0);
+  const files = Number(sh("sh", ["-c", `find ${paths.join(" ")} -type f | wc -l`]).trim());
+  const rows = [];
+  let image;
+  for (let i = 0; i < RUNS; i++) {
+    resetState();
+    settle();
+    const run = ext(["add", "--allow-shadow", ...COMPILED], { env: { EXT_SOURCE: TEST_FLAKE } });
+    rows.push(phaseSplit(run));
+    image = currentGeneration().image;
+  }
+  const check = ns.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /nix && /usr/bin/python3 -c 'import sys; print(sys.prefix)' && /usr/bin/git --version"], { allowFail: true });
+  results.sections.compiled = {
+    pkgs: COMPILED, buildMs: ms, closure: { paths, bytes, files }, phases: collect(rows), image,
+    runsFromUsr: check.status === 0 ? check.stdout.trim().replace(/\n/g, "; ") : `FAILED: ${check.stderr.trim()}`,
   };
 }
 
@@ -612,6 +645,21 @@ function writeResults() {
     L.push("", `The program runs from the merged /usr with /nix hidden: \`${add.runsFromUsr}\``, "");
   }
 
+  const cd = r.sections.compiled;
+  if (cd) {
+    const ph = cd.phases;
+    L.push(`## ext add ${cd.pkgs.join(" ")}: compiled from source, prefix in the store (${ph.total.length} runs, fresh state each)`, "");
+    L.push(`The test fixtures' CPython 3.11.2 and git 2.39.5 (test/fixtures/compiled.nix), with \`BENCH_ONLY=compiled\`. Closure`);
+    L.push(`${fmtBytes(cd.closure.bytes)} in ${cd.closure.paths.length} store paths, ${cd.closure.files} files; image ${fmtBytes(cd.image.size)} (compression ${cd.image.compression}).`);
+    L.push(`nix build of both before the runs: ${fmtMs([cd.buildMs])} (already built or unpacked from /var/cache/ext-fixtures/built; compiling is in test/fixtures/README.md).`, "");
+    L.push("| phase | time |", "|---|---|");
+    for (const [k, label] of [["total", "**total (wall)**"], ["nix", "Nix (evaluate, realise, closure)"], ["stage", "stage"], ["pack", "pack"],
+      ["verify", "verify"], ["activate", "activate (link, systemd-sysext refresh, check)"], ["other", "other"]]) {
+      L.push(`| ${label} | ${fmtMs(ph[k])} |`);
+    }
+    L.push("", `From the merged /usr with /nix hidden: \`${cd.runsFromUsr}\``, "");
+  }
+
   if (sp) {
     L.push(`## Stage + pack of the whole closure vs cp -a (${sp.ratio.length} runs, no compression)`, "");
     L.push(`${fmtBytes(sp.bytes)}: ${sp.report.files} files (${sp.report.rewritten} rewritten /nix/store → /usr/store), ${sp.report.symlinks} symlinks.`);
@@ -775,6 +823,38 @@ function startupOnly() {
   log(`wrote ${OUT}`);
 }
 
+/** BENCH_ONLY=compiled: the compiled fixtures' figures replace the old ones; everything else is kept
+ *  (the bench's own fixtures are not built). */
+function compiledOnly() {
+  const saved = OUT.replace(/\.md$/, "") + ".json";
+  if (existsSync(saved)) {
+    const old = JSON.parse(readFileSync(saved, "utf8"));
+    Object.assign(results, old);
+    loads.push(...(old.loads ?? []));
+  }
+  checkHost();
+  mkdirSync(WORK, { recursive: true });
+  results.machine ??= machine();
+  noteLoad("compiled start");
+  ns = openNamespace(STATE);
+  try {
+    benchCompiled();
+  } finally {
+    try {
+      resetState();
+    } catch {
+      /* the namespace is going away anyway */
+    }
+    ns.close();
+  }
+  noteLoad("compiled end");
+  const notes = join(BENCH, "NOTES.md");
+  if (existsSync(notes)) results.notes = readFileSync(notes, "utf8");
+  writeFileSync(saved, JSON.stringify({ ...results, repo: results.repo ?? REPO, loads }, null, 2));
+  writeResults();
+  log(`wrote ${OUT}`);
+}
+
 function renderStartup(L, st) {
   const med = (xs) => summary(xs).median;
   const M = (xs) => `${(med(xs) / 1e6).toFixed(0)} M`;
@@ -820,6 +900,7 @@ async function main() {
     return;
   }
   if (ONLY !== null && ONLY.size === 1 && ONLY.has("startup")) return startupOnly();
+  if (ONLY !== null && ONLY.size === 1 && ONLY.has("compiled")) return compiledOnly();
   checkHost();
   mkdirSync(WORK, { recursive: true });
   results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -829,6 +910,7 @@ async function main() {
   ns = openNamespace(STATE);
   try {
     if (want("add")) benchAddOne(fx);
+    if (ONLY?.has("compiled")) benchCompiled();
     if (want("stagepack")) benchStagePack(fx);
     if (want("compression")) benchCompression(fx);
     if (want("activation")) benchActivation(fx);

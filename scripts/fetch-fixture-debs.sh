@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Downloads the .debs listed in .ci/fixture-debs.txt (ripgrep, jq, hello and their libraries) with
 # `apt-get download` and extracts them with `dpkg-deb -x` into /var/cache/ext-fixtures/root, where the
-# test fixtures (test/fixtures/packages.nix) copy their binaries from.
+# test fixtures (test/fixtures/packages.nix) copy their binaries from; and the upstream sources of
+# .ci/fixture-sources.txt (CPython, git) into /var/cache/ext-fixtures/src, which
+# test/fixtures/compiled.nix compiles.
 #
 # Why not just install them: ext refuses an image that would shadow a file of the host's /usr, so a
 # host with /usr/bin/rg refuses `ext add ripgrep`. These packages must NOT be installed on a test host.
@@ -82,6 +84,51 @@ else
   mv "$STAMP.new" "$STAMP"
   echo "fetch-fixture-debs: extracted $got packages into $ROOT"
 fi
+
+# The upstream sources of the compiled fixtures (.ci/fixture-sources.txt): Debian 12's .orig tarballs,
+# fetched with apt-get source from a deb-src list of this script's own under $CACHE/apt (the host's
+# /etc/apt stays as it is). Only the .orig is kept; its sha256 is checked. Debian 12's only: the
+# fixtures are compiled once, on the Debian 12 host, and the trees of scripts/test-hosts.sh reuse them.
+SOURCES=.ci/fixture-sources.txt
+SRC=$CACHE/src
+BUILT=$CACHE/built
+need_sources=()
+while read -r spkg file sha; do
+  case "$spkg" in '#'* | '') continue ;; esac
+  if ! { [ -f "$SRC/$file" ] && echo "$sha  $SRC/$file" | sha256sum -c --quiet - >/dev/null 2>&1; }; then
+    need_sources+=("$spkg:$file:$sha")
+  fi
+done <"$SOURCES"
+if [ "${#need_sources[@]}" -eq 0 ]; then
+  echo "fetch-fixture-debs: $SRC is up to date ($(grep -vc '^#' "$SOURCES") sources)"
+else
+  apt_dir=$CACHE/apt
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$SRC"
+  # The host's Debian mirror (deb.debian.org when none is found).
+  mirror=$({ grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } | head -1 | tr -d ' ')
+  mirror=${mirror:-http://deb.debian.org/debian}
+  # The .orig is the same in every Debian revision of these versions, and bookworm's main pool
+  # keeps it: no security or updates suite needed.
+  printf 'deb-src %s bookworm main\n' "${mirror%/}" >"$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+  apt-get "${apt_opts[@]}" update -q >/dev/null || die "apt-get update of the deb-src list $apt_dir/sources.list failed"
+  dl=$(mktemp -d)
+  if id _apt >/dev/null 2>&1; then chown _apt "$dl"; fi
+  for entry in "${need_sources[@]}"; do
+    IFS=: read -r spkg file sha <<<"$entry"
+    echo "fetch-fixture-debs: downloading the source package $spkg for $file"
+    (cd "$dl" && apt-get "${apt_opts[@]}" source --download-only -q "$spkg" >/dev/null) ||
+      die "apt-get source --download-only $spkg failed"
+    [ -f "$dl/$file" ] || die "apt-get source $spkg did not bring $file (Debian moved to another upstream version?); got: $(ls "$dl" | tr '\n' ' ')"
+    echo "$sha  $dl/$file" | sha256sum -c --quiet - || die "$file does not have the sha256 pinned in $SOURCES"
+    mv "$dl/$file" "$SRC/$file.new" && mv "$SRC/$file.new" "$SRC/$file"
+  done
+  rm -rf "$dl"
+fi
+# Where the compiled fixtures keep their built tars: written by Nix's build users (group nixbld).
+mkdir -p "$BUILT"
+if getent group nixbld >/dev/null 2>&1; then chgrp nixbld "$BUILT" && chmod 1775 "$BUILT"; fi
 
 # These packages must stay off the host: an image providing /usr/bin/rg would shadow the host's.
 installed=()

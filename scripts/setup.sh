@@ -86,7 +86,8 @@ main() {
   if [ -n "$installed" ]; then
     say "  apt-get remove of ${installed% }: the test fixtures provide these programs, and ext refuses to shadow a host's /usr/bin"
   fi
-  say "  /var/cache/ext-fixtures: ripgrep, jq, hello and their libraries extracted from .debs (never installed)"
+  say "  /var/cache/ext-fixtures: ripgrep, jq, hello and their libraries extracted from .debs (never installed),"
+  say "    and the upstream sources of CPython and git from Debian's source packages (compiled by the tests' first use)"
   say "  /var/cache/ext-selinux: a Debian tree with selinux-policy-default, for the SELinux label tests (never on the host)"
   say "  $(pwd)/node_modules: npm ci"
   say "  nothing else: ext itself is not put on PATH (see the README); /var/lib/ext and /var/lib/extensions are not touched"

@@ -30,8 +30,10 @@ const plat = ARCH[process.arch];
 // Every fixture that must build; `broken` is the one that must not.
 const GOOD = [
   "glibc", "libgcc", "pcre2", "oniguruma", "libjq", "ripgrep", "jq", "hello", "dash", "greet",
-  "cowsay-a", "cowsay-b", "toolbox", "archives", "pycache", "python3",
+  "cowsay-a", "cowsay-b", "toolbox", "archives", "pycache", "python3", "zlib",
 ] as const;
+// Compiled from source (minutes the first time): built and run by test/integration/real-programs.test.ts.
+const COMPILED = ["cpython", "git"];
 type Good = (typeof GOOD)[number];
 
 function run(cmd: string, args: string[], opts: { input?: string } = {}): string {
@@ -205,7 +207,7 @@ describe("test fixture package set (test/fixtures)", () => {
     const info = JSON.parse(
       run("nix", ["eval", "--json", `${FLAKE}#packages.${plat!.system}`, "--apply", expr]),
     ) as Record<string, { pname: string; version: string; name: string; meta: Record<string, string> }>;
-    expect(Object.keys(info).sort()).toEqual([...GOOD, "broken", "unfree-tool"].sort());
+    expect(Object.keys(info).sort()).toEqual([...GOOD, ...COMPILED, "broken", "unfree-tool"].sort());
     for (const [attr, p] of Object.entries(info)) {
       expect(p.pname).toBe(attr);
       expect(p.version).toMatch(/^[0-9]/);
