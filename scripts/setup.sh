@@ -65,7 +65,7 @@ main() {
     *) echo "usage: bash scripts/setup.sh [--dry-run]" >&2; exit 2 ;;
   esac
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
-  mapfile -t -O "${#PACKAGES[@]}" PACKAGES < <(grep -v '^#' .ci/fixture-deps.txt)
+  mapfile -t -O "${#PACKAGES[@]}" PACKAGES < <(grep -hv '^#' .ci/fixture-deps.txt .ci/compile-deps.txt | grep .)
 
   # What this script changes, before it changes anything.
   local missing=() need_node=0 p
