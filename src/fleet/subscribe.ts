@@ -1,4 +1,4 @@
-import { mkdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Layout } from "../base/layout.js";
 import { UsageError, errnoCode } from "../errors.js";
@@ -108,7 +108,13 @@ export async function subscribe(l: Layout, opts: SubscribeOptions): Promise<Subs
     files.push(path);
   }
   files.push((await enableUnit(unitDir(l), "ext-pull.timer", "timers.target")).wantsLink);
+  // Downloads were verified against the previous channel's list and key: kept, an `ext_7.raw` of
+  // another channel would pass for this one's version 7. Generations never point into incoming/
+  // (the import copies into images/), so another URL or key starts from an empty directory.
+  const sameChannel = previous != null && previous.url === url && previous.fingerprints.join() === fingerprints.join();
   await mkdir(incomingDir(l), { recursive: true, mode: 0o755 });
+  // Its contents, not the directory: it may be a mount point of its own (a bigger disk for downloads).
+  if (!sameChannel) for (const name of await readdir(incomingDir(l))) await rm(join(incomingDir(l), name), { recursive: true, force: true });
   const subscription: Subscription = {
     url, name: opts.extensionName, fingerprints, schedule, createdImportKeyring,
     subscribedAt: previous?.url === url ? previous.subscribedAt : new Date().toISOString(),

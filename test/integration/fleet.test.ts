@@ -474,6 +474,8 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const before = snapshot();
     const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
     const incomingBefore = incoming();
+    // Another channel's downloads are gone with the switch: none could pass for one of this one's.
+    expect(incomingBefore).not.toMatch(/\.raw/);
     const r = ns.ext(["pull"]);
     expect(r.status, r.stderr).not.toBe(0);
     expect(r.status).not.toBe(70);
