@@ -12,6 +12,8 @@
 // named), BENCH_NOTE (a line for RESULTS.md).
 // BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
 // RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
+// BENCH_NO_FETCH=1: the .debs are already extracted (in a host-matrix tree, which binds the host's
+// /var/cache/ext-bench: the tree's apt would fetch its own suite's versions, other fixtures).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem, loadavg, release, hostname } from "node:os";
@@ -78,7 +80,10 @@ function noteLoad(when) {
 
 function checkHost() {
   if (process.getuid?.() !== 0) throw new Error("npm run bench needs root (mount namespaces, systemd-sysext)");
-  for (const tool of ["nix", "nix-store", "mkfs.erofs", "fsck.erofs", "systemd-sysext", "unshare", "nsenter", "mksquashfs", "valgrind", "patchelf"]) {
+  // mksquashfs and valgrind only for the sections that use them: a host-matrix tree has neither.
+  const tools = ["nix", "nix-store", "mkfs.erofs", "fsck.erofs", "systemd-sysext", "unshare", "nsenter", "patchelf",
+    ...(want("compression") ? ["mksquashfs"] : []), ...(want("apply") || want("startup") ? ["valgrind"] : [])];
+  for (const tool of tools) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
       throw new Error(`${tool} is missing: run 'bash scripts/setup.sh' (see README.md)`);
     }
@@ -87,11 +92,15 @@ function checkHost() {
 }
 
 function buildFixtures() {
-  log("fetching the Debian packages the fixtures are made of (bench/fetch-debs.sh)");
-  execFileSync("bash", [join(BENCH, "fetch-debs.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+  if (process.env.BENCH_NO_FETCH !== "1") {
+    log("fetching the Debian packages the fixtures are made of (bench/fetch-debs.sh)");
+    execFileSync("bash", [join(BENCH, "fetch-debs.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+  }
   log(`building the fixture packages (${ALL.join(", ")})`);
   const { ms, value } = timed(() => sh("nix", ["build", "--no-link", "--json", ...ALL.map((p) => `${FLAKE}#${p}`)], {
-    env: { ...process.env, NIX_CONFIG: NIX_CONFIG + "\nbuild-users-group =\n" },
+    // No sandbox: the fixtures' builders use the host's /usr/bin (sh, coreutils, patchelf), and
+    // Nix's own default is a sandbox on trixie and later (the bench in a host-matrix tree).
+    env: { ...process.env, NIX_CONFIG: NIX_CONFIG + "\nbuild-users-group =\nsandbox = false\n" },
     stdio: ["ignore", "pipe", "inherit"],
   }));
   const built = JSON.parse(value);
@@ -498,6 +507,7 @@ function benchAddLast() {
   const last = ALL.at(-1);
   const rest = ALL.slice(0, -1);
   log(`ext add ${last} with ${rest.length} installed vs none installed (${HEAVY} runs each, alternating)`);
+  const startLoad = loadavg().map((x) => x.toFixed(2)).join(" ");
   const rows = { none: [], many: [] };
   for (let i = 0; i < HEAVY; i++) {
     for (const key of ["none", "many"]) {
@@ -513,7 +523,17 @@ function benchAddLast() {
       rows[key].push({ ...phaseSplit(run), appended: g.image.appended ?? 0, image: g.image.size });
     }
   }
-  results.sections.addlast = { pkg: last, installed: rest.length, none: collect(rows.none), many: collect(rows.many) };
+  const mkfs = (spawnSync("mkfs.erofs", ["--version"], { encoding: "utf8" }).stdout ?? "").trim().split("\n")[0];
+  const previous = results.sections.addlast ?? {};
+  results.sections.addlast = {
+    ...previous,
+    [hostLabel()]: {
+      pkg: last, installed: rest.length, none: collect(rows.none), many: collect(rows.many),
+      mkfs, date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: { start: startLoad, end: loadavg().map((x) => x.toFixed(2)).join(" ") },
+      // What bounds the figure on this host, written after looking at the split (RESULTS.json).
+      limit: previous[hostLabel()]?.limit ?? null,
+    },
+  };
 }
 
 /** ext add of a package that is already built against `nix profile install` of it into a new
@@ -730,18 +750,27 @@ function writeResults() {
     }
   }
 
-  const al = r.sections.addlast;
-  if (al) {
+  const hosts = r.sections.addlast ? Object.entries(r.sections.addlast) : [];
+  if (hosts.length > 0) {
     const med = (xs) => summary(xs).median;
-    const ratio = med(al.many.total) / med(al.none.total);
-    L.push(`## ext add ${al.pkg} with ${al.installed} installed vs none (${al.none.total.length} runs each, alternating)`, "");
-    L.push(`Goal (issue 17): ≤ 1.3×. Measured: **${ratio.toFixed(2)}×**. *appended*: the add was packed by appending to the`);
-    L.push("previous image (mkfs.erofs ≥ 1.8, src/image/append.ts); 0 where this mkfs.erofs cannot append and the union is packed in full.", "");
-    L.push("| installed | ext add (wall) | Nix | stage | pack | verify | activate | other | appended | image |", "|---|---|---|---|---|---|---|---|---:|---:|");
-    for (const [label, row] of [["none", al.none], [String(al.installed), al.many]]) {
-      L.push(`| ${label} | ${fmtMs(row.total)} | ${fmtMs(row.nix)} | ${fmtMs(row.stage)} | ${fmtMs(row.pack)} | ${fmtMs(row.verify)} | ${fmtMs(row.activate)} | ${fmtMs(row.other)} | ${row.appended.join(", ")} | ${fmtBytes(med(row.image))} |`);
+    const [, first] = hosts[0];
+    L.push(`## ext add ${first.pkg} with ${first.installed} installed vs none, per host (alternating runs, the default path)`, "");
+    L.push("Goal (issue 17): ≤ 1.3×. *appended*: how many appends the add's image is since its last full pack (1: appended to the");
+    L.push("previous image, mkfs.erofs ≥ 1.8, src/image/append.ts; 0: packed in full, where this mkfs.erofs cannot append).", "");
+    L.push("| host | mkfs.erofs | runs | load (start; end) | ratio (medians) | goal | limit on this host |", "|---|---|---:|---|---:|---|---|");
+    for (const [host, al] of hosts) {
+      const ratio = med(al.many.total) / med(al.none.total);
+      L.push(`| ${host} | ${al.mkfs} | ${al.none.total.length} each | ${al.load.start}; ${al.load.end} | **${ratio.toFixed(2)}×** | ${ratio <= 1.3 ? "met" : "not met"} | ${al.limit ?? "–"} |`);
     }
     L.push("");
+    for (const [host, al] of hosts) {
+      L.push(`${host}, ${al.date}:`, "");
+      L.push("| installed | ext add (wall) | Nix | stage | pack | verify | activate | other | appended | image |", "|---|---|---|---|---|---|---|---|---:|---:|");
+      for (const [label, row] of [["none", al.none], [String(al.installed), al.many]]) {
+        L.push(`| ${label} | ${fmtMs(row.total)} | ${fmtMs(row.nix)} | ${fmtMs(row.stage)} | ${fmtMs(row.pack)} | ${fmtMs(row.verify)} | ${fmtMs(row.activate)} | ${fmtMs(row.other)} | ${row.appended.join(", ")} | ${fmtBytes(med(row.image))} |`);
+      }
+      L.push("");
+    }
   }
 
   const gr = r.sections.growth;
@@ -903,8 +932,17 @@ async function main() {
   if (ONLY !== null && ONLY.size === 1 && ONLY.has("compiled")) return compiledOnly();
   checkHost();
   mkdirSync(WORK, { recursive: true });
-  results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  results.machine = machine();
+  // BENCH_ONLY=addlast alone keeps the other sections and the other hosts' addlast figures (it is
+  // run here and in the trixie tree, like start-up).
+  const keepOthers = ONLY !== null && ONLY.size === 1 && ONLY.has("addlast") && existsSync(OUT.replace(/\.md$/, "") + ".json");
+  if (keepOthers) {
+    const old = JSON.parse(readFileSync(OUT.replace(/\.md$/, "") + ".json", "utf8"));
+    Object.assign(results, old);
+    loads.push(...(old.loads ?? []));
+  } else {
+    results.date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    results.machine = machine();
+  }
   noteLoad("start");
   const fx = buildFixtures();
   ns = openNamespace(STATE);

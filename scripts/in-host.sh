@@ -3,7 +3,8 @@
 # (scripts/host-tree.sh), with the tree as the root of a private mount namespace (pivot_root, not a
 # bare chroot: Nix's sandbox and systemd-sysext need namespaces, which the kernel refuses to a
 # chrooted process). Nothing is written to the cached tree or to the host:
-#   - this repository, /var/cache/ext-fixtures and /var/cache/ext-selinux are bind-mounted at the same paths;
+#   - this repository, /var/cache/ext-fixtures, /var/cache/ext-selinux and /var/cache/ext-bench (the
+#     bench's extracted .debs) are bind-mounted at the same paths;
 #   - /nix is a fresh tmpfs (mode 755): Nix is installed but has never run, as on a new machine;
 #   - /tmp, /run, /root and /var/lib (a copy of the tree's) are tmpfs; /dev, /proc and /sys as on the host.
 # It has its own PID namespace too: Nix kills every process of a build user before it builds as that
@@ -34,7 +35,7 @@ exec unshare -m -p --fork --propagation private -- /bin/sh -eu -c '
   # A git worktree whose node_modules is a symlink into the main checkout: that directory too.
   modules=$(readlink -f "$repo/node_modules" 2>/dev/null || true)
   case $modules in "$repo"/*|"") modules= ;; esac
-  for d in "$repo" $modules /var/cache/ext-fixtures /var/cache/ext-selinux; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
+  for d in "$repo" $modules /var/cache/ext-fixtures /var/cache/ext-selinux /var/cache/ext-bench; do [ -d "$d" ] || continue; mkdir -p "$tree$d"; mount --bind "$d" "$tree$d"; done
   mount --rbind /dev "$tree/dev"
   mount -t proc proc "$tree/proc"
   mount --rbind /sys "$tree/sys"

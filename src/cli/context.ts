@@ -34,7 +34,7 @@ export interface CommandContext {
   hooks?: TxHooks;
   /** This boot as given instead of the kernel's ($EXT_BOOT_ID, $EXT_BOOT_CMDLINE; src/cli/seams.ts). */
   boot?: BootGiven;
-  /** $EXT_APPEND_IMAGES=1: an add that only adds appends to the previous image (src/cli/seams.ts). */
+  /** false with $EXT_APPEND_IMAGES=0: every image is packed in full (src/cli/seams.ts). */
   appendImages?: boolean;
   /** The global options resolved for a root part (src/elevate/request.ts); absent: ext cannot ask for root. */
   globals?: () => string[];

@@ -11,8 +11,8 @@ import type { TxHooks } from "../machine/types.js";
 // under --root): EXT_BOOT_ID (the boot selector's tries, the stage cache's boot) and EXT_BOOT_CMDLINE.
 // EXT_SYSEXT_IMAGE_POLICY (read by src/sysext/sysext.ts, where systemd-sysext runs) is passed as
 // --image-policy= to ext's merges: the DDI tests' stand-in for dm-verity, which this kernel lacks.
-// EXT_APPEND_IMAGES=1 turns on appending to the previous image, opt-in until
-// `ext repair` can repair an appended image (docs/design.md).
+// EXT_APPEND_IMAGES=0 turns off appending to the previous image (on by default where mkfs.erofs can
+// append, docs/design.md): every image is then a full pack, for tests that need one.
 
 export function hooksFromEnvironment(env: NodeJS.ProcessEnv): TxHooks {
   const pauseAt = env["EXT_TEST_PAUSE_AT"];
@@ -43,9 +43,9 @@ export interface BootGiven {
   cmdline?: string;
 }
 
-/** EXT_APPEND_IMAGES=1: an add that only adds appends to the previous image (opt-in, see above). */
+/** false with EXT_APPEND_IMAGES=0 (see above); any other value, or none, leaves appending on. */
 export function appendImagesFromEnvironment(env: NodeJS.ProcessEnv): boolean {
-  return env["EXT_APPEND_IMAGES"] === "1";
+  return env["EXT_APPEND_IMAGES"] !== "0";
 }
 
 export function bootFromEnvironment(env: NodeJS.ProcessEnv): BootGiven {

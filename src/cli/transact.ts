@@ -58,7 +58,7 @@ export function stepEnv(ctx: CommandContext) {
     reporter: ctx.reporter,
     ...(ctx.hooks ? { hooks: ctx.hooks } : {}),
     ...(ctx.boot?.id ? { bootId: ctx.boot.id } : {}),
-    ...(ctx.appendImages ? { appendImages: true } : {}),
+    ...(ctx.appendImages === false ? { appendImages: false } : {}),
   };
 }
 

@@ -39,8 +39,8 @@ export interface TxEnv {
   hooks?: TxHooks;
   /** This boot, when not the kernel's (tests): the stage cache belongs to one boot. */
   bootId?: string;
-  /** Pack an add that only adds by appending to the previous image (mkfs.erofs ≥ 1.8); opt-in
-   *  ($EXT_APPEND_IMAGES=1) until `ext repair` can repair an appended image. */
+  /** false: never append to the previous image, always pack in full ($EXT_APPEND_IMAGES=0; tests
+   *  that need full packs). Absent or true: an add that only adds appends where mkfs.erofs can. */
   appendImages?: boolean;
 }
 

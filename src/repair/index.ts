@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { StateError, errnoCode, isExtError } from "../errors.js";
 import { activeLinkPath, generationPath, imagePath, type Layout } from "../base/layout.js";
 import { acquireLock, type LockOptions } from "../base/lock.js";
 import { clearJournal, readJournal, type Journal } from "../base/journal.js";
-import { ensureStateDirs, listGenerationIds, readCurrent, readGeneration } from "../generations/store.js";
-import type { GenerationRecord } from "../generations/record.js";
+import { ensureStateDirs, listGenerationIds, readCurrent, readGeneration, writeGeneration } from "../generations/store.js";
+import type { GenerationRecord, ImageInfo } from "../generations/record.js";
+import { readBootState, writeBootState } from "../boot/state.js";
 import { imageProblem } from "../generations/image-integrity.js";
 import { kindOf } from "../base/state-file.js";
 import { sweepLeftovers } from "../generations/sweep.js";
@@ -29,7 +30,9 @@ import { Quarantine, lstatOrNull } from "./quarantine.js";
 //   - a record that cannot be read: moved aside (the generation is forgotten; the file is kept);
 //   - an image whose bytes are not its record's, or missing: packed again from its store paths when
 //     they are still in the store and this ext packs the same key — same key, same bytes, proven by
-//     its sha256 — otherwise moved aside (unless it is the one merged now);
+//     its sha256; an appended image (other bytes for the same tree) is packed in full, proven by its
+//     entries against its stage, and its records name the new bytes — otherwise moved aside (unless
+//     it is the one merged now);
 //   - a link in /var/lib/extensions or a merge that does not match current.json: linked and merged.
 // What it does not decide: which generation is current when current.json is damaged or names a record
 // that is gone (it moves current.json aside and names the command: `ext rollback --to N`).
@@ -188,11 +191,18 @@ async function repairImages(env: RepairEnv, q: Quarantine, records: Map<number, 
     if (problem === null) continue;
     const ids = gens.map((g) => g.id).join(", ");
     const newest = gens.at(-1)!;
-    const why = await repack(env, q, newest, file, problem, current);
-    if (why === null) {
+    const result = await repack(env, q, gens, file, problem, current);
+    if (result.kind === "same") {
       fixed.push(`packed the image of generation ${ids} again from its store paths: ${file} (sha256 ${sha.slice(0, 12)}… as its record says; it was ${problem})`);
       continue;
     }
+    if (result.kind === "content") {
+      for (const g of gens) records.set(g.id, { ...g, image: result.image });
+      fixed.push(`packed the image of generation ${ids} again from its store paths, in full: ${imagePath(l, result.image.sha256)} (it was appended, ` +
+        `so its bytes are new: the same entries as its stage, checked one by one; its record now names sha256 ${result.image.sha256.slice(0, 12)}…; it was ${problem})`);
+      continue;
+    }
+    const why = result.why;
     unusable.add(sha);
     const isCurrent = gens.some((g) => g.id === current);
     const names = newest.packages.map((p) => p.name).join(" ");
@@ -205,25 +215,39 @@ async function repairImages(env: RepairEnv, q: Quarantine, records: Map<number, 
   return unusable;
 }
 
-/** Stages and packs `record`'s image again; null when the fresh bytes are the record's (and in place),
- *  else why not. The damaged file is moved aside first (never overwritten) and put back when the
- *  fresh bytes differ. Journalled like a transaction, so a repair killed here is undone by the next run. */
-async function repack(env: RepairEnv, q: Quarantine, record: GenerationRecord, file: string, problem: string, current: number | null | undefined): Promise<string | null> {
-  const [{ closure }, { imageKey }, { stageStep }, { packStep }, { runJournal, runStep }] = await Promise.all([
+type Repacked =
+  /** The fresh bytes are the record's, in place. */
+  | { kind: "same" }
+  /** An appended image packed in full: other bytes, the same entries; the records name them now. */
+  | { kind: "content"; image: ImageInfo }
+  | { kind: "failed"; why: string };
+
+/** Stages and packs the image of `gens` (the generations whose records name it) again. A full pack
+ *  must give the record's bytes (same key, same bytes). An appended image's bytes depend on the
+ *  history it was appended through, which a repair cannot replay: its full pack is proven instead by
+ *  its content, entry for entry against the stage it was packed from (whose key is the record's),
+ *  and then takes the old image's place in the records. The damaged file is moved aside first (never
+ *  overwritten) and put back when no good image replaces it. Journalled like a transaction, so a
+ *  repair killed here is undone by the next run. */
+async function repack(env: RepairEnv, q: Quarantine, gens: GenerationRecord[], file: string, problem: string, current: number | null | undefined): Promise<Repacked> {
+  const record = gens.at(-1)!;
+  const failed = (why: string): Repacked => ({ kind: "failed", why });
+  const [{ closure }, { imageKey }, { stageStep }, { packStep }, { runJournal, runStep }, { treeDigest, imageTreeDigest }] = await Promise.all([
     import("../nix/closure.js"), import("../pipeline/key.js"), import("../machine/steps/stage.js"), import("../machine/steps/pack.js"), import("../machine/transaction.js"),
+    import("../image/index.js"),
   ]);
   const roots = record.packages.flatMap((p) => Object.values(p.outPaths));
   let entries;
   try {
     entries = await closure(env.nix, roots);
   } catch (e) {
-    return `its store paths are not all in the Nix store any more (${isExtError(e) ? e.message : String(e)})`;
+    return failed(`its store paths are not all in the Nix store any more (${isExtError(e) ? e.message : String(e)})`);
   }
   const want = [...record.closure.paths].sort().join("\n");
-  if (entries.map((c) => c.path).sort().join("\n") !== want) return "the store paths' closure is not the one its record names";
+  if (entries.map((c) => c.path).sort().join("\n") !== want) return failed("the store paths' closure is not the one its record names");
   const txEnv: TxEnv = { ...env, compression: record.image!.compression };
   if (imageKey(txEnv, record.packages, entries) !== record.imageKey) {
-    return "this ext would pack other bytes for it (another staging version, compression or SELinux labels)";
+    return failed("this ext would pack another tree for it (another staging version, compression or SELinux labels)");
   }
   // The transaction's own stage and pack steps, journalled the same way, from nothing (no previous
   // image to build on, no warnings held back): same key, same bytes.
@@ -244,21 +268,62 @@ async function repack(env: RepairEnv, q: Quarantine, record: GenerationRecord, f
     await rename(aside, file);
     q.moved.pop();
   };
+  const appended = (record.image!.appended ?? 0) > 0;
   try {
     Object.assign(made, await runStep(stageStep, tx));
+    // Read before the pack step, which hands the stage's store trees to the stage cache.
+    const staged = appended ? await treeDigest(need(made, "stageDir")) : undefined;
     const packed = need(await runStep(packStep, tx) ?? {}, "packed");
+    if (packed.sha256 === record.image!.sha256) {
+      await clearJournal(env.layout);
+      return { kind: "same" };
+    }
+    let why = `packing it again gave other bytes (sha256 ${packed.sha256.slice(0, 12)}…; another mkfs.erofs?)`;
+    if (staged !== undefined) {
+      const scratch = join(env.layout.tmpDir, `repair-${journal.data.txid}`);
+      await journal.addTemp(scratch);
+      await mkdir(scratch, { recursive: true });
+      const holds = await imageTreeDigest(packed.path, scratch).finally(() => rm(scratch, { recursive: true, force: true }));
+      if (holds === staged) {
+        const image: ImageInfo = { sha256: packed.sha256, size: packed.size, compression: record.image!.compression };
+        // The records first, each written atomically: a repair killed between them leaves the image
+        // used (the journal's undo keeps it) and the rest still naming the damaged one, which the
+        // next repair packs again to the same bytes.
+        for (const g of gens) await writeGeneration(env.layout, { ...g, image });
+        await renameInBootState(env.layout, record.image!.sha256, image.sha256);
+        await clearJournal(env.layout);
+        return { kind: "content", image };
+      }
+      why = `packing it again in full gave an image whose entries are not its stage's (another mkfs.erofs?)`;
+    }
     await clearJournal(env.layout);
-    if (packed.sha256 === record.image!.sha256) return null;
     // Only an image this run created goes (the same bytes may be another generation's).
     if (journal.data.createdImage) await unlink(packed.path).catch(() => {});
     await putBack();
-    return `packing it again gave other bytes (sha256 ${packed.sha256.slice(0, 12)}…; another mkfs.erofs?)`;
+    return failed(why);
   } catch (e) {
     await undo(env.layout, journal.data, env.refresh).catch(() => {});
     await putBack();
     if (!isExtError(e) && errnoCode(e) === undefined) throw e;
-    return isExtError(e) ? e.message : `${errnoCode(e)}: ${e instanceof Error ? e.message : String(e)}`;
+    return failed(isExtError(e) ? e.message : `${errnoCode(e)}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** The boot state names images by sha256 (a good boot, a trial): a generation whose image repair
+ *  packed anew keeps what its boots showed, under the new name. A boot state that cannot be read is
+ *  left to the boot code's own fallbacks. */
+async function renameInBootState(l: Layout, from: string, to: string): Promise<void> {
+  const read = await readBootState(l);
+  if (read.kind !== "ok") return;
+  const s = read.state;
+  const named = (image: string | null) => (image === from ? to : image);
+  const next = {
+    ...s,
+    good: s.good.map((g) => ({ ...g, image: named(g.image) })),
+    pending: s.pending && { ...s.pending, image: named(s.pending.image) },
+    lastBoot: s.lastBoot && { ...s.lastBoot, image: named(s.lastBoot.image) },
+  };
+  if (JSON.stringify(next) !== JSON.stringify(s)) await writeBootState(l, next, s.good);
 }
 
 /** /var/lib/extensions/<name>.raw is current.json's image and /usr shows it. */

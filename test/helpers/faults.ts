@@ -43,8 +43,8 @@ export function crashProblem(what: string, r: RunOutput): string | null {
 }
 
 /** Runs ext and throws, with its output, unless it exits 0. */
-export function extOk(ns: Namespace, args: string[]): RunOutput {
-  const r = ns.ext(args);
+export function extOk(ns: Namespace, args: string[], opts?: { env?: Record<string, string> }): RunOutput {
+  const r = ns.ext(args, opts);
   if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
   return r;
 }

@@ -21,9 +21,9 @@ beforeAll(async () => {
 });
 afterAll(() => ns?.close());
 
-// Appending is opt-in (EXT_APPEND_IMAGES=1) until ext repair can repair an appended image.
+// Appending is on by default (EXT_APPEND_IMAGES=0 turns it off): these adds take the default path.
 const ok = (args: string[]) => {
-  const r = ns.ext(args, { env: { EXT_APPEND_IMAGES: "1" } });
+  const r = ns.ext(args);
   if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
   return r;
 };
@@ -113,6 +113,18 @@ describe("appending to the previous image", () => {
     expect(currentImage().appended).toBeUndefined();
     expectSameTreeAsBuild(["hello", "ripgrep", "greet"]);
     runsFromUsr([["hello"], ["greet"]]);
+  });
+
+  it("EXT_APPEND_IMAGES=0 packs an add that only adds in full; without it the next one appends", () => {
+    // Sets no earlier generation had: an image made before for the same key would be reused instead.
+    const r = ns.ext(["add", "cowsay-a"], { env: { EXT_APPEND_IMAGES: "0" } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/packing/);
+    expect(r.stderr).not.toMatch(/appending/);
+    expect(currentImage().appended).toBeUndefined();
+    ok(["add", "archives"]);
+    expect(currentImage().appended).toBe(appends ? 1 : undefined);
+    expectSameTreeAsBuild(["hello", "ripgrep", "greet", "cowsay-a", "archives"]);
   });
 
   it("ext build is always packed in full: the same bytes for the same packages", () => {

@@ -285,12 +285,16 @@ describe("each state file damaged in each way", () => {
           // Nothing outside ext was touched through a link.
           if (way === "a symlink" && sh("test -e /tmp/elsewhere").status !== 0) violations.push("the symlink's target was removed");
         } finally {
-          // An image packed again by repair is the original's bytes, and the link is to it: it stays.
+          // An image packed again by repair is the one its records name, and the link is to it: it
+          // stays. (A full pack's are the original's bytes; an appended image's are new ones, below.)
           sh(`F=${f}; ${repacked ? `rm -rf ${keep}` : `rm -rf $F; ${target.valid ? "" : `mv ${keep} $F`}`}`);
         }
         // Put back, the state works as before: any interrupted run recovered, the current set merged.
         // (A repair that set current.json aside leaves the choice to `rollback --to`, as it says.)
         if ((JSON.parse(ok(["status", "--json"]).stdout) as { generation: number | null }).generation !== cur) ok(["rollback", "--to", String(cur)]);
+        // An appended image (the current one, where mkfs.erofs appends) packed again by repair is a
+        // full pack in other bytes, which its records now name: the next cases damage that file.
+        if (repacked) for (const [key, id] of [["old", old], ["cur", cur]] as const) imagePaths.set(key, imageOf(id));
         const back = ns.ext(["add", "greet"]);
         if (back.status !== 0) violations.push(`ext add greet after putting the file back failed: ${back.stderr}`);
         let o = await observe(ns);

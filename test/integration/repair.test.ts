@@ -1,20 +1,27 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
-import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { EXT, REPO, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { crashProblem, extOk } from "../helpers/faults.js";
 import { expectValid } from "../unit/cli/schemas.js";
+import { erofsTree } from "../helpers/erofs-tree.js";
 
 // `ext repair` on the real CLI in a private namespace: one case per class of repair (src/repair/).
-// Each starts from generations 1 = {greet} and 2 = {greet, hello} with 2 current and merged.
+// Each starts from generations 1 = {greet} and 2 = {greet, hello} with 2 current and merged. Both are
+// full packs (EXT_APPEND_IMAGES=0): repair proves a full pack by its bytes, the same as its record's.
+// The last case adds generation 3 by appending, the default, and repairs that.
 
 let ns: Namespace;
+let appends: boolean;
 const S = "/var/lib/ext";
+const FULL = { env: { EXT_APPEND_IMAGES: "0" } };
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuilt();
   ns = openNamespace();
-  ok(["add", "greet"]);
-  ok(["add", "hello"]);
+  const image = (await import(`${REPO}/dist/image/index.js`)) as typeof import("../../src/image/index.js");
+  appends = await image.canAppend();
+  extOk(ns, ["add", "greet"], FULL);
+  extOk(ns, ["add", "hello"], FULL);
 });
 afterAll(() => ns?.close());
 
@@ -195,6 +202,58 @@ describe("ext repair", () => {
     for (const f of ["journal.json", "lock", "tmp"]) expect(r.stdout).toContain(`moved aside: ${S}/${f}:`);
     ok(["gc"]);
     expectWhole();
+  });
+
+  it("a flipped byte in an appended generation's image: packed in full, checked entry for entry against its stage, its records name the new bytes", () => {
+    interface Image { sha256: string; size: number; compression: string; appended?: number }
+    const record = () => JSON.parse(sh(`cat ${S}/generations/3.json`).stdout) as { image: Image };
+    ok(["add", "jq"]); // generation 3, the default path
+    if (!appends) {
+      // This mkfs.erofs cannot append (erofs-utils 1.5): an appended image is made as one would be,
+      // the same tree in other bytes (packed again from the extracted image under another UUID),
+      // named by the record with its append count. The trixie and sid trees append for real.
+      const full = record().image;
+      const made = sh(`set -e; rm -rf /tmp/sim /tmp/sim.raw; fsck.erofs --extract=/tmp/sim ${S}/images/${full.sha256}.raw >/dev/null
+        mkfs.erofs --quiet -x-1 --all-root -T0 -U 6f0b4f52-0000-4000-8000-000000000017 /tmp/sim.raw /tmp/sim; rm -rf /tmp/sim
+        sha=$(sha256sum /tmp/sim.raw | cut -d' ' -f1); mv /tmp/sim.raw ${S}/images/$sha.raw; echo $sha $(stat -c %s ${S}/images/$sha.raw)`);
+      expect(made.status, made.stderr).toBe(0);
+      const [sha, size] = made.stdout.trim().split(" ");
+      expect(sha).not.toBe(full.sha256);
+      sh(`cat > ${S}/generations/3.json <<'EOF'\n${JSON.stringify({ ...record(), image: { ...full, sha256: sha, size: Number(size), appended: 1 } })}\nEOF`);
+      ok(["rollback", "--to", "2"]);
+      sh(`rm ${S}/images/${full.sha256}.raw`);
+      ok(["rollback", "--to", "3"]);
+    }
+    const before = record().image;
+    expect(before.appended).toBeGreaterThan(0);
+    const file = `${S}/images/${before.sha256}.raw`;
+    flipMiddleByte(file);
+    const { r, json } = repair();
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const after = record().image;
+    expect(after.sha256).not.toBe(before.sha256);
+    expect(after.appended).toBeUndefined();
+    expect(after.compression).toBe(before.compression);
+    const fresh = `${S}/images/${after.sha256}.raw`;
+    expect(r.stdout).toContain(`fixed: packed the image of generation 3 again from its store paths, in full: ${fresh}`);
+    expect(sha256(fresh)).toBe(after.sha256);
+    expect(Number(sh(`stat -c %s ${fresh}`).stdout)).toBe(after.size);
+    // The damaged file moved aside, not deleted; nothing left to do (the --json run found nothing).
+    const moved = r.stdout.match(/now (\S+)/)?.[1];
+    expect(moved).toMatch(new RegExp(`^${S}/damaged/[^/]+/var/lib/ext/images/${before.sha256}\\.raw$`));
+    expect(json).toMatchObject({ fixed: [], needsYou: [] });
+    // The new image is the one linked and merged, and holds what ext build packs for the same set.
+    expect(status()).toMatchObject({ generation: 3, merged: true, linkedMatchesGeneration: true });
+    expect(ns.run(["/usr/bin/jq", "--version"], { hideNix: true }).status).toBe(0);
+    expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toMatch(/Hello, world!/);
+    ok(["build", "greet", "hello", "jq", "-o", "/var/lib/fresh.raw", "--quiet"]);
+    expect(erofsTree(ns, fresh)).toBe(erofsTree(ns, "/var/lib/fresh.raw"));
+    // A full pack now: damaged again, it is packed again to the same bytes, as its record says.
+    flipMiddleByte(fresh);
+    const again = repair();
+    expect(again.r.stdout).toContain(`fixed: packed the image of generation 3 again from its store paths: ${fresh} (sha256 ${after.sha256.slice(0, 12)}… as its record says`);
+    expect(sha256(fresh)).toBe(after.sha256);
+    expect(sh(`fsck.erofs --extract ${fresh}`).status).toBe(0);
   });
 
   it("doctor names each damaged file and points at ext repair", () => {

@@ -65,9 +65,9 @@ type ImageCode = typeof import("../../image/index.js");
 
 /** The image appended onto the current generation's, or undefined: pack in full. */
 async function appendOntoCurrent({ env, made }: Tx, output: string): Promise<Made["packed"] | undefined> {
-  // Opt-in for now: `ext repair` packs a damaged image again in full, which gives an appended
-  // image's content in other bytes than its record names, so it cannot yet repair one.
-  if (!env.appendImages) return undefined;
+  // On unless turned off ($EXT_APPEND_IMAGES=0). `ext repair` packs a damaged appended image in full
+  // and proves it by its entries, not its old bytes (src/repair/).
+  if (env.appendImages === false) return undefined;
   const plan = need(made, "plan");
   const current = plan.kind === "build" ? plan.current : null;
   if (current?.image == null) return undefined;
