@@ -276,6 +276,14 @@ describe.runIf(CAN_DDI)(`signed verity DDIs (systemd-repart ${REPART})`, () => {
     // The next command (merging as this kernel allows) finishes the undo: back to exactly what was.
     ok(["status"]);
     expect(snapshot()).toEqual(before);
+    // A local add on top of a DDI generation: never appended onto the DDI (a GPT disk, not EROFS),
+    // packed in full into a plain image whose tools run.
+    expect(ok(["add", "greet"]).stdout).toMatch(/is active \(\+greet/);
+    const current = json<{ generation: number }>(["status"]).generation;
+    const record = JSON.parse(ns.read(`/var/lib/ext/generations/${current}.json`) ?? "{}") as { image: { sha256: string; appended?: number } };
+    expect(record.image.appended).toBeUndefined();
+    expect(ns.run(["sh", "-c", `head -c 1028 /var/lib/ext/images/${record.image.sha256}.raw | tail -c 4 | od -An -tx1`]).stdout.trim()).toBe("e2 e1 f5 e0");
+    expect(ns.run(["/usr/bin/greet"], { hideNix: true }).status).toBe(0);
   });
 
   it.runIf(!MERGES_UNPROTECTED)(`systemd-sysext ${SYSEXT} passes the checks, then cannot merge without device-mapper: ext undoes the import`, () => {
