@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { activeLinkPath } from "../base/layout.js";
 import { ExtError, errnoCode } from "../errors.js";
@@ -41,6 +41,7 @@ export async function placedBootstrap(ctx: CommandContext): Promise<{ placed: st
 /** Adopts a placed bootstrap image, or does nothing (a generation exists, or no such image is placed).
  *  Runs under the state lock, before the transaction it precedes. */
 export async function adoptBootstrap(ctx: CommandContext, env: ReturnType<typeof stepEnv>): Promise<Adopted | null> {
+  await recoverAside(ctx);
   const found = await placedBootstrap(ctx);
   if (!found) return null;
   const { placed, publication } = found;
@@ -82,4 +83,35 @@ export async function adoptBootstrap(ctx: CommandContext, env: ReturnType<typeof
   await rm(aside, { force: true });
   ctx.reporter.info(`the bootstrap image is generation ${outcome.record.id} (ext ${publication.version}, ${publication.packages.map((p) => p.name).join(", ")})`);
   return { generation: outcome.record.id, version: publication.version };
+}
+
+/** An adoption killed between moving the placed image aside and the end of its import (kill -9, a
+ *  power cut) leaves `bootstrap-PID.raw` in the state directory: the journal's recovery (which ran
+ *  before, under the same lock) has undone the import, so with no generation the image goes back
+ *  where the administrator placed it, and is adopted again now. With a generation, the import
+ *  finished (it copied the image into images/) and the file is only a leftover. */
+async function recoverAside(ctx: CommandContext): Promise<void> {
+  let names: string[];
+  try {
+    names = (await readdir(ctx.layout.stateDir)).filter((n) => /^bootstrap-\d+\.raw$/.test(n)).sort();
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+    throw e;
+  }
+  if (names.length === 0) return;
+  const placed = activeLinkPath(ctx.layout, ctx.extensionName);
+  const adopted = (await readCurrentGeneration(ctx.layout)) !== null;
+  const free = !adopted && (await lstat(placed).then(() => false, (e: unknown) => {
+    if (errnoCode(e) === "ENOENT") return true;
+    throw e;
+  }));
+  for (const [i, name] of names.entries()) {
+    const file = join(ctx.layout.stateDir, name);
+    if (free && i === names.length - 1) {
+      await rename(file, placed);
+      ctx.reporter.warn(`an earlier adoption of the bootstrap image was interrupted: ${file} is back at ${placed}`);
+    } else {
+      await rm(file, { force: true });
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,8 +111,24 @@ describe("the bootstrap image: from nothing to ext add jq on a host with no Nix 
     expect(sh("test -f /var/lib/extensions/ext.raw && test -x /usr/bin/ext").status).toBe(0);
     const listed = Date.now() - listing;
 
+    // An adoption killed in the middle (kill -9 while its import runs): the placed image was moved
+    // aside; the next command puts it back and adopts it.
+    const killed = Date.now();
+    const paused = spawn("nsenter", [`--target=${ns.pid}`, "--mount", "--", "/usr/bin/ext", "add", "jq", "--source", FIXTURES], { env: { ...env(), EXT_TEST_PAUSE_AT: "import" }, stdio: "ignore" });
+    // Killed once the placed image is aside and the import waits (paused before its step runs). The
+    // loops below block this process's event loop, so they look at the namespace, not at the child.
+    const aside = () => sh("ls /var/lib/ext").stdout.split("\n").filter((n) => n.startsWith("bootstrap-"));
+    for (let i = 0; i < 1200 && aside().length === 0; i++) execFileSync("sleep", ["0.1"]);
+    execFileSync("sleep", ["2"]);
+    paused.kill("SIGKILL");
+    execFileSync("sleep", ["1"]);
+    expect(shOk("ls /var/lib/ext").split("\n").filter((n) => n.startsWith("bootstrap-"))).toHaveLength(1);
+    expect(sh("test -e /var/lib/extensions/ext.raw").status).not.toBe(0);
+    const interrupted = Date.now() - killed;
+
     const add = sh(`/usr/bin/ext add jq --source ${FIXTURES}`);
-    const seconds = (Date.now() - start - listed) / 1000;
+    expect(add.stderr).toMatch(/an earlier adoption of the bootstrap image was interrupted: \/var\/lib\/ext\/bootstrap-\d+\.raw is back at \/var\/lib\/extensions\/ext\.raw/);
+    const seconds = (Date.now() - start - listed - interrupted) / 1000;
     if (add.status !== 0) throw new Error(`/usr/bin/ext add jq failed (${add.status}):\n${add.stderr}\n${add.stdout}`);
     console.info(`bootstrap image ${(imageSize / 1048576).toFixed(1)} MiB; placed + refresh → ext add jq done: ${seconds.toFixed(1)} s`);
     expect(add.stderr).toMatch(/the bootstrap image is generation 1 \(ext [^,]+, ext, nix, nodejs\)/);
