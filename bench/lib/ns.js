@@ -15,7 +15,10 @@ export const STATE_DIRS = ["ext", "extensions", "bench"];
 
 export function openNamespace(varLib) {
   mkdirSync(varLib, { recursive: true });
-  const holder = spawn("unshare", ["-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
+  // The holder dies with the process that made it (setpriv --pdeathsig), not only in close(): a test
+  // run killed mid-file (a CI job stopped, ^C) otherwise leaves the namespace alive, and with it the
+  // mounts and loop devices of the images merged there.
+  const holder = spawn("setpriv", ["--pdeathsig", "KILL", "unshare", "-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
   const pid = holder.pid;
   if (pid === undefined) throw new Error("unshare did not start");
   const own = execFileSync("readlink", ["/proc/self/ns/mnt"]).toString();

@@ -56,7 +56,10 @@ export function extEnv(extra: Record<string, string> = {}): Record<string, strin
 }
 
 export function openNamespace(): Namespace {
-  const holder = spawn("unshare", ["-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
+  // The holder dies with the process that made it (setpriv --pdeathsig), not only in close(): a test
+  // run killed mid-file (a CI job stopped, ^C) otherwise leaves the namespace alive, and with it the
+  // mounts and loop devices of the images merged there.
+  const holder = spawn("setpriv", ["--pdeathsig", "KILL", "unshare", "-m", "--propagation", "private", "sleep", "infinity"], { stdio: "ignore" });
   const pid = holder.pid;
   if (pid === undefined) throw new Error("unshare did not start");
   // Wait until the holder is in its own namespace.
