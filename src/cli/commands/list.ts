@@ -1,3 +1,4 @@
+import { lstat } from "node:fs/promises";
 import type { CommandContext } from "../context.js";
 import { readCurrentGeneration } from "../../generations/store.js";
 import { table } from "../output.js";
@@ -19,7 +20,9 @@ export async function list(ctx: CommandContext): Promise<ListEntry[]> {
   const current = await readCurrentGeneration(ctx.layout);
   // A bootstrap image placed by hand (docs/install.md): what it holds is what /usr shows; the next
   // change makes it generation 1.
-  const bootstrap = current === null ? await (await import("../bootstrap.js")).placedBootstrap(ctx) : null;
+  // Only a plain file there can be one: the code that reads it is loaded then, not by every list.
+  const placedFile = current === null && (await lstat(activeLinkPath(ctx.layout, ctx.extensionName)).then((s) => s.isFile(), () => false));
+  const bootstrap = placedFile ? await (await import("../bootstrap.js")).placedBootstrap(ctx) : null;
   if (bootstrap) ctx.reporter.info(`${bootstrap.placed} is ext's bootstrap image; the first 'ext add' (or remove, apply) makes it generation 1`);
   else if (current === null) await assertNothingLinked(ctx);
   return (current?.packages ?? bootstrap?.publication.packages ?? []).map((p) => ({
