@@ -1,5 +1,5 @@
 import yargs, { type Argv } from "yargs";
-import { readLabelSetting, resolveLabels } from "../image/selinux.js";
+import { labelsOnFirstUse } from "../image/selinux.js";
 import { hideBin } from "yargs/helpers";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
@@ -31,18 +31,6 @@ function version(): string {
   return pkg.version;
 }
 
-/** A value computed on first use, then kept. */
-function once<T>(fn: () => T): () => T {
-  let done = false;
-  let value: T;
-  return () => {
-    if (!done) {
-      value = fn();
-      done = true;
-    }
-    return value;
-  };
-}
 
 /** The hidden options ext puts on the command line of its own root part (src/elevate/). */
 type ElevationArgs = { elevated?: string; passEnv?: string };
@@ -68,7 +56,7 @@ function makeContext(args: GlobalArgs & ElevationArgs, typed: string[]): Command
     wait: args.wait,
     extensionName: args.name,
     compression: args.compression,
-    labels: once(() => resolveLabels(readLabelSetting(args.selinuxContexts), where.root)),
+    labels: labelsOnFirstUse(args.selinuxContexts, where.root),
     architecture: systemdArchitecture(),
     nix: { store, env: store.env, system: nixSystem(), onLog: (line) => reporter.nixLog(line) },
     reporter,

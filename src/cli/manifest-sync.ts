@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { requireRoot, type CommandContext } from "./context.js";
-import { readLabelSetting, resolveLabels } from "../image/selinux.js";
+import { labelsOnFirstUse } from "../image/selinux.js";
 import type { PackageSpec } from "../machine/types.js";
 import type { InstalledPackage } from "../generations/record.js";
 import { readCurrentGeneration } from "../generations/store.js";
@@ -48,7 +48,7 @@ export function manifestContext(ctx: CommandContext, manifest: Manifest): Comman
     ...ctx,
     extensionName: name ?? ctx.extensionName,
     compression: compression ?? ctx.compression,
-    ...(labels !== undefined ? { labels: memo(() => resolveLabels(readLabelSetting(labels, `"selinuxContexts" of ${manifest.shown}`), ctx.layout.root)) } : {}),
+    ...(labels !== undefined ? { labels: labelsOnFirstUse(labels, ctx.layout.root, `"selinuxContexts" of ${manifest.shown}`) } : {}),
   };
 }
 
@@ -58,15 +58,6 @@ function manifestLabelSetting(manifest: Manifest): string | undefined {
   const value = manifest.data.selinuxContexts;
   if (value === undefined || value === "auto" || value === "none") return value;
   return resolve(dirname(manifest.file), value);
-}
-
-function memo<T>(fn: () => T): () => T {
-  let done = false;
-  let value: T;
-  return () => {
-    if (!done) { value = fn(); done = true; }
-    return value;
-  };
 }
 
 export interface Tracked {

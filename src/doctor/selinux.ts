@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { isExtError } from "../errors.js";
-import { imageLabeller, labelPolicy, parseSelinuxConfig, policyFileContexts, type LabelPolicy } from "../image/selinux.js";
+import { isExtError, type ExtError } from "../errors.js";
+import { imageLabeller, labelPolicy, parseSelinuxConfig, policyFileContexts, type LabelPolicy, type SelinuxConfig } from "../image/selinux.js";
 import { imagePath } from "../base/layout.js";
 import { readCurrentGeneration } from "../generations/store.js";
 import type { DoctorInput, Finding, ImageLabel } from "./types.js";
@@ -9,19 +9,49 @@ import type { DoctorInput, Finding, ImageLabel } from "./types.js";
 // (src/image/selinux.ts). An SELinux host whose policy ext cannot read would get images that its
 // policy denies, so that is an error.
 
-export async function checkSelinux(input: DoctorInput): Promise<Finding[]> {
+/** What the host's SELinux setting gives, read once per doctor run: both checks below need it, and
+ *  parsing a whole file_contexts is the costly part of `ext doctor` on an SELinux host. */
+type HostPolicy =
+  | { kind: "none"; state: string | null }
+  | { kind: "unreadable"; config: SelinuxConfig; file: string }
+  | { kind: "invalid"; config: SelinuxConfig; file: string; error: ExtError }
+  | { kind: "policy"; config: SelinuxConfig; file: string; policy: LabelPolicy };
+
+const hostPolicies = new WeakMap<DoctorInput, Promise<HostPolicy>>();
+
+function hostPolicy(input: DoctorInput): Promise<HostPolicy> {
+  let read = hostPolicies.get(input);
+  if (read === undefined) {
+    read = readHostPolicy(input);
+    hostPolicies.set(input, read);
+  }
+  return read;
+}
+
+async function readHostPolicy(input: DoctorInput): Promise<HostPolicy> {
   const root = input.layout.root;
   const text = await input.host.readText(join(root, "etc/selinux/config"));
   const config = text === undefined ? undefined : parseSelinuxConfig(text);
-  const kernel = root === "/" ? await input.host.readText("/sys/fs/selinux/enforce") : undefined;
-  const running = kernel === undefined ? "" : kernel.trim() === "1" ? "; the running kernel enforces it" : "; the running kernel is permissive";
-  if (!config || config.state === "disabled") {
-    return [{ check: "selinux", status: "ok", message: "SELinux is not used here: images carry no labels (--selinux-contexts FILE labels images for hosts that use it)", fix: null, details: { state: config?.state ?? null } }];
-  }
+  if (!config || config.state === "disabled") return { kind: "none", state: config?.state ?? null };
   const file = policyFileContexts(root, config);
   const contexts = await input.host.readText(file);
+  if (contexts === undefined) return { kind: "unreadable", config, file };
+  try {
+    return { kind: "policy", config, file, policy: labelPolicy(contexts, file) };
+  } catch (e) {
+    if (!isExtError(e)) throw e;
+    return { kind: "invalid", config, file, error: e };
+  }
+}
+
+export async function checkSelinux(input: DoctorInput): Promise<Finding[]> {
+  const host = await hostPolicy(input);
+  if (host.kind === "none") {
+    return [{ check: "selinux", status: "ok", message: "SELinux is not used here: images carry no labels (--selinux-contexts FILE labels images for hosts that use it)", fix: null, details: { state: host.state } }];
+  }
+  const { config, file } = host;
   const details = { state: config.state, type: config.type, fileContexts: file };
-  if (contexts === undefined) {
+  if (host.kind === "unreadable") {
     return [{
       check: "selinux",
       status: "error",
@@ -30,42 +60,24 @@ export async function checkSelinux(input: DoctorInput): Promise<Finding[]> {
       details,
     }];
   }
-  try {
-    const policy = labelPolicy(contexts, file);
-    const c = policy.contexts;
-    return [{
-      check: "selinux",
-      status: "ok",
-      message: `SELinux ${config.state} (policy ${config.type})${running}: images are labelled from ${file} — /usr/store programs ${typeOf(c.bin)}, libraries ${typeOf(c.lib)}, manuals ${typeOf(c.man)}, the rest ${typeOf(c.share)}`,
-      fix: null,
-      details: { ...details, contexts: c },
-    }];
-  } catch (e) {
-    if (!isExtError(e)) throw e;
-    return [{ check: "selinux", status: "error", message: e.message, fix: e.hint ?? "name a complete file_contexts with --selinux-contexts FILE", details }];
+  if (host.kind === "invalid") {
+    return [{ check: "selinux", status: "error", message: host.error.message, fix: host.error.hint ?? "name a complete file_contexts with --selinux-contexts FILE", details }];
   }
+  const kernel = input.layout.root === "/" ? await input.host.readText("/sys/fs/selinux/enforce") : undefined;
+  const running = kernel === undefined ? "" : kernel.trim() === "1" ? "; the running kernel enforces it" : "; the running kernel is permissive";
+  const c = host.policy.contexts;
+  return [{
+    check: "selinux",
+    status: "ok",
+    message: `SELinux ${config.state} (policy ${config.type})${running}: images are labelled from ${file} — /usr/store programs ${typeOf(c.bin)}, libraries ${typeOf(c.lib)}, manuals ${typeOf(c.man)}, the rest ${typeOf(c.share)}`,
+    fix: null,
+    details: { ...details, contexts: c },
+  }];
 }
 
 /** system_u:object_r:bin_t:s0 → bin_t */
 function typeOf(context: string): string {
   return context.split(":")[2] ?? context;
-}
-
-/** The host's policy, when SELinux is used here and its file_contexts can be read. */
-async function hostPolicy(input: DoctorInput): Promise<{ policy: LabelPolicy; file: string } | "none" | "unreadable"> {
-  const root = input.layout.root;
-  const text = await input.host.readText(join(root, "etc/selinux/config"));
-  const config = text === undefined ? undefined : parseSelinuxConfig(text);
-  if (!config || config.state === "disabled") return "none";
-  const file = policyFileContexts(root, config);
-  const contexts = await input.host.readText(file);
-  if (contexts === undefined) return "unreadable";
-  try {
-    return { policy: labelPolicy(contexts, file), file };
-  } catch (e) {
-    if (isExtError(e)) return "unreadable";
-    throw e;
-  }
 }
 
 /** Whether the files of the active image carry the labels the host's policy gives them, read back
@@ -77,7 +89,7 @@ export async function checkSelinuxImage(input: DoctorInput): Promise<Finding[]> 
   if (!current?.image) return [{ check: "selinux-image", status: "ok", message: "no active image: no labels to compare", fix: null }];
   const image = imagePath(input.layout, current.image.sha256);
   const host = await hostPolicy(input);
-  if (host === "unreadable") return []; // the selinux check reports it
+  if (host.kind === "unreadable" || host.kind === "invalid") return []; // the selinux check reports it
   const entries = await input.host.imageLabels(image);
   const what = `the active image (generation ${current.id})`;
   if (entries === undefined) {
@@ -85,7 +97,7 @@ export async function checkSelinuxImage(input: DoctorInput): Promise<Finding[]> 
   }
   const merged = entries.filter((e) => /^\/(usr|opt)(\/|$)/.test(e.path));
   const labelled = merged.filter((e) => e.label !== undefined);
-  if (host === "none") {
+  if (host.kind === "none") {
     return [{
       check: "selinux-image",
       status: labelled.length > 0 ? "info" : "ok",

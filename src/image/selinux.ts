@@ -66,6 +66,20 @@ export function policyFileContexts(root: string, config: SelinuxConfig): string 
 
 /** The labels for images of the system under `root`: from the file named, from the host's policy
  *  when it uses SELinux (auto), or none. */
+/** The policy of a setting (an option's or a tools.json's), read on first use, then kept: only a pack
+ *  needs it, and a whole file_contexts is costly to parse. A bad setting is an error then, not before. */
+export function labelsOnFirstUse(option: string | undefined, root: string, from?: string): () => LabelPolicy | undefined {
+  let read = false;
+  let policy: LabelPolicy | undefined;
+  return () => {
+    if (!read) {
+      policy = resolveLabels(readLabelSetting(option, from), root);
+      read = true;
+    }
+    return policy;
+  };
+}
+
 export function resolveLabels(setting: LabelSetting, root: string): LabelPolicy | undefined {
   if (setting.mode === "none") return undefined;
   if (setting.mode === "file") return labelPolicy(readContexts(setting.path, setting.from ?? "--selinux-contexts"), setting.path);

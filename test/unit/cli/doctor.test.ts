@@ -3,7 +3,8 @@ import { STAGING_VERSION } from "../../../src/image/version.js";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { layout } from "../../../src/base/layout.js";
+import { imagePath, layout } from "../../../src/base/layout.js";
+import { ensureStateDirs, writeCurrent, writeGeneration } from "../../../src/generations/store.js";
 import { CHECKS, countByStatus, realHost, runChecks, type Finding, type Host } from "../../../src/doctor/index.js";
 import type { DoctorInput, ImageLabel } from "../../../src/doctor/types.js";
 import { parseSystemdVersion } from "../../../src/doctor/system.js";
@@ -207,6 +208,34 @@ describe("ext doctor on a described machine", () => {
     });
     const broken = merge(HEALTHY, { files: { "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n" } });
     expect(byCheck(await runChecks(input(broken)), "selinux")[0]).toMatchObject({ status: "error", fix: expect.stringMatching(/--selinux-contexts FILE/) });
+
+    // Both SELinux checks need the policy (the second compares the active image's labels with it); a
+    // whole file_contexts (Fedora's: ~6,000 rules) is read and compiled once per run, not per check.
+    const root = mkdtempSync(join(tmpdir(), "ext-doctor-selinux-"));
+    try {
+      const l = layout(root);
+      await ensureStateDirs(l);
+      const sha256 = "c".repeat(64);
+      await writeGeneration(l, {
+        recordVersion: 1, id: 1, createdAt: "2026-01-01T00:00:00Z", command: "ext add jq", extensionName: "ext",
+        source: { original: "path:/src" }, packages: [], closure: { paths: [], narSize: 0 }, links: [],
+        image: { sha256, size: 1, compression: "lz4" }, imageKey: null, parent: null,
+      });
+      await writeCurrent(l, 1);
+      const onRoot = Object.fromEntries(Object.entries(fedora.files!).map(([p, text]) => [join(root, p), text]));
+      const label = "system_u:object_r:bin_t:s0";
+      const counted = input({ ...fedora, files: onRoot, labels: { [imagePath(l, sha256)]: [{ path: "/usr/bin/jq", kind: "--", label }] } }, { layout: l });
+      const reads: string[] = [];
+      const readText = counted.host.readText;
+      counted.host = { ...counted.host, readText: async (p) => { reads.push(p); return readText(p); } };
+      const both = await runChecks(counted);
+      expect(byCheck(both, "selinux")[0]?.status).toBe("ok");
+      expect(byCheck(both, "selinux-image")[0]).toMatchObject({ status: "ok", message: expect.stringMatching(/all 1 entries carry the labels/) });
+      expect(reads.filter((p) => p.endsWith("/file_contexts"))).toEqual([join(root, "etc/selinux/targeted/contexts/files/file_contexts")]);
+      expect(reads.filter((p) => p.endsWith("/etc/selinux/config"))).toHaveLength(1);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("old Nix: error below 2.4, warning below 2.8", async () => {
