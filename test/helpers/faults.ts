@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { FIXTURES, type Namespace, type RunOutput } from "./namespace.js";
+import { FIXTURES, extOk as mustSucceed, type Namespace, type RunOutput } from "./namespace.js";
 
 // The fault-injection suite's eyes (test/integration/faults.test.ts): what a person could see of ext's
 // state after a fault, and a tally of held / broken per class of fault.
@@ -44,9 +44,7 @@ export function crashProblem(what: string, r: RunOutput): string | null {
 
 /** Runs ext and throws, with its output, unless it exits 0. */
 export function extOk(ns: Namespace, args: string[], opts?: { env?: Record<string, string> }): RunOutput {
-  const r = ns.ext(args, opts);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
+  return mustSucceed(ns, args, opts?.env);
 }
 
 function lines(s: string): string[] {

@@ -116,16 +116,21 @@ export function openNamespace(): Namespace {
   };
 }
 
-/** `ext …` in `ns` that must succeed: its output, or an error with everything it printed. */
-export function extOk(ns: Namespace, args: string[]): RunOutput {
-  const r = ns.ext(args);
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
 /** A shell script in `ns` that must succeed: its stdout, trimmed. */
 export function shOk(ns: Namespace, script: string): string {
   const r = ns.run(["sh", "-c", script]);
   if (r.status !== 0) throw new Error(`${script} failed (${r.status}):\n${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** `ext ARGS` in NS that must succeed: its output, or an error with what it printed (WHERE: e.g. " on trixie"). */
+export function extOk(ns: Namespace, args: string[], env?: Record<string, string>, where = ""): RunOutput {
+  const r = ns.ext(args, env ? { env } : {});
+  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status})${where}:\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+/** `ext ARGS --json` in NS that must succeed, parsed. */
+export function extJson<T>(ns: Namespace, args: string[], env?: Record<string, string>): T {
+  return JSON.parse(extOk(ns, [...args, "--json"], env).stdout) as T;
 }

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openNamespace, extEnv, EXT, type Namespace } from "../helpers/namespace.js";
+import { extOk, openNamespace, extEnv, EXT, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 19: messages that name what really happened. A failed phase is shown failed, "rolling back"
@@ -23,11 +23,7 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function ok(args: string[], env?: Record<string, string>) {
-  const r = ns.ext(args, env ? { env } : {});
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[], env?: Record<string, string>) => extOk(ns, args, env);
 
 /** ext on a terminal (a pty made by script(1)), UTF-8: what a person sees, carriage returns and all. */
 function onTerminal(args: string[]): { status: number; screen: string[] } {

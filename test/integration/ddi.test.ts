@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { extEnv, openNamespace, EXT, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { extEnv, openNamespace, EXT, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { machine, must, Publisher, sh, sha256 } from "../helpers/fleet.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { expectValid } from "../unit/cli/schemas.js";
 
@@ -31,39 +32,15 @@ const MERGES_UNPROTECTED = SYSEXT > 0 && SYSEXT < 262;
 
 let dir: string;
 let srv: string;
-let gnupg: string;
-let http: ChildProcess;
+let pub: Publisher;
 let base: string;
 let ns: Namespace;
-let fixtures: string;
+let machineView: ReturnType<typeof machine>;
 
-function sh(argv: string[], env: Record<string, string> = {}): RunOutput {
-  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: "utf8" });
-  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-function must(r: RunOutput, what: string): RunOutput {
-  if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-const gpg = (args: string[]) => must(sh(["gpg", "--batch", "--no-tty", ...args], { GNUPGHOME: gnupg }), `gpg ${args.join(" ")}`);
-
-function hostExt(args: string[]): RunOutput {
-  const r = spawnSync("node", [EXT, ...args], { env: { ...extEnv(), GNUPGHOME: gnupg }, encoding: "utf8" });
-  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-function toolsJson(packages: string[]): string {
-  return JSON.stringify({ version: 1, source: fixtures, packages: Object.fromEntries(packages.map((p) => [p, {}])) }, null, 2) + "\n";
-}
-
-function manifest(name: string, packages: string[]): string {
-  const d = join(dir, `manifest-${name}`);
-  mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, "tools.json"), toolsJson(packages));
-  return join(d, "tools.json");
-}
+const gpg = (args: string[]) => pub.gpg(args);
+const hostExt = (args: string[]) => pub.ext(args);
+const manifest = (name: string, packages: string[]) => pub.manifest(name, packages);
+const toolsJson = (packages: string[]) => pub.toolsJson(packages);
 
 /** Publishes `packages` as a signed DDI (verity key `cert`) into srv/CHANNEL, SHA256SUMS signed by the fleet's gpg key. */
 function publishDdi(channel: string, version: string, packages: string[], cert = "fleet"): { sha256: string; erofsSha256: string } {
@@ -80,27 +57,11 @@ function mx(args: string[], env: Record<string, string> = UNPROTECTED): RunOutpu
   return ns.ext(args, { env });
 }
 
-function ok(args: string[]): RunOutput {
-  return must(mx(args), `ext ${args.join(" ")}`);
-}
+const ok = (args: string[]): RunOutput => machineView.ok(args);
+const json = <T>(args: string[]): T => machineView.json<T>(args);
 
-function json<T>(args: string[]): T {
-  return JSON.parse(ok([...args, "--json"]).stdout) as T;
-}
-
-function snapshot() {
-  return {
-    generations: json<{ id: number }[]>(["generations"]).map((g) => g.id),
-    current: json<{ generation: number | null }>(["status"]).generation,
-    extensions: ns.run(["sh", "-c", "ls -lA --time-style=+ /var/lib/extensions | tail -n +2; sha256sum /var/lib/extensions/*"]).stdout,
-    images: ns.run(["ls", "/var/lib/ext/images"]).stdout,
-    bins: ns.run(["sh", "-c", "ls /usr/bin | sort"]).stdout,
-  };
-}
-
-function sha256(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
+/** What a machine's administrator could see change. */
+const snapshot = () => machineView.snapshot();
 
 /** The partitions of a disk image (bytes), read from its GPT by a few lines of Python: a reading of
  *  the table independent of ext's own (src/image/ddi.ts). */
@@ -145,40 +106,22 @@ function subscribe(channel: string, cert: string | null = "fleet"): void {
 
 beforeAll(async () => {
   ensureBuilt();
-  dir = mkdtempSync("/tmp/ext-ddi-");
-  chmodSync(dir, 0o755);
-  cpSync(join(REPO, "test/fixtures"), join(dir, "fixtures"), { recursive: true });
-  fixtures = `path:${dir}/fixtures`;
-  srv = join(dir, "srv");
-  mkdirSync(srv);
-  gnupg = join(dir, "gnupg");
-  mkdirSync(gnupg, { mode: 0o700 });
-  gpg(["--passphrase", "", "--quick-gen-key", "fleet <fleet@example.org>", "ed25519", "sign", "never"]);
-  writeFileSync(join(dir, "fleet.asc"), gpg(["--armor", "--export", "fleet@example.org"]).stdout);
+  pub = new Publisher("/tmp/ext-ddi-");
+  ({ dir, srv } = pub);
   // Verity keys: RSA (PKCS#1 v1.5 signatures carry no randomness and, without signed attributes, no time).
   for (const who of ["fleet", "intruder"]) {
     must(sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, `${who}.key`), "-out", join(dir, `${who}.crt`), "-days", "3650", "-subj", `/CN=${who} verity`]), "openssl req");
     chmodSync(join(dir, `${who}.key`), 0o644); // nobody signs with it below
   }
-  http = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv], { stdio: ["ignore", "pipe", "pipe"] });
-  base = await new Promise<string>((resolve, reject) => {
-    let seen = "";
-    http.stdout!.on("data", (c: Buffer) => {
-      seen += c.toString();
-      const m = /port (\d+)/.exec(seen);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-    http.on("exit", (code) => reject(new Error(`http.server exited (${code})`)));
-  });
+  base = await pub.serve();
   ns = openNamespace();
+  machineView = machine(ns, mx);
   must(ns.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
 }, 120_000);
 
 afterAll(() => {
   ns?.close();
-  http?.kill();
-  if (gnupg) sh(["gpgconf", "--kill", "all"], { GNUPGHOME: gnupg });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  pub?.close();
 });
 
 describe.runIf(!CAN_DDI)(`ext publish --ddi with systemd-repart ${REPART || "absent"}`, () => {

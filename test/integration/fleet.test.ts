@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { extEnv, openNamespace, EXT, REPO, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { machine, must, Publisher, sh, sha256 } from "../helpers/fleet.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { expectValid } from "../unit/cli/schemas.js";
 
@@ -20,65 +20,32 @@ const VIA = SYSUPDATE ? "sysupdate" : "ext";
 let dir: string;
 let srv: string;
 let gnupg: string;
-let http: ChildProcess;
+let pub: Publisher;
 let base: string;
 let ns: Namespace;
+let mx: ReturnType<typeof machine>;
 let fixtures: string;
-let cutHttp: ChildProcess;
 let cutBase: string;
 
-function sh(argv: string[], env: Record<string, string> = {}): RunOutput {
-  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: "utf8" });
-  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-function must(r: RunOutput, what: string): RunOutput {
-  if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-const gpg = (args: string[]) => must(sh(["gpg", "--batch", "--no-tty", ...args], { GNUPGHOME: gnupg }), `gpg ${args.join(" ")}`);
-
+const gpg = (args: string[]) => pub.gpg(args);
 /** `ext` on the publishing side: no namespace, no root needed (CI). */
-function hostExt(args: string[]): RunOutput {
-  const r = spawnSync("node", [EXT, ...args], { env: { ...extEnv(), GNUPGHOME: gnupg }, encoding: "utf8" });
-  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-function toolsJson(packages: string[]): string {
-  return JSON.stringify({ version: 1, source: fixtures, packages: Object.fromEntries(packages.map((p) => [p, {}])) }, null, 2) + "\n";
-}
+const hostExt = (args: string[]) => pub.ext(args);
+const toolsJson = (packages: string[]) => pub.toolsJson(packages);
 
 /** Publishes `packages` as VERSION into srv/CHANNEL, signed by KEY. */
 function publish(channel: string, version: string, packages: string[], key = "fleet@example.org"): RunOutput {
-  const manifestDir = join(dir, `manifest-${channel}-${version}`);
-  mkdirSync(manifestDir, { recursive: true });
-  writeFileSync(join(manifestDir, "tools.json"), toolsJson(packages));
-  return must(hostExt(["publish", join(manifestDir, "tools.json"), version, "--output", join(srv, channel), "--sign-key", key]), `publish ${channel} ${version}`);
+  return must(hostExt(["publish", pub.manifest(`${channel}-${version}`, packages), version, "--output", join(srv, channel), "--sign-key", key]), `publish ${channel} ${version}`);
 }
 
-function ok(args: string[]): RunOutput {
-  return must(ns.ext(args), `ext ${args.join(" ")}`);
-}
-
-function json<T>(args: string[]): T {
-  return JSON.parse(ok([...args, "--json"]).stdout) as T;
-}
+const ok = (args: string[]): RunOutput => mx.ok(args);
+const json = <T>(args: string[]): T => mx.json<T>(args);
 
 function subscribe(channel: string, opts: { key?: string; base?: string } = {}): void {
   expectValid("subscribe", json(["subscribe", `${opts.base ?? base}/${channel}`, "--key", opts.key ?? join(dir, "fleet.asc")]));
 }
 
 /** What a machine's administrator could see change. */
-function snapshot() {
-  return {
-    generations: json<{ id: number }[]>(["generations"]).map((g) => g.id),
-    current: json<{ generation: number | null }>(["status"]).generation,
-    extensions: ns.run(["sh", "-c", "ls -la --time-style=+ /var/lib/extensions | tail -n +2; sha256sum /var/lib/extensions/*"]).stdout,
-    images: ns.run(["ls", "/var/lib/ext/images"]).stdout,
-    bins: ns.run(["sh", "-c", "ls /usr/bin | sort"]).stdout,
-  };
-}
+const snapshot = () => mx.snapshot();
 
 /** One byte near the end of the file changed: its sha256 no longer matches the signed list. */
 function flipByte(file: string): void {
@@ -119,38 +86,11 @@ print("port", server.server_address[1], flush=True)
 server.serve_forever()
 `;
 
-function serve(argv: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      seen += c.toString();
-      const m = /port (\d+)/.exec(seen);
-      if (m) resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-    });
-    child.on("exit", (code) => reject(new Error(`${argv.join(" ")} exited (${code})`)));
-  });
-}
-
-function sha256(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
-
 beforeAll(async () => {
   ensureBuilt();
-  dir = mkdtempSync("/tmp/ext-fleet-");
-  // nobody publishes in one test: it reads the tools.json and the fixtures.
-  chmodSync(dir, 0o755);
-  // A private copy of the fixtures: the lock pins it, and other tests' edits cannot move it.
-  cpSync(join(REPO, "test/fixtures"), join(dir, "fixtures"), { recursive: true });
-  fixtures = `path:${dir}/fixtures`;
-  srv = join(dir, "srv");
-  mkdirSync(srv);
-  gnupg = join(dir, "gnupg");
-  mkdirSync(gnupg, { mode: 0o700 });
-  gpg(["--passphrase", "", "--quick-gen-key", "fleet <fleet@example.org>", "ed25519", "sign", "never"]);
+  pub = new Publisher("/tmp/ext-fleet-");
+  ({ dir, srv, gnupg, fixtures } = pub);
   gpg(["--passphrase", "", "--quick-gen-key", "intruder <intruder@example.org>", "ed25519", "sign", "never"]);
-  writeFileSync(join(dir, "fleet.asc"), gpg(["--armor", "--export", "fleet@example.org"]).stdout);
   // Two keys whose dates are off: one that expired (made two years ago, valid one year), one made
   // 400 days from now. gpg signs with its clock set (--faked-system-time).
   const ago = Math.floor(Date.now() / 1000) - 730 * 86400;
@@ -159,24 +99,18 @@ beforeAll(async () => {
   writeFileSync(join(dir, "old.asc"), gpg(["--armor", "--export", "old@example.org"]).stdout);
   writeFileSync(join(dir, "later.asc"), gpg(["--armor", "--export", "later@example.org"]).stdout);
   // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
-  const plain = await serve(["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", srv]);
-  http = plain.child;
-  base = plain.url;
+  base = await pub.serve();
   writeFileSync(join(dir, "cut-server.py"), CUT_SERVER);
-  const cut = await serve(["python3", "-u", join(dir, "cut-server.py"), srv]);
-  cutHttp = cut.child;
-  cutBase = cut.url;
+  cutBase = await pub.serve(join(dir, "cut-server.py"));
   ns = openNamespace();
+  mx = machine(ns);
   // systemd-pull's keyring is /etc/systemd/import-pubring.gpg: this namespace's own.
   must(ns.run(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"]), "tmpfs over /etc/systemd");
 }, 120_000);
 
 afterAll(() => {
   ns?.close();
-  http?.kill();
-  cutHttp?.kill();
-  if (gnupg) sh(["gpgconf", "--kill", "all"], { GNUPGHOME: gnupg });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  pub?.close();
 });
 
 describe("ext publish", () => {

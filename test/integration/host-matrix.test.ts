@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { EXT, REPO, extEnv, openNamespace, type Namespace } from "../helpers/namespace.js";
+import { extOk, EXT, REPO, extEnv, openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 12: what broke on today's distributions, checked on every host of the matrix (this file runs
@@ -15,11 +15,7 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[], env?: Record<string, string>) {
-  const r = ns.ext(args, env ? { env } : {});
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}) on ${HOST}:\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[], env?: Record<string, string>) => extOk(ns, args, env, ` on ${HOST}`);
 
 interface Finding { check: string; status: string; message: string }
 

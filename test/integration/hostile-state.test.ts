@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { extJson, extOk, EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 14, end to end: nothing on disk makes ext lie, crash, merge a damaged image or delete what it
@@ -14,15 +14,9 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[], env?: Record<string, string>) {
-  const r = ns.ext(args, env ? { env } : {});
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[], env?: Record<string, string>) => extOk(ns, args, env);
 
-function json<T>(args: string[]): T {
-  return JSON.parse(ok([...args, "--json"]).stdout) as T;
-}
+const json = <T>(args: string[]): T => extJson<T>(ns, args);
 
 function sh(script: string): RunOutput {
   return ns.run(["sh", "-c", script]);

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { openNamespace, type Namespace } from "../helpers/namespace.js";
+import { extJson, extOk, openNamespace, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 
 // Issue 3, end to end: the real CLI, real Nix on the fixtures, real mkfs.erofs and real
@@ -13,15 +13,9 @@ beforeAll(() => {
 });
 afterAll(() => ns?.close());
 
-function ok(args: string[], env?: Record<string, string>) {
-  const r = ns.ext(args, env ? { env } : {});
-  if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
+const ok = (args: string[], env?: Record<string, string>) => extOk(ns, args, env);
 
-function json<T>(args: string[]): T {
-  return JSON.parse(ok([...args, "--json"]).stdout) as T;
-}
+const json = <T>(args: string[]): T => extJson<T>(ns, args);
 
 function runsHidden(argv: string[]) {
   return ns.run(argv, { hideNix: true });
