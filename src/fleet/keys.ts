@@ -79,7 +79,7 @@ export interface GoodSignature {
  *  gpgv (2.2 and 2.4) accepts a signature made in the future and one by an expired key made before
  *  it expired; `checkKeyTimes` refuses the second before anything is fetched, the caller warns
  *  about the first (signedAt). */
-export async function verifyDetached(keyring: string, file: string, signature: string, what: string): Promise<GoodSignature> {
+export async function verifyDetached(keyring: string, file: string, signature: string, what: string, now = Date.now()): Promise<GoodSignature> {
   const out = await withHome((home) => run("gpgv", ["--homedir", home, "--status-fd", "1", "--keyring", keyring, signature, file], { reject: false }));
   if (out.exitCode !== 0) {
     const clock = /created .* in the future \(time warp or clock problem\)/.exec(out.stderr);
@@ -92,9 +92,47 @@ export async function verifyDetached(keyring: string, file: string, signature: s
         : "the list was changed or signed by another key; if the publisher's key changed, subscribe again with the new one (sudo ext subscribe URL --key NEW.asc)",
     });
   }
-  const valid = /^\[GNUPG:\] VALIDSIG \S+ \S+ (\d+)/m.exec(out.stdout);
-  return { signedAt: valid ? Number(valid[1]) : null };
+  const valid = /^\[GNUPG:\] VALIDSIG (\S+) \S+ (\d+)/m.exec(out.stdout);
+  // The key that made the signature may be a subkey that expired while its primary key did not:
+  // gpgv accepts it when the signature is dated before the expiry, a date the signer chooses.
+  const signer = valid ? (await keyTimes(keyring)).get(valid[1]!) : undefined;
+  if (signer?.expires != null && signer.expires <= Math.floor(now / 1000)) {
+    throw new KeyTimeError(`${what} is signed by ${signer.subkey ? "the subkey" : "the key"} ${signer.id} of the subscription's key, which expired on ${day(signer.expires)} (this machine's clock: ${day(Math.floor(now / 1000))}): refused, nothing was installed`, {
+      hint: EXPIRED_HINT,
+    });
+  }
+  return { signedAt: valid ? Number(valid[2]) : null };
 }
+
+interface KeyTime {
+  /** The long key ID. */
+  id: string;
+  subkey: boolean;
+  created: number;
+  expires: number | null;
+}
+
+/** Every key of KEYRING, primary keys and subkeys, by fingerprint: when it was made and expires. */
+async function keyTimes(keyring: string): Promise<Map<string, KeyTime>> {
+  const out = await withHome((home) => run("gpg", ["--homedir", home, "--batch", "--with-colons", "--show-keys", keyring], { reject: false }));
+  const records = out.stdout.split("\n").map((l) => l.split(":"));
+  const keys = new Map<string, KeyTime>();
+  for (const [i, r] of records.entries()) {
+    if ((r[0] !== "pub" && r[0] !== "sub") || records[i + 1]?.[0] !== "fpr") continue;
+    keys.set(records[i + 1]![9] ?? "", { id: r[4] ?? "?", subkey: r[0] === "sub", created: Number(r[5]), expires: r[6] ? Number(r[6]) : null });
+  }
+  return keys;
+}
+
+/** The fingerprints of KEYRING's keys, subkeys among them, that have expired by NOW while another key
+ *  or their primary key has not: a signature by one of them is refused (verifyDetached). */
+export async function expiredKeys(keyring: string, now = Date.now()): Promise<string[]> {
+  const seconds = Math.floor(now / 1000);
+  return [...(await keyTimes(keyring)).entries()].filter(([, k]) => k.expires !== null && k.expires <= seconds).map(([fpr]) => fpr);
+}
+
+const day = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
+const EXPIRED_HINT = "the publisher must sign with a key that has not expired (gpg --quick-set-expire, or a new key), and this machine subscribe again with it (sudo ext subscribe URL --key NEW.asc); if the date above is wrong, fix this machine's clock";
 
 export class KeyTimeError extends ExtError {
   override readonly code = "key-time";
@@ -110,7 +148,6 @@ export async function checkKeyTimes(keyring: string, now = Date.now()): Promise<
   const out = await withHome((home) => run("gpg", ["--homedir", home, "--batch", "--with-colons", "--show-keys", keyring], { reject: false }));
   const keys = out.stdout.split("\n").map((l) => l.split(":")).filter((r) => r[0] === "pub");
   const seconds = Math.floor(now / 1000);
-  const day = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
   const problems: { kind: "expired" | "future"; text: string }[] = [];
   for (const r of keys) {
     const id = r[4] ?? "?";
@@ -125,6 +162,6 @@ export async function checkKeyTimes(keyring: string, now = Date.now()): Promise<
   throw new KeyTimeError(`the subscription's key ${problems.map((p) => p.text).join("; ")}: refused, nothing was fetched`, {
     hint: future
       ? "is this machine's clock right (date; timedatectl)? A key cannot be used before it was made"
-      : "the publisher must sign with a key that has not expired (gpg --quick-set-expire, or a new key), and this machine subscribe again with it (sudo ext subscribe URL --key NEW.asc); if the date above is wrong, fix this machine's clock",
+      : EXPIRED_HINT,
   });
 }

@@ -97,6 +97,12 @@ beforeAll(async () => {
   gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-gen-key", "old <old@example.org>", "ed25519", "sign", "1y"]);
   gpg(["--faked-system-time", `${Math.floor(Date.now() / 1000) + 400 * 86400}!`, "--passphrase", "", "--quick-gen-key", "later <later@example.org>", "ed25519", "sign", "never"]);
   writeFileSync(join(dir, "old.asc"), gpg(["--armor", "--export", "old@example.org"]).stdout);
+  // A key whose primary never expires but whose signing subkey did: both made two years ago, the
+  // subkey valid for one year (the primary certifies only).
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-gen-key", "rotated <rotated@example.org>", "ed25519", "cert", "never"]);
+  const rotated = gpg(["--with-colons", "--list-keys", "rotated@example.org"]).stdout.split("\n").find((l) => l.startsWith("fpr:"))!.split(":")[9]!;
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-add-key", rotated, "ed25519", "sign", "1y"]);
+  writeFileSync(join(dir, "rotated.asc"), gpg(["--armor", "--export", "rotated@example.org"]).stdout);
   writeFileSync(join(dir, "later.asc"), gpg(["--armor", "--export", "later@example.org"]).stdout);
   // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
   base = await pub.serve();
@@ -478,6 +484,16 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const r = refused("expired", /the subscription's key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "old.asc") });
     expect(r.stderr).toMatch(/must sign with a key that has not expired/);
     console.log(`expired key (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a signing subkey past its expiry, its primary key valid (the signature dated before the expiry): refused, by both engines", () => {
+    // checkKeyTimes passes (the primary key is valid); gpgv and systemd-pull accept the signature.
+    // ext names the subkey that signed and refuses; through systemd-sysupdate it checks the list
+    // itself first, so nothing is downloaded.
+    channel("subkey", (d) => resign(d, "rotated@example.org", -600));
+    const r = refused("subkey", /SHA256SUMS is signed by the subkey [0-9A-F]{16} of the subscription's key, which expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was installed/, { key: join(dir, "rotated.asc") });
+    expect(r.stderr).toMatch(/must sign with a key that has not expired/);
+    console.log(`expired subkey (${VIA}): ${r.stderr.trim()}`);
   });
 
   it("a key made after this machine's clock (the clock is behind): refused, and the message says it is the clock", () => {
