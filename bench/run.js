@@ -659,8 +659,9 @@ function writeResults() {
       L.push(`| ${host} | ${np.tool} | ${np.profile.length} each | ${np.load.start}; ${np.load.end} | ${fmtMs(np.profile)} | ${fmtMs(np.ext.total)} | **${npRatioOf(np).toFixed(2)}×** | ≤ 3×: ${npRatioOf(np) <= 3 ? "met" : "not met"} |`);
     }
     L.push("", "ext add split by step (median ms; EXT_TIMINGS):", "");
-    const steps = ["startup", "nix", "stage", "pack", "verify", "activate", "other"];
-    L.push(`| host | ${steps.join(" | ")} |`, `|---|${steps.map(() => "---:").join("|")}|`);
+    const steps = ["nix", "stage", "pack", "verify", "activate", "other", "startup"];
+    L.push("*other* is the wall time in no step (Node start-up, lock, plan, commit); *start-up* (to the first step) is part of it.", "");
+    L.push(`| host | ${steps.map((k) => (k === "startup" ? "… of other: start-up" : k)).join(" | ")} |`, `|---|${steps.map(() => "---:").join("|")}|`);
     for (const [host, np] of npHosts) L.push(`| ${host} | ${steps.map((k) => (np.ext[k] ? med(np.ext[k]).toFixed(0) : "–")).join(" | ")} |`);
     L.push("");
   }
