@@ -363,15 +363,18 @@ function benchActivation(fx) {
   ext(["add", extra]);
   const b = currentGeneration();
   const rows = [];
+  const images = [a, b].map((g) => `/var/lib/ext/images/${g.image.sha256}.raw`);
+  const bare = { samples: [] };
+  // Alternating (issue 17): ext switches a, b, then the bare refresh switches a, b, in turn, so a change
+  // of load hits both. The bare loop ends on b, which is ext's current generation too.
   for (let i = 0; i < RUNS; i++) {
     for (const g of [a, b]) {
       const run = ext(["rollback", "--to", String(g.id)]);
       const split = phaseSplit(run);
       rows.push({ activate: split.activate, total: split.total });
     }
+    bare.samples.push(...JSON.parse(ns.run(["node", join(BENCH, "lib/refresh-loop.js"), "1", "/var/lib/extensions", "ext", ...images]).stdout).samples);
   }
-  const images = [a, b].map((g) => `/var/lib/ext/images/${g.image.sha256}.raw`);
-  const bare = JSON.parse(ns.run(["node", join(BENCH, "lib/refresh-loop.js"), String(RUNS), "/var/lib/extensions", "ext", ...images]).stdout);
   const act = collect(rows);
   keepPerHost("activation", {
     ...act, bare: bare.samples,
@@ -738,7 +741,7 @@ function writeResults() {
 
   if (acHosts.length > 0) {
     L.push("## Activation vs a bare systemd-sysext refresh, per host", "");
-    L.push("Goal (issue 17): ≤ 1.2× (the older limit was ≤ 1.5×). ext's switches run first, then the bare refreshes (bench/lib/refresh-loop.js).", "");
+    L.push("Goal (issue 17): ≤ 1.2× (the older limit was ≤ 1.5×). ext's two switches and two bare refreshes (bench/lib/refresh-loop.js) alternate, except in figures dated before 2026-12-02T13:10Z (all ext switches first).", "");
     L.push("| host | systemd-sysext | switches | load (start; end) | ext activation | bare refresh | ratio (medians) | goal |", "|---|---|---:|---|---|---|---:|---|");
     for (const [host, ac] of acHosts) {
       L.push(`| ${host} | ${ac.tool} | ${ac.activate.length} each | ${ac.load.start}; ${ac.load.end} | ${fmtMs(ac.activate)} | ${fmtMs(ac.bare)} | **${ac.ratio.toFixed(2)}×** | ≤ 1.2×: ${ac.ratio <= 1.2 ? "met" : "not met"} |`);
