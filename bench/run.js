@@ -12,6 +12,8 @@
 // named), BENCH_NOTE (a line for RESULTS.md).
 // BENCH_ONLY=startup alone needs no root and no fixtures, and keeps the other sections of the last
 // RESULTS.json: its figures are kept per host (Debian 12 here, trixie through scripts/in-host.sh).
+// BENCH_ONLY naming only addlast, activation, nixprofile, stagepack (PER_HOST) keeps the other sections
+// too, and these sections' figures of other hosts: each is kept per host (os-release).
 // BENCH_NO_FETCH=1: the .debs are already extracted (in a host-matrix tree, which binds the host's
 // /var/cache/ext-bench: the tree's apt would fetch its own suite's versions, other fixtures).
 import { execFileSync, spawnSync } from "node:child_process";
