@@ -124,13 +124,6 @@ async function keyTimes(keyring: string): Promise<Map<string, KeyTime>> {
   return keys;
 }
 
-/** The fingerprints of KEYRING's keys, subkeys among them, that have expired by NOW while another key
- *  or their primary key has not: a signature by one of them is refused (verifyDetached). */
-export async function expiredKeys(keyring: string, now = Date.now()): Promise<string[]> {
-  const seconds = Math.floor(now / 1000);
-  return [...(await keyTimes(keyring)).entries()].filter(([, k]) => k.expires !== null && k.expires <= seconds).map(([fpr]) => fpr);
-}
-
 const day = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
 const EXPIRED_HINT = "the publisher must sign with a key that has not expired (gpg --quick-set-expire, or a new key), and this machine subscribe again with it (sudo ext subscribe URL --key NEW.asc); if the date above is wrong, fix this machine's clock";
 
@@ -143,21 +136,22 @@ export class KeyTimeError extends ExtError {
  *  an expired key if it carries a date before the expiry, and that date is the signer's to choose:
  *  a key that leaked after it expired could still sign. So an expired key is refused here, for both
  *  engines, and a key from the future (this machine's clock is behind) is named as a clock problem
- *  instead of gpg's "Bad public key". */
-export async function checkKeyTimes(keyring: string, now = Date.now()): Promise<void> {
-  const out = await withHome((home) => run("gpg", ["--homedir", home, "--batch", "--with-colons", "--show-keys", keyring], { reject: false }));
-  const keys = out.stdout.split("\n").map((l) => l.split(":")).filter((r) => r[0] === "pub");
+ *  instead of gpg's "Bad public key". Returns the fingerprints of the keyring's expired keys and
+ *  subkeys beside the valid one: a signature by one of them is refused by verifyDetached, and
+ *  through systemd-sysupdate, which does not say who signed, pull checks the list itself first. */
+export async function checkKeyTimes(keyring: string, now = Date.now()): Promise<string[]> {
+  const keys = await keyTimes(keyring);
   const seconds = Math.floor(now / 1000);
+  const expired = (k: KeyTime) => k.expires !== null && Number.isFinite(k.expires) && k.expires <= seconds;
   const problems: { kind: "expired" | "future"; text: string }[] = [];
-  for (const r of keys) {
-    const id = r[4] ?? "?";
-    const created = Number(r[5]);
-    const expires = r[6] ? Number(r[6]) : null;
-    if (Number.isFinite(created) && created > seconds) problems.push({ kind: "future", text: `${id} was created on ${day(created)}, after this machine's clock (${day(seconds)})` });
-    else if (expires !== null && Number.isFinite(expires) && expires <= seconds) problems.push({ kind: "expired", text: `${id} expired on ${day(expires)} (this machine's clock: ${day(seconds)})` });
-    else return;
+  let valid = false;
+  for (const k of keys.values()) {
+    if (k.subkey) continue;
+    if (Number.isFinite(k.created) && k.created > seconds) problems.push({ kind: "future", text: `${k.id} was created on ${day(k.created)}, after this machine's clock (${day(seconds)})` });
+    else if (expired(k)) problems.push({ kind: "expired", text: `${k.id} expired on ${day(k.expires!)} (this machine's clock: ${day(seconds)})` });
+    else valid = true;
   }
-  if (problems.length === 0) return;
+  if (valid || problems.length === 0) return [...keys].filter(([, k]) => expired(k)).map(([fingerprint]) => fingerprint);
   const future = problems.every((p) => p.kind === "future");
   throw new KeyTimeError(`the subscription's key ${problems.map((p) => p.text).join("; ")}: refused, nothing was fetched`, {
     hint: future

@@ -7,7 +7,7 @@ import type { TxRequest } from "../machine/types.js";
 import { listGenerations } from "../generations/store.js";
 import { ExitCode, ExtError, isExtError } from "../errors.js";
 import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
-import { checkKeyTimes, expiredKeys } from "./keys.js";
+import { checkKeyTimes } from "./keys.js";
 import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
 import { compareVersions } from "./versions.js";
 import { incomingDir, keyringFile, requireSubscription, verityCertFile, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
@@ -58,7 +58,7 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
   const started = new Date().toISOString();
   let newest: string | null = null;
   try {
-    await checkKeyTimes(keyringFile(ctx.layout));
+    const expired = await checkKeyTimes(keyringFile(ctx.layout));
     const incoming = incomingDir(ctx.layout);
     await mkdir(incoming, { recursive: true, mode: 0o755 });
     if (via === "sysupdate") {
@@ -66,7 +66,7 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
       // systemd-pull accepts a signature by an expired (sub)key dated before its expiry and does not say
       // which key signed. Where the keyring has such a key, ext checks the signed list itself first
       // (the same files; verifyDetached names the signer); the download is still systemd-sysupdate's.
-      if ((await expiredKeys(keyringFile(ctx.layout))).length > 0) await checkList(sub, keyringFile(ctx.layout));
+      if (expired.length > 0) await checkList(sub, keyringFile(ctx.layout));
       await sysupdateUpdate(ctx.layout);
     } else {
       ctx.reporter.phase("checking", sub.url);
