@@ -636,7 +636,7 @@ function writeResults() {
   const targets = [];
   const med = (xs) => summary(xs).median;
   // Only figures kept per host (a section from before issue 17 item 5 was not keyed by host).
-  const perHost = (name) => Object.entries(r.sections[name] ?? {}).filter(([, v]) => v && typeof v.date === "string" && v.load);
+  const perHost = (name) => hostEntries(r.sections[name]);
   const spHosts = perHost("stagepack");
   const acHosts = perHost("activation");
   const npHosts = perHost("nixprofile");
@@ -869,11 +869,14 @@ const firstLine = (cmd, args) => {
   return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0];
 };
 
+/** A per-host section's figures, host by host; a section from before issue 17 item 5 was not keyed by
+ *  host, and its fields are left out. */
+const hostEntries = (section) => Object.entries(section ?? {}).filter(([, v]) => v && typeof v === "object" && typeof v.date === "string" && v.load);
+
 /** This host's figures of a per-host section replace its old ones; the other hosts' are kept (an old
- *  section not keyed by host, from before issue 17 item 5, is dropped). */
+ *  section not keyed by host is dropped). */
 function keepPerHost(section, data, { tool, startLoad }) {
-  const previous = results.sections[section] ?? {};
-  const hosts = Object.fromEntries(Object.entries(previous).filter(([, v]) => v && typeof v === "object" && typeof v.date === "string" && v.load));
+  const hosts = Object.fromEntries(hostEntries(results.sections[section]));
   results.sections[section] = { ...hosts, [hostLabel()]: { ...data, tool, date: nowIso(), load: { start: startLoad, end: loadNow() } } };
 }
 
