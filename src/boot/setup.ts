@@ -1,9 +1,8 @@
-import { pathExists } from "../fsutil.js";
 import { realpath } from "node:fs/promises";
 import { join } from "node:path";
 import type { Layout } from "../base/layout.js";
 import { readCurrentGeneration } from "../generations/store.js";
-import { run } from "../exec.js";
+import { tellSystemd } from "./systemctl.js";
 import {
   DEFAULT_BOOT_TRIES,
   emptyBootState,
@@ -76,18 +75,17 @@ export async function setupBoot(l: Layout, opts: SetupOptions): Promise<SetupRes
   }
 
   let reloaded = false;
-  if (l.root === "/" && units.some((u) => u.written || u.linked) && (await pathExists("/run/systemd/system"))) {
-    reloaded = (await run("systemctl", ["daemon-reload"], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
-    if (!reloaded) warnings.push("'systemctl daemon-reload' failed; the units take effect at the next boot");
+  if (units.some((u) => u.written || u.linked)) {
+    const failed = await tellSystemd(l, [["daemon-reload"]]);
+    reloaded = failed !== null && failed.length === 0;
+    if (failed?.length) warnings.push("'systemctl daemon-reload' failed; the units take effect at the next boot");
   }
   return { units, ...(bootScript ? { bootScript } : {}), bootState, tries, adopted, reloaded, warnings };
 }
 
 export async function unsetupBoot(l: Layout): Promise<string[]> {
   const removed = await uninstallUnits(l);
-  if (l.root === "/" && removed.length > 0 && (await pathExists("/run/systemd/system"))) {
-    await run("systemctl", ["daemon-reload"], { reject: false }).catch(() => {});
-  }
+  if (removed.length > 0) await tellSystemd(l, [["daemon-reload"]]);
   return removed;
 }
 

@@ -5,8 +5,7 @@ import { setupBoot, unsetupBoot, type SetupResult } from "../../boot/setup.js";
 import { BOOT_SCRIPT_COMMAND, defaultExtCommand, quoteExecArg, runsFromImage } from "../../boot/units.js";
 import { UsageError } from "../../errors.js";
 import { AUTO_UPGRADE_OFF, checkSchedule, installAutoUpgrade, removeAutoUpgrade, type AutoUpgradeChange } from "../../fleet/auto-upgrade.js";
-import { pathExists } from "../../fsutil.js";
-import { run } from "../../exec.js";
+import { tellSystemd } from "../../boot/systemctl.js";
 
 // `ext setup`: install and enable the boot units (ext-boot-select.service before
 // systemd-sysext.service, ext-boot-bless.service after boot-complete.target) and create the boot
@@ -84,10 +83,8 @@ export async function setup(ctx: CommandContext, opts: SetupCommandOptions): Pro
 /** On a running systemd (not under --root): read the changed units and start (or stop) the timer,
  *  what `systemctl enable --now` would do; elsewhere the links take effect at the next boot. */
 async function reload(ctx: CommandContext, warnings: string[], timer: "restart" | "stop"): Promise<void> {
-  if (ctx.layout.root !== "/" || !(await pathExists("/run/systemd/system"))) return;
-  for (const args of [["daemon-reload"], [timer, "ext-upgrade.timer"]]) {
-    const r = await run("systemctl", args, { reject: false }).catch(() => ({ exitCode: 1 }));
-    if (r.exitCode !== 0) warnings.push(`'systemctl ${args.join(" ")}' failed; the timer takes effect at the next boot`);
+  for (const failed of (await tellSystemd(ctx.layout, [["daemon-reload"], [timer, "ext-upgrade.timer"]])) ?? []) {
+    warnings.push(`'${failed}' failed; the timer takes effect at the next boot`);
   }
 }
 
