@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, chmodSync, symlinkSync, readlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync, chmodSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { openNamespace, REPO, type Namespace } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
+import { Guest, type Probe } from "../helpers/guest.js";
 // @ts-expect-error: a plain .mjs script (also run by hand), without type declarations
 import { assemble } from "../fixtures-self/assemble.mjs";
 
@@ -30,6 +31,7 @@ const EXT_IN_GUEST = "/opt/ext/bin/ext.js";
 let work: string;
 let guest: string;
 let ns: Namespace | undefined;
+let box: Guest;
 let bootCount = 0;
 const timings: Record<string, number> = {};
 
@@ -47,32 +49,9 @@ function ensureRootfs(): void {
   execFileSync("mv", [tmp, TARBALL]);
 }
 
-function write(path: string, text: string, mode = 0o644): void {
-  mkdirSync(join(path, ".."), { recursive: true });
-  writeFileSync(path, text);
-  chmodSync(path, mode);
-}
-
-function enable(unit: string, target: string, kind: "wants" | "requires" = "wants"): void {
-  const dir = join(guest, "etc/systemd/system", `${target}.${kind}`);
-  mkdirSync(dir, { recursive: true });
-  symlinkSync(`/etc/systemd/system/${unit}`, join(dir, unit));
-}
-
-/** The guest's test units: a health check that boot-complete.target requires, and the probe. */
+/** The guest's test units (test/helpers/guest.ts): the health check, and the probe. */
 function installTestUnits(): void {
-  write(join(guest, "etc/systemd/system/ext-test-health.service"), `[Unit]
-Description=Test health check (fails while /etc/ext-test-fail-boot exists)
-Before=boot-complete.target
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -c 'test ! -e /etc/ext-test-fail-boot'
-[Install]
-RequiredBy=boot-complete.target
-`);
-  enable("ext-test-health.service", "boot-complete.target", "requires");
-  write(join(guest, "etc/ext-probe.sh"), `#!/bin/sh
+  box.installTestUnits(`#!/bin/sh
 exec > /root/probe.txt 2>&1
 echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 echo "select=$(systemctl show -P ActiveState ext-boot-select.service)/$(systemctl show -P Result ext-boot-select.service)"
@@ -97,56 +76,18 @@ $ext generations
 echo "--- journal"
 journalctl -b --no-pager -o cat -u ext-boot-select.service -u ext-boot-bless.service -u systemd-sysext.service
 echo "--- end"
-`, 0o755);
-  write(join(guest, "etc/systemd/system/ext-test-probe.service"), `[Unit]
-Description=Test probe: what this boot sees, then power off
-After=multi-user.target ext-boot-bless.service
-[Service]
-Type=oneshot
-ExecStart=/etc/ext-probe.sh
-ExecStartPost=/bin/systemctl --no-block poweroff
-[Install]
-WantedBy=multi-user.target
 `);
-  enable("ext-test-probe.service", "multi-user.target");
-}
-
-interface Probe {
-  raw: string;
-  fields: Record<string, string>;
-  seconds: number;
 }
 
 /** One boot of the container; `failHealth` makes the boot not good; `cmdline` is what the selector
  *  reads as the kernel command line (a container shares the host's /proc/cmdline). */
 function boot(opts: { failHealth: boolean; cmdline?: string; bindRepo?: boolean }): Probe {
   bootCount++;
-  const flag = join(guest, "etc/ext-test-fail-boot");
-  if (opts.failHealth) writeFileSync(flag, "");
-  else rmSync(flag, { force: true });
-  write(join(guest, "etc/systemd/system/ext-boot-select.service.d/test-cmdline.conf"), `[Service]\nEnvironment="EXT_BOOT_CMDLINE=${opts.cmdline ?? ""}"\n`);
-  rmSync(join(guest, "root/probe.txt"), { force: true });
-  // Loop device nodes for systemd-sysext inside the container (it has no devtmpfs).
-  const loops = Array.from({ length: 64 }, (_, i) => `--bind=${work}/dev/loop${i}:/dev/loop${i}`);
-  const nspawn = ["systemd-nspawn", "-D", guest, "--boot", "--register=no", "--keep-unit", `--machine=exttest${process.pid}`,
-    ...(opts.bindRepo === false ? [] : [`--bind-ro=${REPO}:/opt/ext`]), "--bind=/dev/loop-control", ...loops].join(" ");
-  const started = Date.now();
-  // systemd as PID 1 wants a terminal for its console: script(1) gives it one.
-  const r = spawnSync("script", ["-qfec", nspawn, join(work, `console-${bootCount}.log`)], { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
-  const seconds = (Date.now() - started) / 1000;
-  const probe = join(guest, "root/probe.txt");
-  if (!existsSync(probe)) {
-    throw new Error(`boot ${bootCount}: no probe output (status ${r.status}); console log:\n${readFileSync(join(work, `console-${bootCount}.log`), "utf8").slice(-4000)}`);
-  }
-  const raw = readFileSync(probe, "utf8");
-  const fields: Record<string, string> = {};
-  for (const line of raw.split("\n")) {
-    const m = /^([a-z_]+)=(.*)$/.exec(line);
-    if (m && !(m[1]! in fields)) fields[m[1]!] = m[2]!;
-  }
-  timings[`boot${bootCount}`] = seconds;
-  timings[`boot${bootCount}_select`] = Number(fields["select_ms"]) / 1000;
-  return { raw, fields, seconds };
+  box.write("etc/systemd/system/ext-boot-select.service.d/test-cmdline.conf", `[Service]\nEnvironment="EXT_BOOT_CMDLINE=${opts.cmdline ?? ""}"\n`);
+  const p = box.boot({ failHealth: opts.failHealth, binds: opts.bindRepo === false ? [] : [`--bind-ro=${REPO}:/opt/ext`] });
+  timings[`boot${bootCount}`] = p.seconds;
+  timings[`boot${bootCount}_select`] = Number(p.fields["select_ms"]) / 1000;
+  return p;
 }
 
 function ext(args: string[]): string {
@@ -165,8 +106,7 @@ beforeAll(() => {
   guest = join(work, "root");
   mkdirSync(guest);
   sh("tar", ["-xf", TARBALL, "-C", guest]);
-  mkdirSync(join(work, "dev"));
-  for (let i = 0; i < 64; i++) sh("mknod", [join(work, "dev", `loop${i}`), "b", "7", String(i)]);
+  box = new Guest({ root: guest, dir: guest, work, machine: `exttest${process.pid}` });
   copyFileSync(process.execPath, join(guest, NODE_IN_GUEST.slice(1)));
   chmodSync(join(guest, NODE_IN_GUEST.slice(1)), 0o755);
   mkdirSync(join(guest, "opt/ext"), { recursive: true });
