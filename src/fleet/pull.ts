@@ -1,6 +1,6 @@
 import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Layout } from "../base/layout.js";
 import type { Reporter } from "../base/reporter.js";
 import type { TxRequest } from "../machine/types.js";
@@ -8,7 +8,9 @@ import { listGenerations } from "../generations/store.js";
 import { ExitCode, ExtError, isExtError } from "../errors.js";
 import { hasSysupdate, sysupdateUpdate } from "./sysupdate.js";
 import { checkKeyTimes } from "./keys.js";
-import { download, fetchList, incomingVersions, pruneIncoming } from "./fetch.js";
+import { download, fetchList, incomingVersions, pruneIncoming, TamperedError } from "./fetch.js";
+import type { SumEntry } from "./sums.js";
+import { sha256File } from "../image/pack.js";
 import { compareVersions } from "./versions.js";
 import { incomingDir, keyringFile, requireSubscription, verityCertFile, writeCheckStatus, type CheckStatus, type Subscription } from "./subscription.js";
 
@@ -59,6 +61,8 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
   let newest: string | null = null;
   try {
     const expired = await checkKeyTimes(keyringFile(ctx.layout));
+    /** The list ext verified itself, where it did (systemd-sysupdate with an expired key in the keyring). */
+    let checked: SumEntry[] | null = null;
     const incoming = incomingDir(ctx.layout);
     await mkdir(incoming, { recursive: true, mode: 0o755 });
     if (via === "sysupdate") {
@@ -66,7 +70,7 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
       // systemd-pull accepts a signature by an expired (sub)key dated before its expiry and does not say
       // which key signed. Where the keyring has such a key, ext checks the signed list itself first
       // (the same files; verifyDetached names the signer); the download is still systemd-sysupdate's.
-      if (expired.length > 0) await checkList(sub, keyringFile(ctx.layout));
+      if (expired.length > 0) checked = await checkList(sub, keyringFile(ctx.layout));
       await sysupdateUpdate(ctx.layout);
     } else {
       ctx.reporter.phase("checking", sub.url);
@@ -86,6 +90,10 @@ export async function pull<T extends ImportOutcome>(ctx: PullEnv<T>, opts: PullO
       await record(ctx, { at: started, result: "up-to-date", via, newest, generation: already.id, message: reason });
       return { via, newest, transaction: null, reason };
     }
+    // systemd-pull fetched the list again after ext's check: a server that switched lists between the
+    // two (to one signed by the expired key) must not get its image in. What is imported is only a
+    // file that the list ext verified names, with that sha256.
+    if (checked) await matchesChecked(sub.url, have.file, checked);
     const certificate = await exists(verityCertFile(ctx.layout)) ? verityCertFile(ctx.layout) : undefined;
     let transaction: T;
     try {
@@ -124,13 +132,26 @@ async function chooseVia(ctx: { reporter: Reporter }, via: Via): Promise<"sysupd
 }
 
 /** The subscription's signed list verified by ext (fetched into a scratch directory, then dropped). */
-async function checkList(sub: Subscription, keyring: string): Promise<void> {
+async function checkList(sub: Subscription, keyring: string): Promise<SumEntry[]> {
   const scratch = await mkdtemp(join(tmpdir(), "ext-pull-"));
   try {
-    await fetchList(sub.url, sub.name, keyring, scratch);
+    return (await fetchList(sub.url, sub.name, keyring, scratch)).entries;
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** FILE (a download of systemd-sysupdate's) is one that ENTRIES list, with their sha256; else it is
+ *  removed and refused. */
+async function matchesChecked(url: string, file: string, entries: readonly SumEntry[]): Promise<void> {
+  const name = basename(file);
+  const entry = entries.find((e) => e.file === name);
+  const got = await sha256File(file);
+  if (entry?.sha256 === got) return;
+  await rm(file, { force: true });
+  throw new TamperedError(`${name} from ${url} is not the file of the SHA256SUMS ext verified (${entry ? `listed ${entry.sha256.slice(0, 16)}…, got ${got.slice(0, 16)}…` : "not listed there"}): the list changed between ext's check and systemd-sysupdate's download; refused, nothing was installed`, {
+    hint: "a publisher who published just then: the next check takes it; otherwise the server is serving other lists to other requests — tell whoever runs it",
+  });
 }
 
 async function ownPull(ctx: { layout: Layout; reporter: Reporter }, sub: Subscription, incoming: string): Promise<void> {

@@ -26,6 +26,7 @@ let ns: Namespace;
 let mx: ReturnType<typeof machine>;
 let fixtures: string;
 let cutBase: string;
+let switchBase: string;
 
 const gpg = (args: string[]) => pub.gpg(args);
 /** `ext` on the publishing side: no namespace, no root needed (CI). */
@@ -86,6 +87,28 @@ print("port", server.server_address[1], flush=True)
 server.serve_forever()
 `;
 
+/** A loopback server like http.server, except that in a directory holding SWITCH it serves
+ *  SHA256SUMS and SHA256SUMS.gpg from FILE.first on the first request for each and from FILE.then
+ *  after it: a server that shows one client's check one list and its download another. */
+const SWITCH_SERVER = `
+import http.server, os, sys
+seen = set()
+class H(http.server.SimpleHTTPRequestHandler):
+    def translate_path(self, p):
+        path = super().translate_path(p)
+        name = os.path.basename(path)
+        if name in ("SHA256SUMS", "SHA256SUMS.gpg") and os.path.exists(os.path.join(os.path.dirname(path), "SWITCH")):
+            which = "then" if path in seen else "first"
+            seen.add(path)
+            return path + "." + which
+        return path
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: H(*a, directory=sys.argv[1], **k))
+print("port", server.server_address[1], flush=True)
+server.serve_forever()
+`;
+
 beforeAll(async () => {
   ensureBuilt();
   pub = new Publisher("/tmp/ext-fleet-");
@@ -104,10 +127,19 @@ beforeAll(async () => {
   gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-add-key", rotated, "ed25519", "sign", "1y"]);
   writeFileSync(join(dir, "rotated.asc"), gpg(["--armor", "--export", "rotated@example.org"]).stdout);
   writeFileSync(join(dir, "later.asc"), gpg(["--armor", "--export", "later@example.org"]).stdout);
+  // A key with a signing subkey that expired and one that is valid (a rotation done right): the
+  // switching server's two lists are signed one by each.
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-gen-key", "switch <switch@example.org>", "ed25519", "cert", "never"]);
+  const switching = gpg(["--with-colons", "--list-keys", "switch@example.org"]).stdout.split("\n").find((l) => l.startsWith("fpr:"))!.split(":")[9]!;
+  gpg(["--faked-system-time", `${ago}!`, "--passphrase", "", "--quick-add-key", switching, "ed25519", "sign", "1y"]);
+  gpg(["--passphrase", "", "--quick-add-key", switching, "ed25519", "sign", "never"]);
+  writeFileSync(join(dir, "switch.asc"), gpg(["--armor", "--export", "switch@example.org"]).stdout);
   // Loopback HTTP from Debian's python3; port 0 lets the kernel choose, -u prints the line at once.
   base = await pub.serve();
   writeFileSync(join(dir, "cut-server.py"), CUT_SERVER);
   cutBase = await pub.serve(join(dir, "cut-server.py"));
+  writeFileSync(join(dir, "switch-server.py"), SWITCH_SERVER);
+  switchBase = await pub.serve(join(dir, "switch-server.py"));
   ns = openNamespace();
   mx = machine(ns);
   // systemd-pull's keyring is /etc/systemd/import-pubring.gpg: this namespace's own.
@@ -494,6 +526,30 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const r = refused("subkey", /SHA256SUMS is signed by the subkey [0-9A-F]{16} of the subscription's key, which expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was installed/, { key: join(dir, "rotated.asc") });
     expect(r.stderr).toMatch(/must sign with a key that has not expired/);
     console.log(`expired subkey (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("a server that switches lists between the check and the download (to one signed by an expired subkey): refused, by both engines", () => {
+    // The first list and signature are the honest ones, by the valid subkey; every later request gets a
+    // list naming a tampered image, signed by the expired subkey with a date before its expiry (which
+    // gpgv and systemd-pull accept). ext's own pull reads the list once and refuses the image by its
+    // sha256; through systemd-sysupdate, ext's check of the first list passes, systemd-pull takes the
+    // second, and ext refuses the file it downloaded because the list ext verified does not name it.
+    const subkeys = gpg(["--with-colons", "--list-keys", "switch@example.org"]).stdout.split("\n");
+    const fprs = subkeys.filter((l) => l.startsWith("fpr:")).map((l) => l.split(":")[9]!);
+    const [, expiredSubkey, validSubkey] = fprs;
+    channel("switch", (d) => {
+      const at = Math.floor(Date.now() / 1000) - 600 * 86400;
+      gpg(["--yes", "--local-user", `${validSubkey}!`, "--detach-sign", "--output", join(d, "SHA256SUMS.gpg.first"), join(d, "SHA256SUMS")]);
+      cpSync(join(d, "SHA256SUMS"), join(d, "SHA256SUMS.first"));
+      flipByte(join(d, "ext_9.raw"));
+      writeFileSync(join(d, "SHA256SUMS.then"), `${sha256(join(d, "ext_9.raw"))}  ext_9.raw\n`);
+      gpg(["--yes", "--faked-system-time", `${at}!`, "--local-user", `${expiredSubkey}!`, "--detach-sign", "--output", join(d, "SHA256SUMS.gpg.then"), join(d, "SHA256SUMS.then")]);
+      writeFileSync(join(d, "SWITCH"), "");
+    });
+    const r = refused("switch", SYSUPDATE
+      ? /ext_9\.raw from .* is not the file of the SHA256SUMS ext verified \(listed [0-9a-f]{16}…, got [0-9a-f]{16}…\): the list changed between ext's check and systemd-sysupdate's download; refused, nothing was installed/
+      : /ext_9\.raw from .* does not match its signed SHA256SUMS/, { key: join(dir, "switch.asc"), base: switchBase });
+    console.log(`lists switched (${VIA}): ${r.stderr.trim()}`);
   });
 
   it("a key made after this machine's clock (the clock is behind): refused, and the message says it is the clock", () => {
