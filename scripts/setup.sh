@@ -21,10 +21,10 @@ APT_LOCK_WAIT=${EXT_SETUP_APT_LOCK_WAIT:-600}
 # attr: getfattr for the SELinux label tests; tmux: the terminal walk-through test; man-db (and its
 # groff-base): the man page tests; librsvg2-bin: scripts/screenshots.mjs renders the progress display
 # to PNG; sudo and openssl (a password hash): the normal-user elevation test; e2fsprogs: mkfs.ext4,
-# chattr and lsattr for the immutable-root doctor test (and ext doctor's lsattr); the rest: what the
-# fixture packages are made of.
+# chattr and lsattr for the immutable-root doctor test (and ext doctor's lsattr); faketime: a fleet
+# machine whose own clock is wrong (fleet.test.ts); the rest: what the fixture packages are made of.
 PACKAGES=(erofs-utils nix-bin nix-setup-systemd patchelf systemd util-linux file xz-utils zstd squashfs-tools
-  valgrind mmdebstrap systemd-container zsh fish attr tmux man-db librsvg2-bin sudo openssl e2fsprogs)
+  valgrind mmdebstrap systemd-container zsh fish attr tmux man-db librsvg2-bin sudo openssl e2fsprogs faketime)
 # The programs the fixtures provide: installed from Debian they would be shadowed by the fixtures'
 # images, which ext rightly refuses (and the fixtures' own test checks). Some machine images ship jq.
 FIXTURE_PROGRAMS=(ripgrep jq hello)

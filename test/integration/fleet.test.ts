@@ -441,14 +441,15 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     damage(join(srv, name));
   }
 
-  function refused(name: string, message: RegExp, opts: { key?: string; base?: string } = {}): RunOutput {
+  /** OPTS.clock: a `faketime -f` offset for this machine's clock during the pull (ext and what it runs). */
+  function refused(name: string, message: RegExp, opts: { key?: string; base?: string; clock?: string } = {}): RunOutput {
     subscribe(name, opts);
     const before = snapshot();
     const incoming = () => ns.run(["ls", "-a", "/var/lib/ext/incoming"]).stdout;
     const incomingBefore = incoming();
     // Another channel's downloads are gone with the switch: none could pass for one of this one's.
     expect(incomingBefore).not.toMatch(/\.raw/);
-    const r = ns.ext(["pull"]);
+    const r = opts.clock === undefined ? ns.ext(["pull"]) : ns.run(["faketime", "-f", opts.clock, "node", EXT, "pull"], { env: extEnv() });
     expect(r.status, r.stderr).not.toBe(0);
     expect(r.status).not.toBe(70);
     expect(r.stderr).toMatch(message);
@@ -559,6 +560,24 @@ describe("failures: refused, and nothing reaches /var/lib/extensions", () => {
     const r = refused("later", /the subscription's key [0-9A-F]{16} was created on \d{4}-\d\d-\d\d, after this machine's clock \(\d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "later.asc") });
     expect(r.stderr).toMatch(/is this machine's clock right/);
     console.log(`key from the future (${VIA}): ${r.stderr.trim()}`);
+  });
+
+  it("this machine's own clock wrong (faketime moves it for ext, gpg and gpgv): two years behind or ahead of the key's dates, refused before anything is fetched", () => {
+    // The cases above from this machine's side. Behind: the fleet's key (made today, never expires)
+    // was created after this clock. Ahead: a key made today that expires in a year has expired by it.
+    gpg(["--passphrase", "", "--quick-gen-key", "yearly <yearly@example.org>", "ed25519", "sign", "1y"]);
+    writeFileSync(join(dir, "yearly.asc"), gpg(["--armor", "--export", "yearly@example.org"]).stdout);
+    channel("clock", () => {});
+    const behind = refused("clock", /the subscription's key [0-9A-F]{16} was created on \d{4}-\d\d-\d\d, after this machine's clock \(\d{4}-\d\d-\d\d\): refused, nothing was fetched/, { clock: "-730d" });
+    const year = new Date().getUTCFullYear();
+    expect(behind.stderr).toContain(`this machine's clock (${year - 2}-`);
+    expect(behind.stderr).toMatch(/is this machine's clock right/);
+    channel("yearly", (d) => resign(d, "yearly@example.org", 0));
+    const ahead = refused("yearly", /the subscription's key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d \(this machine's clock: \d{4}-\d\d-\d\d\): refused, nothing was fetched/, { key: join(dir, "yearly.asc"), clock: "+730d" });
+    expect(ahead.stderr).toContain(`this machine's clock: ${year + 2}-`);
+    // With the real clock the same subscription installs: it was the clock.
+    expect(ok(["pull"]).stdout).toMatch(/generation \d+ is active/);
+    console.log(`clock behind (${VIA}): ${behind.stderr.trim()}\nclock ahead (${VIA}): ${ahead.stderr.trim()}`);
   });
 
   it("a download broken off mid-transfer (Content-Length sent, the connection closed halfway)", () => {
