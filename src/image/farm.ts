@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readdir, readlink, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readlink, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { CollisionError, errnoCode, UnsafeImageError } from "../errors.js";
 import type { HostView } from "./host.js";
@@ -6,6 +6,7 @@ import { DIR_MODE, EXEC_MODE } from "./copy.js";
 import { relocatedPath } from "./store-paths.js";
 import { wrapperScript } from "./wrapper.js";
 import type { FarmPackage } from "./types.js";
+import type { FarmRecord } from "./stage-cache.js";
 
 // The farm makes a package's commands, man pages, completions, desktop files and icons appear where the
 // host's tools look for them, as symlinks into /usr/store. Directories are real (so several packages and
@@ -86,10 +87,67 @@ export interface FarmOptions {
   staged: ReadonlySet<string>;
 }
 
-export async function buildFarm(options: FarmOptions): Promise<FarmResult> {
+/**
+ * Plans the farm and makes it in the stage. With `previous` (the farm of the last stage, taken back
+ * from the stage cache into the stage's usr/), only the difference is made: the links and directories
+ * that went are removed and the new ones made, so an add costs its own links, not the union's. The
+ * result is then checked name by name against the plan, and anything unexpected (a damaged cache)
+ * costs a farm made from scratch, never a different tree.
+ */
+export async function buildFarm(options: FarmOptions, previous?: FarmRecord): Promise<FarmResult & { record: FarmRecord }> {
   const plan = await planFarm(options);
-  await createFarm(options.stageDir, plan);
-  return { links: plan.links.map((l) => l.rel), shadowed: plan.shadowed, wrappers: plan.links.filter((l) => l.wrapper !== undefined).map((l) => l.rel) };
+  const record = farmRecord(plan);
+  let made = false;
+  if (previous !== undefined) {
+    try {
+      await updateFarm(options.stageDir, previous, plan);
+      made = await farmMatches(options.stageDir, record);
+    } catch {
+      made = false;
+    }
+    if (!made) await clearFarm(options.stageDir);
+  }
+  if (!made) await createFarm(options.stageDir, plan);
+  return { links: plan.links.map((l) => l.rel), shadowed: plan.shadowed, wrappers: plan.links.filter((l) => l.wrapper !== undefined).map((l) => l.rel), record };
+}
+
+export function farmRecord(plan: FarmPlan): FarmRecord {
+  const tops = [...new Set(plan.directories.map((d) => d.split("/").slice(0, 2).join("/")))].sort(compare);
+  return {
+    links: plan.links.map((l) => ({ rel: l.rel, target: l.target, ...(l.wrapper !== undefined ? { wrapper: l.wrapper } : {}) })),
+    directories: plan.directories,
+    tops,
+  };
+}
+
+const linkKey = (l: { target: string; wrapper?: string }) => `${l.target}\0${l.wrapper ?? ""}`;
+
+async function updateFarm(stageDir: string, previous: FarmRecord, plan: FarmPlan): Promise<void> {
+  const want = new Map(plan.links.map((l) => [l.rel, linkKey(l)]));
+  const had = new Map(previous.links.map((l) => [l.rel, linkKey(l)]));
+  await Promise.all(previous.links.filter((l) => want.get(l.rel) !== linkKey(l)).map((l) => unlink(posix.join(stageDir, l.rel))));
+  const stays = new Set(plan.directories);
+  // Children before their parents; a directory that went must be empty by now.
+  for (const d of previous.directories.filter((d) => !stays.has(d)).sort(compare).reverse()) await rmdir(posix.join(stageDir, d));
+  await createFarm(stageDir, { ...plan, links: plan.links.filter((l) => had.get(l.rel) !== linkKey(l)) });
+}
+
+/** Every farm directory holds exactly the names the record gives it, and usr/ nothing else but store. */
+async function farmMatches(stageDir: string, record: FarmRecord): Promise<boolean> {
+  const expected = new Map<string, Set<string>>([["usr", new Set(["store", ...record.tops.map((t) => posix.basename(t))])]]);
+  for (const d of record.directories) expected.set(d, new Set());
+  for (const entry of [...record.directories, ...record.links.map((l) => l.rel)]) expected.get(posix.dirname(entry))?.add(posix.basename(entry));
+  for (const [dir, names] of expected) {
+    const have = await readdir(posix.join(stageDir, dir));
+    if (have.length !== names.size || have.some((n) => !names.has(n))) return false;
+  }
+  return true;
+}
+
+/** Removes whatever the stage's usr/ holds besides the store: a farm that could not be updated. */
+async function clearFarm(stageDir: string): Promise<void> {
+  const usr = posix.join(stageDir, "usr");
+  for (const name of await readdir(usr)) if (name !== "store") await rm(posix.join(usr, name), { recursive: true, force: true });
 }
 
 export interface FarmPlan {

@@ -32,13 +32,46 @@ import { STAGING_VERSION } from "./version.js";
 // a power loss a kept file could come back empty. The cache therefore belongs to one boot: keep()
 // writes the boot id (.boot-id), and take() uses nothing kept during another boot.
 //
+// The farm (usr/bin, usr/share/man/…: links into usr/store) is kept too, as one set of trees with the
+// plan it was made from: the next stage takes it back and changes only the links that differ
+// (farm.ts, buildFarm), instead of making and deleting ~1 000 links per add with 14 packages installed.
+//
 // Layout: <cacheDir>/v<STAGING_VERSION>/<hash>-<name>/ (the tree as usr/store/<hash>-<name>) and
-// <hash>-<name>.json (its StagedPath). Only the last staged closure is kept: the cache never holds more
+// <hash>-<name>.json (its StagedPath); farm/ (the stage's usr/ without store/ and lib/) and farm.json
+// (its FarmRecord). Only the last staged closure is kept: the cache never holds more
 // than the current image's store paths, in the size of the files that had to be rewritten (the rest
 // are hard links into the store). `ext gc` removes it.
 
 const RECORD = ".json";
 const BOOT_ID = ".boot-id";
+/** The farm's trees (a name no store path has: those are <hash>-<name>) and, with RECORD, its record. */
+const FARM = "farm";
+
+/** A farm as the stage cache keeps it beside the farm's tree: what updateFarm compares the next plan
+ *  with. `tops` are its directories directly below usr/ (usr/bin, usr/share, …), the trees kept. */
+export interface FarmRecord {
+  links: { rel: string; target: string; wrapper?: string }[];
+  directories: string[];
+  tops: string[];
+}
+
+/** Whether a record read back from the cache has the shape farmRecord gives (anything else: no farm). */
+export function isFarmRecord(v: unknown): v is FarmRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Partial<FarmRecord>;
+  const strings = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === "string" && isFarmPath(x));
+  return strings(r.directories) && strings(r.tops) && Array.isArray(r.links) && r.links.every((l: unknown) => {
+    const link = l as Partial<FarmRecord["links"][number]>;
+    return typeof link === "object" && link !== null && typeof link.rel === "string" && isFarmPath(link.rel) && typeof link.target === "string" &&
+      (link.wrapper === undefined || typeof link.wrapper === "string");
+  });
+}
+
+/** A path below usr/ that is not the store or the release directory, with no way out of the stage. */
+function isFarmPath(rel: string): boolean {
+  const parts = rel.split("/");
+  return parts[0] === "usr" && parts.length >= 2 && !["store", "lib"].includes(parts[1]!) && parts.every((p) => p !== "" && p !== "." && p !== "..");
+}
 
 /** Where the entries of this STAGING_VERSION are. */
 export function versionDir(cacheDir: string): string {
@@ -47,7 +80,7 @@ export function versionDir(cacheDir: string): string {
 
 /** How many store paths the cache holds, from the names in versionDir(): one record per whole tree. */
 export function cachedPathCount(names: readonly string[]): number {
-  return names.filter((n) => n.endsWith(RECORD)).length;
+  return names.filter((n) => n.endsWith(RECORD) && n !== FARM + RECORD).length;
 }
 
 async function listNames(dir: string): Promise<string[]> {
@@ -86,50 +119,101 @@ export async function takeStaged(cacheDir: string, closure: readonly string[], s
   const dir = versionDir(cacheDir);
   const names = new Set(await listNames(dir));
   const taken = new Map<string, StagedPath>();
-  if (!names.has(BOOT_ID) || (await readFile(posix.join(dir, BOOT_ID), "utf8")) !== (await readBootId(bootId))) return taken;
+  if (!(await sameBoot(dir, names, bootId))) return taken;
+  // The records are read, and the trees moved, all at once: each is a file system call the main
+  // thread would otherwise wait for in turn (with 14 packages installed, ~60 of each).
+  const candidates = [...closure].sort().filter((logical) => names.has(storeBaseName(logical)) && names.has(storeBaseName(logical) + RECORD));
+  const records = await Promise.all(candidates.map(async (logical) => parseRecord(await readFile(posix.join(dir, storeBaseName(logical) + RECORD), "utf8"), logical)));
+  // Which trees to take is decided in order: a store inode is linked at most once per stage.
   const inodes = new Set<string>();
-  for (const logical of [...closure].sort()) {
-    const base = storeBaseName(logical);
-    if (!names.has(base) || !names.has(base + RECORD)) continue;
-    const record = parseRecord(await readFile(posix.join(dir, base + RECORD), "utf8"), logical);
+  const chosen: StagedPath[] = [];
+  for (const record of records) {
     if (record === null || record.linkedInodes.some((i) => inodes.has(i))) continue;
-    await host.assertDirectoryAllowed(`${STAGE_STORE_REL}/${base}`);
+    for (const i of record.linkedInodes) inodes.add(i);
+    chosen.push(record);
+  }
+  await Promise.all(chosen.map((r) => host.assertDirectoryAllowed(`${STAGE_STORE_REL}/${storeBaseName(r.path)}`)));
+  await Promise.all(chosen.map(async (record) => {
+    const base = storeBaseName(record.path);
     await unlink(posix.join(dir, base + RECORD));
     try {
       await rename(posix.join(dir, base), posix.join(storeRoot, base));
     } catch (e) {
       // Another file system (a bind mount in between): the cache cannot help here.
-      if (errnoCode(e) === "EXDEV" || errnoCode(e) === "ENOENT") continue;
+      if (errnoCode(e) === "EXDEV" || errnoCode(e) === "ENOENT") return;
       throw e;
     }
-    for (const i of record.linkedInodes) inodes.add(i);
-    taken.set(logical, record);
+    taken.set(record.path, record);
+  }));
+  return new Map([...taken].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+async function sameBoot(dir: string, names: ReadonlySet<string>, bootId?: string): Promise<boolean> {
+  return names.has(BOOT_ID) && (await readFile(posix.join(dir, BOOT_ID), "utf8")) === (await readBootId(bootId));
+}
+
+/**
+ * The farm of the last stage (its directories below usr/: bin, share, …) moved back into `usrDir`,
+ * with its record, or undefined (none kept, damaged, another boot): buildFarm then makes it whole.
+ * Like a store path's tree, its record goes first and the trees last.
+ */
+export async function takeFarm(cacheDir: string, usrDir: string, bootId?: string): Promise<FarmRecord | undefined> {
+  const dir = versionDir(cacheDir);
+  const names = new Set(await listNames(dir));
+  if (!names.has(FARM + RECORD) || !names.has(FARM) || !(await sameBoot(dir, names, bootId))) return undefined;
+  let record: unknown;
+  try {
+    record = JSON.parse(await readFile(posix.join(dir, FARM + RECORD), "utf8"));
+  } catch {
+    return undefined;
   }
-  return taken;
+  await unlink(posix.join(dir, FARM + RECORD));
+  if (!isFarmRecord(record)) return undefined;
+  const moved: string[] = [];
+  try {
+    for (const top of record.tops) {
+      await rename(posix.join(dir, FARM, posix.basename(top)), posix.join(usrDir, posix.basename(top)));
+      moved.push(posix.join(usrDir, posix.basename(top)));
+    }
+  } catch (e) {
+    // A top missing (a damaged cache) or on another file system: what came goes, the farm is made anew.
+    if (errnoCode(e) !== "EXDEV" && errnoCode(e) !== "ENOENT") throw e;
+    await Promise.all(moved.map((m) => rm(m, { recursive: true, force: true })));
+    return undefined;
+  }
+  return record;
 }
 
 /**
  * After packing: moves the trees of `paths` from `<storeRoot>` into the cache, with their records, and
  * drops every other entry (store paths no longer in the image, an older STAGING_VERSION, leftovers).
  */
-export async function keepStaged(cacheDir: string, storeRoot: string, paths: readonly StagedPath[], bootId?: string): Promise<void> {
+export async function keepStaged(cacheDir: string, storeRoot: string, paths: readonly StagedPath[], bootId?: string, farm?: { usrDir: string; record: FarmRecord }): Promise<void> {
   const dir = versionDir(cacheDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const other of await listNames(cacheDir)) {
     if (posix.join(cacheDir, other) !== dir) await rm(posix.join(cacheDir, other), { recursive: true, force: true });
   }
   // Whatever is still in the cache was not taken by this stage: store paths no longer in the image,
-  // trees that overlapped another, leftovers of a crash. The trees of this stage replace it.
-  for (const name of await listNames(dir)) await rm(posix.join(dir, name), { recursive: true, force: true });
+  // trees that overlapped another, a farm that was not taken, leftovers of a crash. This stage's replace it.
+  await Promise.all((await listNames(dir)).map((name) => rm(posix.join(dir, name), { recursive: true, force: true })));
   await writeFile(posix.join(dir, BOOT_ID), await readBootId(bootId));
-  for (const record of paths) {
+  await Promise.all(paths.map(async (record) => {
     const base = storeBaseName(record.path);
     // The tree first, its record last: a record always names a whole tree.
     await rename(posix.join(storeRoot, base), posix.join(dir, base));
-    const tmp = posix.join(dir, `.${base}${RECORD}.tmp`);
-    await writeFile(tmp, JSON.stringify(record));
-    await rename(tmp, posix.join(dir, base + RECORD));
-  }
+    await writeRecord(dir, base, record);
+  }));
+  if (farm === undefined || !isFarmRecord(farm.record)) return;
+  await mkdir(posix.join(dir, FARM), { mode: 0o700 });
+  for (const top of farm.record.tops) await rename(posix.join(farm.usrDir, posix.basename(top)), posix.join(dir, FARM, posix.basename(top)));
+  await writeRecord(dir, FARM, farm.record);
+}
+
+async function writeRecord(dir: string, base: string, record: unknown): Promise<void> {
+  const tmp = posix.join(dir, `.${base}${RECORD}.tmp`);
+  await writeFile(tmp, JSON.stringify(record));
+  await rename(tmp, posix.join(dir, base + RECORD));
 }
 
 /** Removes the whole cache (`ext gc`; or after an error while keeping, so nothing half-kept stays). */

@@ -7,7 +7,7 @@ import { buildFarm } from "./farm.js";
 import { HostView } from "./host.js";
 import { validateArchitecture, validateExtensionName } from "./names.js";
 import { writeRelease } from "./release.js";
-import { takeStaged } from "./stage-cache.js";
+import { takeFarm, takeStaged, type FarmRecord } from "./stage-cache.js";
 import { STAGE_STORE_REL, storeBaseName } from "./store-paths.js";
 import type { StageInput, StageOptions, StageReport, StagedPath } from "./types.js";
 
@@ -41,13 +41,18 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
   await chmod(usr, DIR_MODE);
 
   // Store paths staged by an earlier transaction come back from the stage cache (stage-cache.ts).
+  // So does the farm: then only the links that differ are made (farm.ts).
   let cached = new Map<string, StagedPath>();
+  let previousFarm: FarmRecord | undefined;
   if (options.cacheDir !== undefined) {
     await host.assertDirectoryAllowed(STAGE_STORE_REL);
     const storeRoot = posix.join(input.stageDir, STAGE_STORE_REL);
     await mkdir(storeRoot);
     await chmod(storeRoot, DIR_MODE);
-    cached = await takeStaged(options.cacheDir, closure, storeRoot, host, options.bootId);
+    [cached, previousFarm] = await Promise.all([
+      takeStaged(options.cacheDir, closure, storeRoot, host, options.bootId),
+      takeFarm(options.cacheDir, usr, options.bootId),
+    ]);
   }
 
   const fresh = await copyClosure({
@@ -65,7 +70,7 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
     if (r === undefined) throw new Error(`internal: ${p} was neither taken from the stage cache nor staged`);
     return r;
   });
-  const farm = await buildFarm({ stageDir: input.stageDir, packages: input.packages, host, staged: new Set(closure) });
+  const farm = await buildFarm({ stageDir: input.stageDir, packages: input.packages, host, staged: new Set(closure) }, previousFarm);
   const releaseFile = await writeRelease(input.stageDir, input.extensionName, input.architecture, host);
   await auditStage(input.stageDir, input.extensionName);
 
@@ -84,5 +89,6 @@ export async function stage(input: StageInput, options: StageOptions = {}): Prom
     releaseFile,
     paths,
     fromCache: cached.size,
+    farm: farm.record,
   };
 }

@@ -1,3 +1,4 @@
+import type { FarmRecord } from "./stage-cache.js";
 import type { ClosureEntry, StoreLocation } from "../nix/types.js";
 
 /** A package whose outputs become links in the image's farm (usr/bin, usr/share/man, …). */
@@ -81,6 +82,8 @@ export interface StageReport {
   paths: StagedPath[];
   /** How many of them came from the stage cache instead of being staged again. */
   fromCache: number;
+  /** The farm as planned, for the stage cache to keep beside its trees. */
+  farm: FarmRecord;
 }
 
 export interface RelocatedContainer {

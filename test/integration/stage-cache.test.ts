@@ -34,9 +34,9 @@ function activeAndFresh(pkgs: string[]): [string, string] {
   return [active!, fresh!];
 }
 
-/** The cached store paths, by name without the hash. */
+/** The cached store paths, by name without the hash (farm/ is the farm's trees). */
 function cachedNames(): string[] {
-  return sh(`ls ${CACHE} | grep -v '\\.json$' | sed 's/^[^-]*-//' | sort`).split("\n").filter(Boolean);
+  return sh(`ls ${CACHE} | grep -v '\\.json$' | grep -vx farm | sed 's/^[^-]*-//' | sort`).split("\n").filter(Boolean);
 }
 
 /** Inode of hello's binary in the cache (a file that was rewritten: its RUNPATH names the store). */
@@ -49,11 +49,15 @@ describe("stage cache", () => {
     ok(["add", "hello"]);
     expect(cachedNames()).toEqual(["glibc-2.36", "hello-2.10", "hello-2.10-man"]);
     const inode = helloInode();
+    // The farm too: hello's link in usr/bin is kept and taken back, not made again.
+    const link = sh(`stat -c %i ${CACHE}/farm/bin/hello`);
 
     ok(["add", "ripgrep", "jq"]);
     expect(cachedNames()).toEqual(expect.arrayContaining(["glibc-2.36", "hello-2.10", "jq-1.6", "ripgrep-13.0.0"]));
     // Moved back and forth, never staged again.
     expect(helloInode()).toBe(inode);
+    expect(sh(`stat -c %i ${CACHE}/farm/bin/hello`)).toBe(link);
+    expect(sh(`ls ${CACHE}/farm/bin`).split("\n")).toEqual(expect.arrayContaining(["hello", "jq", "rg"]));
     const [active, fresh] = activeAndFresh(["hello", "ripgrep", "jq"]);
     expect(active).toBe(fresh);
     expect(ns.run(["/usr/bin/hello"], { hideNix: true }).stdout).toMatch(/Hello, world!/);

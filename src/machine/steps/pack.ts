@@ -86,7 +86,7 @@ async function keepForNextStage(env: TxEnv, stageDir: string, report: StageRepor
       await image.clearStageCache(env.layout.stageCacheDir);
       return;
     }
-    await image.keepStaged(env.layout.stageCacheDir, join(stageDir, image.STAGE_STORE_REL), report.paths, env.bootId);
+    await image.keepStaged(env.layout.stageCacheDir, join(stageDir, image.STAGE_STORE_REL), report.paths, env.bootId, { usrDir: join(stageDir, "usr"), record: report.farm });
   } catch {
     await image.clearStageCache(env.layout.stageCacheDir).catch(() => {});
   }

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stage } from "../../../src/image/stage.js";
-import { keepStaged, takeStaged } from "../../../src/image/stage-cache.js";
+import { cachedPathCount, keepStaged, takeStaged, type FarmRecord } from "../../../src/image/stage-cache.js";
 import { readBootId } from "../../../src/boot/cmdline.js";
 import { HostView } from "../../../src/image/host.js";
 import { UnsafeImageError } from "../../../src/errors.js";
@@ -152,5 +152,94 @@ describe("stage cache", () => {
     await keepStaged(cacheDir, join(a.stageDir, "usr/store"), a.report.paths);
     const host = writeHost(dirs.make("host"), { files: [`usr/store/${BASE("tool")}`] });
     await expect(takeStaged(cacheDir, [storePath("tool")], dirs.make("stage"), new HostView(host))).rejects.toThrow(UnsafeImageError);
+  });
+
+  describe("the farm", () => {
+    // Packages with commands, man pages in two sections and a python (a wrapper, not a link).
+    function farmSetup() {
+      const root = dirs.make("store");
+      const host = writeHost(dirs.make("host"), { dirs: ["usr/bin"] });
+      const closure = writeStore(root, {
+        tool: { "bin/tool": { exec: "#!/bin/sh\n" }, "share/man/man1/tool.1": "tool\n", "share/man/man5/tool.conf.5": "conf\n" },
+        other: { "bin/other": { exec: "#!/bin/sh\n" }, "bin/both": { exec: "#!/bin/sh\n" }, "share/man/man1/other.1": "other\n" },
+        py: { "bin/python3": { exec: "\x7fELF" }, "lib/python3.11/os.py": "# os\n" },
+      });
+      const pkg = (name: string, priority = 0) => ({ name, outPaths: [storePath(name)], priority });
+      let n = 0;
+      const run = async (names: string[], options: StageOptions, priorities: Record<string, number> = {}) => {
+        const stageDir = join(dirs.make("stage"), `s${n++}`);
+        const report = await stage({
+          closure: closure.filter((c) => names.some((x) => c.path.endsWith(`-${x}`))), packages: names.map((x) => pkg(x, priorities[x])),
+          store: { root }, stageDir, extensionName: "t", architecture: "x86-64", hostRoot: host,
+        }, options);
+        return { stageDir, report };
+      };
+      const keep = (cacheDir: string, s: { stageDir: string; report: { paths: StagedPath[]; farm: FarmRecord } }) =>
+        keepStaged(cacheDir, join(s.stageDir, "usr/store"), s.report.paths, undefined, { usrDir: join(s.stageDir, "usr"), record: s.report.farm });
+      return { run, keep };
+    }
+
+    it("is kept and taken back: an add makes only its own links, a removal takes its links and emptied directories away; each equals a fresh stage", async () => {
+      const { run, keep } = farmSetup();
+      const cacheDir = dirs.make("cache");
+      const a = await run(["tool", "py"], { cacheDir });
+      expect(a.report.links.sort()).toEqual(["usr/bin/python3", "usr/bin/tool", "usr/share/man/man1/tool.1", "usr/share/man/man5/tool.conf.5"]);
+      const toolLink = lstatSync(join(a.stageDir, "usr/bin/tool")).ino;
+      await keep(cacheDir, a);
+      expect(readdirSync(join(cacheDir, `v${STAGING_VERSION}`))).toEqual(expect.arrayContaining(["farm", "farm.json"]));
+      expect(readdirSync(join(cacheDir, `v${STAGING_VERSION}`, "farm")).sort()).toEqual(["bin", "share"]);
+
+      // An add: the kept link is the same inode (taken back, not made again), the new ones are there.
+      const b = await run(["tool", "py", "other"], { cacheDir });
+      expect(lstatSync(join(b.stageDir, "usr/bin/tool")).ino).toBe(toolLink);
+      expect(describeTree(b.stageDir)).toEqual(describeTree((await run(["tool", "py", "other"], {})).stageDir));
+      await keep(cacheDir, b);
+
+      // A removal: tool's links go, and man5, which only tool had.
+      const c = await run(["py", "other"], { cacheDir });
+      expect(existsSync(join(c.stageDir, "usr/share/man/man5"))).toBe(false);
+      expect(describeTree(c.stageDir)).toEqual(describeTree((await run(["py", "other"], {})).stageDir));
+      await keep(cacheDir, c);
+
+      // A link whose target changes (a priority decides a name two packages have): made anew.
+      const d = await run(["py", "other", "tool"], { cacheDir }, { tool: 1 });
+      expect(describeTree(d.stageDir)).toEqual(describeTree((await run(["py", "other", "tool"], {}, { tool: 1 })).stageDir));
+    });
+
+    it("a damaged farm in the cache costs a farm made from scratch, never another tree", async () => {
+      const { run, keep } = farmSetup();
+      const cacheDir = dirs.make("cache");
+      const farm = join(cacheDir, `v${STAGING_VERSION}`, "farm");
+      const fresh = describeTree((await run(["tool", "other"], {})).stageDir);
+      const damage: ((dir: string) => void)[] = [
+        (d) => rmSync(join(d, "bin/tool")), // a link missing
+        (d) => writeFileSync(join(d, "bin/stray"), "x"), // a file the plan does not have
+        (d) => rmSync(join(d, "share"), { recursive: true }), // a whole top missing
+        (d) => writeFileSync(join(d, "..", "farm.json"), "{broken"), // its record
+        (d) => writeFileSync(join(d, "..", "farm.json"), JSON.stringify({ links: [{ rel: "usr/../../etc/x", target: "/x" }], directories: [], tops: [] })),
+      ];
+      for (const harm of damage) {
+        const a = await run(["tool"], { cacheDir });
+        await keep(cacheDir, a);
+        harm(farm);
+        const b = await run(["tool", "other"], { cacheDir });
+        expect(describeTree(b.stageDir)).toEqual(fresh);
+        await keep(cacheDir, b);
+        rmSync(cacheDir, { recursive: true });
+        mkdirSync(cacheDir);
+      }
+    });
+
+    it("is not used after a reboot, and is not counted as a store path", async () => {
+      const { run, keep } = farmSetup();
+      const cacheDir = dirs.make("cache");
+      const a = await run(["tool"], { cacheDir });
+      await keep(cacheDir, a);
+      const ino = lstatSync(join(cacheDir, `v${STAGING_VERSION}`, "farm/bin/tool")).ino;
+      expect(cachedPathCount(readdirSync(join(cacheDir, `v${STAGING_VERSION}`)))).toBe(1);
+      const b = await run(["tool"], { cacheDir, bootId: "another-boot" });
+      expect(lstatSync(join(b.stageDir, "usr/bin/tool")).ino).not.toBe(ino);
+      expect(describeTree(b.stageDir)).toEqual(describeTree((await run(["tool"], {})).stageDir));
+    });
   });
 });
