@@ -181,6 +181,8 @@ export async function takeFarm(cacheDir: string, usrDir: string, bootId?: string
     await Promise.all(moved.map((m) => rm(m, { recursive: true, force: true })));
     return undefined;
   }
+  // Nothing of it stays in the cache (a stray file in farm/ included): the stage has it now.
+  await rm(posix.join(dir, FARM), { recursive: true, force: true });
   return record;
 }
 

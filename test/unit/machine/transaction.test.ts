@@ -115,7 +115,8 @@ describe("transaction machine", () => {
     // What was staged is kept for the next transaction, one tree and one record per store path.
     const kept = await readdir(join(l.stageCacheDir, `v${STAGING_VERSION}`));
     expect(kept).toContain(".boot-id");
-    expect(kept.length).toBe(2 * record.closure.paths.length + 1);
+    // A tree and a record per store path, the farm's trees and record, and .boot-id.
+    expect(kept.length).toBe(2 * record.closure.paths.length + 3);
     expect(await cacheProblems()).toEqual([]);
   });
 
