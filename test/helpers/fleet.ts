@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { extEnv, EXT, REPO, type Namespace, type RunOutput } from "./namespace.js";
+import { extEnv, extJson, extOk, EXT, REPO, type Namespace, type RunOutput } from "./namespace.js";
 
 // What the fleet tests (fleet.test.ts: plain images; ddi.test.ts: verity DDIs) share: a publisher's
 // side — a directory with a private copy of the fixtures, a gpg home holding the fleet's signing key,
@@ -104,10 +104,10 @@ export class Publisher {
   }
 }
 
-/** A machine's side: ext in NS (RUN: how this test runs it there), failing loudly where it must succeed. */
-export function machine(ns: Namespace, run: (args: string[]) => RunOutput = (args) => ns.ext(args)) {
-  const ok = (args: string[]): RunOutput => must(run(args), `ext ${args.join(" ")}`);
-  const json = <T>(args: string[]): T => JSON.parse(ok([...args, "--json"]).stdout) as T;
+/** A machine's side: ext in NS (with ENV besides the tests' own), failing loudly where it must succeed. */
+export function machine(ns: Namespace, env?: Record<string, string>) {
+  const ok = (args: string[]): RunOutput => extOk(ns, args, env);
+  const json = <T>(args: string[]): T => extJson<T>(ns, args, env);
   /** What a machine's administrator could see change. /var/lib/extensions' entries, not its "." and
    *  "..": in sid a directory appeared in /var/lib during ddi.test.ts' refused merge (".." went from 4
    *  to 5 links; which one was not looked into), which says nothing about /var/lib/extensions. */

@@ -1,9 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { EXT, extEnv, openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
+import { openNamespace, type Namespace, type RunOutput } from "../helpers/namespace.js";
 import { ensureBuilt } from "../helpers/build.js";
 import { Tally, crashProblem, extOk, drainGroup, groupMembers, invariantViolations, observe, sleep, toolsJson } from "../helpers/faults.js";
 
