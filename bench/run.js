@@ -540,10 +540,21 @@ function benchAddLast() {
     [hostLabel()]: {
       pkg: last, installed: rest.length, none: collect(rows.none), many: collect(rows.many),
       mkfs, date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), load: { start: startLoad, end: loadavg().map((x) => x.toFixed(2)).join(" ") },
-      // What bounds the figure on this host, written after looking at the split (RESULTS.json).
-      limit: previous[hostLabel()]?.limit ?? null,
+      limit: addLastLimit(collect(rows.none), collect(rows.many)),
     },
   };
+}
+
+/** What bounds the add with 14 installed on this host, from its own split (medians). */
+function addLastLimit(none, many) {
+  const median = (xs) => summary(xs).median;
+  const ms = (xs) => `${(median(xs) / 1000).toFixed(2)} s`;
+  const size = `${(median(many.image) / 1024 ** 2).toFixed(0)} MiB`;
+  const parts = `pack ${ms(many.pack)} with ${ALL.length - 1} vs ${ms(none.pack)}, stage ${ms(many.stage)} vs ${ms(none.stage)}`;
+  if (many.appended.every((a) => a === 0)) {
+    return `this mkfs.erofs cannot append (no --incremental before 1.8): every add packs the ${size} union in full (${parts})`;
+  }
+  return `appended (${many.appended.join(", ")}), but each add writes a new ${size} image: the previous one is copied (content-addressed, perhaps active: never written in place; a reflink where the file system has them, not ext4), then hashed and fsynced (${parts})`;
 }
 
 /** ext add of a package that is already built against `nix profile install` of it into a new
@@ -612,6 +623,10 @@ function writeResults() {
   L.push("# ext benchmark results", "");
   L.push(`Written by \`npm run bench\` (bench/run.js) on ${r.date}${REPO !== dirname(BENCH) ? ` for the build of ext in ${REPO}` : ""}. Every figure is **min / median / max** over`);
   L.push(`the repeated runs named beside it; the page cache was warm (the store had just been built or read).`);
+  // Sections run alone later (BENCH_ONLY) keep the rest of the page: theirs is the newer date.
+  const newer = PER_HOST.flatMap((k) => Object.values(r.sections[k] ?? {})).map((h) => h?.date)
+    .filter((d) => typeof d === "string" && d > r.date).sort().at(-1);
+  if (newer) L.push(`Per-host sections were run alone since then (BENCH_ONLY), the newest on ${newer}: each names its own date and load.`);
   L.push("How the fixtures are made and what each figure means: [README.md](README.md).", "");
   L.push("## Machine", "");
   L.push("| | |", "|---|---|");
