@@ -76,6 +76,8 @@ await build({
   banner: { js: 'var __extModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   plugins: [lazySegmenter],
   legalComments: "linked",
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: "warning",
 });
 
