@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { availableCompressors, findMkfs, kernelMounts, probe, resolveCompression } from "../../../src/image/compressors.js";
@@ -25,9 +25,14 @@ describe("compression", () => {
     const caps = await probe(binary!);
     // Every erofs-utils since 1.5 packs lz4 and lz4hc; a fake mkfs.erofs that accepts nothing offers nothing.
     expect(caps.compressors).toEqual(expect.arrayContaining(["lz4", "lz4hc"]));
-    const fake = join(mkdtempSync(join(tmpdir(), "ext-fake-mkfs-")), "mkfs.erofs");
-    writeFileSync(fake, "#!/bin/sh\necho 'Available compressors are: lz4hc, lz4' >&2\nexit 1\n", { mode: 0o755 });
-    expect(await probe(fake)).toEqual({ compressors: [], workers: false, incremental: false });
+    const dir = mkdtempSync(join(tmpdir(), "ext-fake-mkfs-"));
+    try {
+      const fake = join(dir, "mkfs.erofs");
+      writeFileSync(fake, "#!/bin/sh\necho 'Available compressors are: lz4hc, lz4' >&2\nexit 1\n", { mode: 0o755 });
+      expect(await probe(fake)).toEqual({ compressors: [], workers: false, incremental: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses, for this machine, an algorithm that mkfs.erofs packs but the kernel cannot mount; ext build may", async () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { mkdtempSync, readFileSync, writeFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lockFor, lockText, sameLock, pinFromReference, unpinnedReference, installedFromLock } from "../../../src/manifest/lockfile.js";
@@ -186,15 +186,19 @@ describe("the dry-run plan", () => {
 describe("the tracked file", () => {
   it("lives in config.json beside other settings, written only when it changes", async () => {
     const root = mkdtempSync(join(tmpdir(), "ext-track-"));
-    const l = layout(root);
-    expect(await trackedFile(l)).toBeNull();
-    expect(await setTrackedFile(l, "/home/me/tools.json")).toBe(true);
-    writeFileSync(l.configFile, JSON.stringify({ other: 1, trackedFile: "/home/me/tools.json" }));
-    const before = statSync(l.configFile).mtimeMs;
-    expect(await setTrackedFile(l, "/home/me/tools.json")).toBe(false);
-    expect(statSync(l.configFile).mtimeMs).toBe(before);
-    expect(await trackedFile(l)).toBe("/home/me/tools.json");
-    await setTrackedFile(l, null);
-    expect(JSON.parse(readFileSync(l.configFile, "utf8"))).toEqual({ other: 1 });
+    try {
+      const l = layout(root);
+      expect(await trackedFile(l)).toBeNull();
+      expect(await setTrackedFile(l, "/home/me/tools.json")).toBe(true);
+      writeFileSync(l.configFile, JSON.stringify({ other: 1, trackedFile: "/home/me/tools.json" }));
+      const before = statSync(l.configFile).mtimeMs;
+      expect(await setTrackedFile(l, "/home/me/tools.json")).toBe(false);
+      expect(statSync(l.configFile).mtimeMs).toBe(before);
+      expect(await trackedFile(l)).toBe("/home/me/tools.json");
+      await setTrackedFile(l, null);
+      expect(JSON.parse(readFileSync(l.configFile, "utf8"))).toEqual({ other: 1 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
