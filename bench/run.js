@@ -174,7 +174,9 @@ function duBytes(path) {
 // --------------------------------------------------------------------------------- ext in a namespace
 
 let ns;
-const STATE = join(WORK, "varlib");
+// BENCH_VARLIB: ext's state (and so its images) on another file system, e.g. a btrfs with reflinks
+// mounted by the caller in a namespace of its own (bench/README.md); bench/work/varlib by default.
+const STATE = process.env.BENCH_VARLIB ?? join(WORK, "varlib");
 
 /** Nothing merged, no ext state: the directories behind /var/lib/{ext,extensions,bench} emptied. */
 function resetState() {
@@ -599,8 +601,11 @@ function machine() {
     const r = spawnSync("dpkg-query", ["-W", "-f=${Version}", p], { encoding: "utf8" });
     return r.status === 0 ? r.stdout : "?";
   };
-  const fs = (p) => sh("findmnt", ["-no", "FSTYPE", "-T", p]).trim();
-  const dev = (p) => sh("findmnt", ["-no", "SOURCE", "-T", p]).trim();
+  // On a fresh machine /nix/store appears only when the fixtures are built (after this): ask for the
+  // nearest directory that exists.
+  const existing = (p) => (existsSync(p) ? p : existing(dirname(p)));
+  const fs = (p) => sh("findmnt", ["-no", "FSTYPE", "-T", existing(p)]).trim();
+  const dev = (p) => sh("findmnt", ["-no", "SOURCE", "-T", existing(p)]).trim();
   return {
     host: hostname(),
     cpu: `${cpu[0]?.model ?? "?"} × ${cpu.length}`,
@@ -608,6 +613,7 @@ function machine() {
     kernel: release(),
     storeFs: `${fs("/nix/store")} (${dev("/nix/store")})`,
     workFs: `${fs(WORK)} (${dev(WORK)})`,
+    stateFs: `${fs(STATE)} (${dev(STATE)})`,
     node: process.version,
     nix: sh("nix", ["--version"]).trim(),
     erofs: `erofs-utils ${pkg("erofs-utils")}`,
@@ -631,7 +637,7 @@ function writeResults() {
   L.push("## Machine", "");
   L.push("| | |", "|---|---|");
   for (const [k, v] of Object.entries({
-    CPU: m.cpu, memory: m.memory, kernel: m.kernel, "/nix/store": m.storeFs, "bench/work (stage, /var/lib)": m.workFs,
+    CPU: m.cpu, memory: m.memory, kernel: m.kernel, "/nix/store": m.storeFs, "bench/work (stage)": m.workFs, "/var/lib (ext's state)": m.stateFs,
     Node: m.node, Nix: m.nix, "mkfs.erofs": m.erofs, mksquashfs: m.squashfs, "systemd-sysext": m.systemd,
     "load average (1, 5, 15 min)": loads.map((l) => `${l.when}: ${l.load}`).join("; "),
   })) L.push(`| ${k} | ${v} |`);
