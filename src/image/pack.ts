@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { rename, stat, unlink, writeFile } from "node:fs/promises";
+import { open, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fsyncDir, fsyncFile, tempName } from "../fsutil.js";
 import { run } from "../exec.js";
@@ -86,8 +85,27 @@ export async function finishImage(tmp: string, output: string): Promise<PackResu
   return { path: output, sha256, size };
 }
 
+/** Read in 4 MiB blocks, the next one read by libuv while this one is hashed: 216–240 ms for a
+ *  271 MiB image in the page cache, against 253–358 ms through a 1 MiB read stream (bench/NOTES.md).
+ *  Every image ext makes or imports is hashed whole, so this is on the path of every add. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  const file = await open(path, "r");
+  try {
+    const blocks = [Buffer.allocUnsafe(HASH_BLOCK), Buffer.allocUnsafe(HASH_BLOCK)];
+    let next = 0;
+    let reading = file.read(blocks[next]!, 0, HASH_BLOCK, null);
+    for (;;) {
+      const { bytesRead, buffer } = await reading;
+      if (bytesRead === 0) break;
+      next ^= 1;
+      reading = file.read(blocks[next]!, 0, HASH_BLOCK, null);
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await file.close();
+  }
   return hash.digest("hex");
 }
+
+const HASH_BLOCK = 4 * 1024 * 1024;
