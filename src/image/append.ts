@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { copyFile, lstat, readdir, readFile, readlink, unlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
-import { tempName } from "../fsutil.js";
+import { fsyncFile } from "../fsutil.js";
 import { run } from "../exec.js";
 import { mkfsCapabilities, resolveCompression, workerArguments } from "./compressors.js";
 import { ErofsImage, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./erofs-reader.js";
@@ -26,15 +26,20 @@ import type { Compression, PackResult } from "./types.js";
 
 /** The previous image is never written: it is content-addressed and may be linked or active. */
 export interface AppendInput {
-  previous: string;
-  /** The bytes `previous` must have (its record's sha256): damage built upon would be vouched for
-   *  by the new image's own sha256. */
-  previousSha256: string;
   stageDir: string;
   output: string;
   compression: Compression;
-  /** The new closure's store paths, as `<hash>-<name>`. */
-  closureBases: readonly string[];
+}
+
+/** What appending needs of the previous image, made before the stage exists (src/machine/steps/
+ *  prepare.ts starts it while Nix runs): a copy of it to append to, its bytes checked against its
+ *  record and already on disk, and its tree. */
+export interface PreparedBase {
+  /** The copy, in ext's tmp/; appendPack appends to it and renames it to the output. */
+  copy: string;
+  /** Its entries outside usr/store and its store path names; an Error where the image could not be
+   *  read as EROFS (an imported verity DDI, newer features): then it is packed in full. */
+  tree: [Map<string, Entry>, string[]] | Error;
 }
 
 export type AppendPlan =
@@ -42,7 +47,7 @@ export type AppendPlan =
   | { kind: "append"; entries: string[]; storePaths: string[] }
   | { kind: "full"; reason: string };
 
-interface Entry {
+export interface Entry {
   type: "dir" | "file" | "link" | "other";
   perm: number;
   /** A link's target or a file's content. */
@@ -55,16 +60,11 @@ export async function canAppend(): Promise<boolean> {
 }
 
 /** What appending to `previous` would add to reach the stage, or why it cannot. */
-export async function planAppend(previous: string, stageDir: string, closureBases: readonly string[]): Promise<AppendPlan> {
-  let before: Map<string, Entry>;
-  let storedBefore: string[];
-  try {
-    [before, storedBefore] = await imageTree(previous);
-  } catch (e) {
-    // A reader that does not follow this image (a compressed release file, newer features) only
-    // means packing in full.
-    return { kind: "full", reason: `the previous image could not be read (${(e as Error).message})` };
-  }
+export async function planAppend(base: PreparedBase, stageDir: string, closureBases: readonly string[]): Promise<AppendPlan> {
+  // A reader that does not follow this image (a compressed release file, newer features) only
+  // means packing in full.
+  if (base.tree instanceof Error) return { kind: "full", reason: `the previous image could not be read (${base.tree.message})` };
+  const [before, storedBefore] = base.tree;
   const [after, storedAfter] = await stageTree(stageDir);
   const closure = new Set(closureBases);
   const staged = new Set(storedAfter);
@@ -88,18 +88,36 @@ export async function planAppend(previous: string, stageDir: string, closureBase
   return { kind: "append", entries, storePaths };
 }
 
-/** The previous image copied (a reflink where the file system has them), then the plan's entries
- *  appended; atomically at `output` like pack(). */
-export async function appendPack(input: AppendInput, plan: Extract<AppendPlan, { kind: "append" }>): Promise<PackResult> {
+/** Copies `previous` to `copy` (a reflink where the file system has them), checks the bytes it
+ *  copied against `previousSha256`, writes the copy out, and reads the previous image's tree, all
+ *  at once. Built upon, damage in the previous bytes would be vouched for by the new image's own
+ *  sha256: so a mismatch throws PreviousImageChanged, and the caller packs in full. */
+export async function prepareBase(previous: string, previousSha256: string, copy: string): Promise<PreparedBase> {
+  const treeOf = imageTree(previous).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  try {
+    if ((await copyOf(previous, copy)) !== previousSha256) {
+      throw new PreviousImageChanged(`${previous} does not have the bytes its record names`);
+    }
+    // The copied bytes written out now, while the caller has other work: finishImage's fsync is
+    // then left with only what mkfs.erofs appends.
+    await fsyncFile(copy);
+    return { copy, tree: await treeOf };
+  } catch (e) {
+    await treeOf;
+    await unlink(copy).catch(() => {});
+    throw e;
+  }
+}
+
+/** The plan's entries appended to the prepared copy of the previous image; atomically at `output`
+ *  like pack(). The copy is used up either way. */
+export async function appendPack(input: AppendInput, base: PreparedBase, plan: Extract<AppendPlan, { kind: "append" }>): Promise<PackResult> {
   const choice = await resolveCompression(input.compression, { forThisKernel: true });
   const workers = choice.mkfsArg === undefined ? [] : await workerArguments();
-  const tmp = tempName(input.output);
+  const tmp = base.copy;
   const tar = `${tmp}.tar`;
   const list = `${tmp}.list`;
   try {
-    if ((await copyOf(input.previous, tmp)) !== input.previousSha256) {
-      throw new PreviousImageChanged(`${input.previous} does not have the bytes its record names`);
-    }
     // The directories and farm entries one by one, then the new store paths' trees whole. GNU
     // format: long names and link targets; no xattrs (like -x-1); owners do not matter (--all-root).
     await writeFile(list, plan.entries.join("\0") + "\0");

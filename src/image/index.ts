@@ -5,7 +5,7 @@ export { STAGING_VERSION } from "./version.js";
 export { stage } from "./stage.js";
 export { keepStaged, clearStageCache } from "./stage-cache.js";
 export { pack, mkfsArguments, sha256File, IMAGE_UUID, type PackInput } from "./pack.js";
-export { canAppend, planAppend, appendPack, PreviousImageChanged, type AppendInput, type AppendPlan } from "./append.js";
+export { canAppend, planAppend, prepareBase, appendPack, PreviousImageChanged, type AppendInput, type AppendPlan, type PreparedBase } from "./append.js";
 export { treeDigest, imageTreeDigest } from "./tree-digest.js";
 export { verifyImage, type VerifyOptions, type VerifyReport, type VerifyFinding } from "./verify.js";
 export { availableCompressors, resolveCompression, mkfsCapabilities } from "./compressors.js";

@@ -3,6 +3,7 @@ import type { Layout } from "../base/layout.js";
 import type { GenerationRecord, ImageInfo, InstalledPackage } from "../generations/record.js";
 import type { ClosureEntry } from "../nix/types.js";
 import type { PackResult, StageReport } from "../image/types.js";
+import type { PreparedBase } from "../image/append.js";
 import { ExtError } from "../errors.js";
 import type { Plan, TxEnv, TxRequest } from "./types.js";
 
@@ -30,6 +31,8 @@ export interface Made {
   reusedImage: ImageInfo | null;
   stageDir: string;
   stageReport: StageReport;
+  /** The current image's copy being made for an append (steps/prepare.ts), taken by pack. */
+  appendBase: { copy: string; work: Promise<PreparedBase>; settled: Promise<void> };
   /** `appended`: packed by appending to the previous generation's image (how many in a row). */
   packed: PackResult & { appended?: number };
   record: GenerationRecord;

@@ -8,6 +8,7 @@ import { refresh } from "../sysext/sysext.js";
 import { changedVisibleState, undo } from "./undo.js";
 import { decided, type Made, type Step, type Tx, type TxJournal } from "./step.js";
 import { STEPS, type StepName } from "./steps/index.js";
+import { settlePrepared } from "./steps/prepare.js";
 import type { TxEnv, TxOutcome, TxRequest } from "./types.js";
 
 // The machine is built from the ordered list of steps (steps/index.ts): each step is a state that
@@ -64,8 +65,10 @@ function stepActor(step: Step, overrides: StepOverrides) {
   return fromPromise<Partial<Made> | void, Context["tx"]>(({ input: tx }) => runStep(step, tx, run));
 }
 
-const rollbackActor = fromPromise<void, Context["tx"]>(async ({ input: { env, journal } }) => {
+const rollbackActor = fromPromise<void, Context["tx"]>(async ({ input: { env, journal, made } }) => {
   const { reporter } = env;
+  // Work started ahead (a copy being written to tmp/) ends before the temporary files go.
+  await settlePrepared(made);
   // The step that failed is shown as failed, not settled as done by the next line.
   reporter.settle?.(false);
   // "rolling back" only when there is something a person could see to put back: an unknown

@@ -7,7 +7,7 @@ export { type PackageSpec, requestOf, resolvePackages, withSettingsOf, inFarmOrd
 export { closureOf } from "./closure.js";
 export { imageKey } from "./key.js";
 export { STAGE_OPTIONS, stageClosure, type StageRequest } from "./stage.js";
-export { packStage, appendStage, MAX_APPENDS, type AppendBase } from "./pack.js";
+export { packStage, appendStage, mayAppendOnto, prepareAppendBase, MAX_APPENDS, type AppendBase } from "./pack.js";
 export { verifyPacked } from "./verify.js";
 export { buildImage, type BuildRequest, type BuiltImage, type StagedSet } from "./build.js";
 export type { ImageTarget } from "./target.js";

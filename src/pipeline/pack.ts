@@ -1,4 +1,6 @@
-import { appendPack, canAppend, pack, planAppend } from "../image/index.js";
+import { appendPack, canAppend, pack, planAppend, prepareBase, type PreparedBase } from "../image/index.js";
+import { tempName } from "../fsutil.js";
+import { unlink } from "node:fs/promises";
 import type { PackResult } from "../image/types.js";
 import type { ClosureEntry } from "../nix/types.js";
 import type { GenerationRecord } from "../generations/record.js";
@@ -33,40 +35,67 @@ export interface AppendBase {
   path: string;
 }
 
+/** Whether an append onto `previous` is worth preparing, from what is known before Nix runs:
+ *  an image packed by this kernel's compression, without labels, short of the bound. appendStage
+ *  checks the rest, once the closure and the stage exist. */
+export function mayAppendOnto(target: ImageTarget, previous: GenerationRecord): boolean {
+  const info = previous.image;
+  if (info === null || info.compression !== target.compression || target.labels?.() !== undefined) return false;
+  return (info.appended ?? 0) + 1 <= MAX_APPENDS;
+}
+
+/** The previous image copied to `copy`, checked and read (src/image/append.ts prepareBase), where
+ *  this machine's mkfs.erofs can append at all; rejects where it cannot or the bytes are damaged. */
+export async function prepareAppendBase(base: AppendBase, copy: string): Promise<PreparedBase> {
+  if (base.record.image === null || !(await canAppend())) throw new Error("no append: mkfs.erofs cannot, or no image");
+  return prepareBase(base.path, base.record.image.sha256, copy);
+}
+
 /** The new image as the previous one plus the stage's new entries, where that gives the same tree
  *  as packing the stage in full (src/image/append.ts); undefined where it does not, and the caller
- *  packs in full. Never for `ext build`, whose bytes must not depend on history. */
-export async function appendStage(target: ImageTarget, base: AppendBase, stageDir: string, closure: readonly ClosureEntry[], output: string, reporter: Reporter): Promise<(PackResult & { appended: number }) | undefined> {
+ *  packs in full. Never for `ext build`, whose bytes must not depend on history. `prepared`: the
+ *  base made ahead (src/machine/steps/prepare.ts); made here when absent (`ext repair`). */
+export async function appendStage(target: ImageTarget, base: AppendBase, stageDir: string, closure: readonly ClosureEntry[], output: string, reporter: Reporter, prepared?: Promise<PreparedBase>): Promise<(PackResult & { appended: number }) | undefined> {
   const previous = base.record;
   const info = previous.image;
-  if (info === null || info.compression !== target.compression || target.labels?.() !== undefined) return undefined;
+  if (info === null || !mayAppendOnto(target, previous)) return undefined;
   const appended = (info.appended ?? 0) + 1;
-  if (appended > MAX_APPENDS || !(await canAppend())) return undefined;
   // The previous image was made with this STAGING_VERSION, name, architecture and compression from
   // exactly its record's store paths and farm inputs: so its store trees are the ones staged now.
   if (previous.imageKey !== imageKey(target, previous.packages, previous.closure.paths.map((path) => ({ path })))) return undefined;
   const paths = new Set(closure.map((c) => c.path));
   if (!previous.closure.paths.every((p) => paths.has(p))) return undefined;
   const bases = closure.map((c) => c.path.slice(c.path.lastIndexOf("/") + 1));
-  // The previous image must be a plain EROFS image to be appended to: an imported verity DDI
-  // (src/image/ddi.ts: a GPT disk whose root partition is the EROFS) is not, and planAppend, which
-  // reads it as EROFS, fails on it; so does it on a damaged one. Either way: pack in full.
-  let plan: Awaited<ReturnType<typeof planAppend>>;
+  let ready: PreparedBase;
   try {
-    plan = await planAppend(base.path, stageDir, bases);
+    // Built upon, the previous bytes must be the recorded ones (prepareBase checks them as it
+    // copies): a missing or damaged previous image, or a mkfs.erofs that cannot append, means
+    // packing in full.
+    ready = await (prepared ?? prepareAppendBase(base, `${tempName(output)}.base`));
   } catch {
     return undefined;
   }
-  if (plan.kind === "full") return undefined;
+  // The previous image must be a plain EROFS image to be appended to: an imported verity DDI
+  // (src/image/ddi.ts: a GPT disk whose root partition is the EROFS) is not, and its tree cannot
+  // be read as EROFS; nor can a damaged one's. Either way planAppend says: pack in full.
+  let plan: Awaited<ReturnType<typeof planAppend>>;
+  try {
+    plan = await planAppend(ready, stageDir, bases);
+  } catch {
+    plan = { kind: "full", reason: "the stage could not be read" };
+  }
+  if (plan.kind === "full") {
+    await unlink(ready.copy).catch(() => {});
+    return undefined;
+  }
   reporter.phase("packing", `${String(target.compression)}, appending ${plan.storePaths.length} store paths and ${plan.entries.length} entries to generation ${previous.id}'s image`);
   try {
-    const packed = await appendPack({ previous: base.path, previousSha256: info.sha256, stageDir, output, compression: target.compression, closureBases: bases }, plan);
+    const packed = await appendPack({ stageDir, output, compression: target.compression }, ready, plan);
     return { ...packed, appended };
   } catch {
-    // Built upon, the previous bytes must be the recorded ones (appendPack checks them as it copies):
-    // a missing or damaged previous image means packing in full. So does any other failure of the
-    // append (tar, mkfs.erofs): appending only saves time, and the full pack is the reference path,
-    // which reports a failure it shares (a full disk) itself.
+    // Any failure of the append (tar, mkfs.erofs) means packing in full: appending only saves
+    // time, and the full pack is the reference path, which reports a failure it shares (a full
+    // disk) itself.
     return undefined;
   }
 }

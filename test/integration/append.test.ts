@@ -25,6 +25,9 @@ afterAll(() => ns?.close());
 const ok = (args: string[]) => {
   const r = ns.ext(args);
   if (r.status !== 0) throw new Error(`ext ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  // The copy of the previous image made ahead (src/machine/steps/prepare.ts) is used up or removed
+  // by the time the command ends, whether it appended, packed in full or found the image damaged.
+  expect(sh("ls -A /var/lib/ext/tmp 2>/dev/null || true").trim()).toBe("");
   return r;
 };
 const sh = (script: string) => shOk(ns, script);

@@ -100,7 +100,7 @@ describe("failures and crashes", () => {
     ok(["add", "ripgrep"]);
   });
 
-  for (const phase of ["realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
+  for (const phase of ["prepare", "realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
     it(`a failure at ${phase} leaves the active set and the state unchanged`, () => {
       const before = snapshot();
       const r = ns.ext(["add", "hello"], { env: { EXT_TEST_FAIL_AT: phase } });
@@ -111,7 +111,7 @@ describe("failures and crashes", () => {
     });
   }
 
-  for (const phase of ["realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
+  for (const phase of ["prepare", "realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"]) {
     it(`kill -9 during ${phase}, then any ext command recovers`, async () => {
       const before = snapshot();
       const child = ns.spawnExt(["add", "hello"], { env: { EXT_TEST_PAUSE_AT: phase } });

@@ -5,6 +5,7 @@ import type { Layout } from "../../base/layout.js";
 import { StateError } from "../../errors.js";
 import { removeTemp } from "../temp.js";
 import type { Step } from "../step.js";
+import { settlePrepared } from "./prepare.js";
 
 // `current` moves last, after the merged /usr was checked; then the journal goes. The new set is on
 // trial for the next boots until one is blessed (src/boot). A run killed in this step is finished,
@@ -12,7 +13,8 @@ import type { Step } from "../step.js";
 export const finalizeStep: Step = {
   name: "finalize",
   description: "point current at the new generation, remove temporary files and the journal",
-  async run({ env, journal }) {
+  async run({ env, journal, made }) {
+    await settlePrepared(made);
     for (const w of await finish(env.layout, journal.data)) env.reporter.warn(w);
     await markActivated(env.layout, journal.data.nextGeneration, journal.data.nextImage, env.reporter);
   },

@@ -1,6 +1,7 @@
 import type { Step } from "../step.js";
 import { planStep } from "./plan.js";
 import { importStep } from "./import.js";
+import { prepareStep } from "./prepare.js";
 import { realiseStep } from "./realise.js";
 import { closeStep } from "./close.js";
 import { reuseStep } from "./reuse.js";
@@ -16,8 +17,8 @@ import { finalizeStep } from "./finalize.js";
 // The transaction, in order: the one place that decides what follows what. A step whose decision
 // (step.ts) does not hold is passed over:
 //
-//   add / remove / apply:  plan → realise → close → reuse → stage → pack → describe → verify → commit → activate → check → finalize
-//   image reused:          plan → realise → close → reuse → describe → verify → commit → activate → check → finalize
+//   add / remove / apply:  plan → prepare → realise → close → reuse → stage → pack → describe → verify → commit → activate → check → finalize
+//   image reused:          plan → prepare → realise → close → reuse → describe → verify → commit → activate → check → finalize
 //   rollback (switch):     plan → verify → commit → activate → check → finalize
 //   import (ext pull):     plan → import → verify → commit → activate → check → finalize
 //   nothing to do:         plan → finalize
@@ -27,6 +28,7 @@ import { finalizeStep } from "./finalize.js";
 export const STEPS: readonly Step[] = [
   planStep,
   importStep,
+  prepareStep,
   realiseStep,
   closeStep,
   reuseStep,

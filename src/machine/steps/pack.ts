@@ -73,7 +73,16 @@ async function appendOntoCurrent({ env, made }: Tx, output: string): Promise<Mad
   if (current?.image == null) return undefined;
   const { appendStage } = await pipeline();
   const base = { record: current, path: imagePath(env.layout, current.image.sha256) };
-  return appendStage(env, base, need(made, "stageDir"), need(made, "closure"), output, env.reporter);
+  // The copy made ahead (steps/prepare.ts) when there is one; appendStage uses it up or removes it.
+  const prepared = made.appendBase;
+  try {
+    return await appendStage(env, base, need(made, "stageDir"), need(made, "closure"), output, env.reporter, prepared?.work);
+  } finally {
+    if (prepared !== undefined) {
+      await prepared.settled;
+      await rm(prepared.copy, { force: true });
+    }
+  }
 }
 
 /** The staged store paths go to the stage cache instead of being deleted with the stage. The cache

@@ -128,7 +128,7 @@ describe("transaction machine", () => {
     expect(await snapshotState()).toEqual(before);
   });
 
-  const steps = ["plan", "realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"] as const;
+  const steps = ["plan", "prepare", "realise", "close", "reuse", "stage", "pack", "describe", "verify", "commit", "activate", "check", "finalize"] as const;
   for (const phase of steps) {
     it(`a failure at ${phase} leaves the active set and the state on disk as they were`, async () => {
       await run({ kind: "add", packages: [{ name: "hello" }] });
